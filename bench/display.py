@@ -1,0 +1,96 @@
+"""Rich tables for records (what `bench run`, `show` and `runs` print). They fit an 80-column terminal."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+
+from bench.record import Record, StageScores
+
+
+def fmt(value: float | int | None, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _names(record: Record, role: str) -> list[str]:
+    return [m["name"] for m in record.metrics if m["role"] == role]
+
+
+def _title(record: Record) -> str:
+    return (f"{record.method['name']} on {record.task['name']} ({record.task['concept']}): "
+            f"{record.mask['k']}/{record.mask['total']} {record.mask['space']} units pruned")
+
+
+def _retain_mean(stage: StageScores, retain: list[str]) -> float | None:
+    values = [stage.scores[name] for name in retain if name in stage.scores]
+    return sum(values) / len(values) if values else None
+
+
+def stages_table(record: Record) -> Table:
+    """One row per evaluated stage: the target, the mean of the retain metrics, and the first info metric."""
+    target, retain, info = _names(record, "target")[0], _names(record, "retain"), _names(record, "info")[:1]
+    table = Table(title=_title(record), caption=_caption(record), box=box.SIMPLE_HEAD)
+    for column in ("stage", "step", "epoch"):
+        table.add_column(column, justify="right" if column != "stage" else "left")
+    table.add_column(f"{target}\n(target)", justify="right", style="bold")
+    table.add_column(f"retain mean\n({len(retain)} metrics)", justify="right")
+    for name in info:
+        table.add_column(name, justify="right")
+    for stage in record.stages:
+        table.add_row(stage.stage, str(stage.step), f"{stage.epoch:.2f}", fmt(stage.scores.get(target)),
+                      fmt(_retain_mean(stage, retain)), *[fmt(stage.scores.get(n)) for n in info])
+    return table
+
+
+def _caption(record: Record) -> str:
+    return f"run {record.run_id} · model {record.model['ref']} · seed {record.config['seed']} · {record.created}"
+
+
+def metrics_table(record: Record) -> Table:
+    """Every metric (rows: target, then retain, then info) at every stage (columns): what `bench show` prints."""
+    table = Table(title=_title(record), caption=_caption(record), box=box.SIMPLE_HEAD)
+    table.add_column("metric", no_wrap=True)
+    labels = {"base": "base", "unlearned": "pruned"}
+    for stage in record.stages:
+        table.add_column(labels.get(stage.stage, f"+{stage.step}"), justify="right")
+    for role in ("target", "retain", "info"):
+        names = _names(record, role)
+        for i, name in enumerate(names):
+            table.add_row(name, *[fmt(s.scores.get(name)) for s in record.stages],
+                          style="bold" if role == "target" else None, end_section=i == len(names) - 1)
+    return table
+
+
+def summary_table(record: Record) -> Table:
+    s = record.summary
+    table = Table(title="summary", show_header=False, box=box.SIMPLE)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("target metric", s["target"]),
+        ("base → unlearned", f"{fmt(s['m_base'])} → {fmt(s['m_unlearned'])}"),
+        ("forgetting", fmt(s["forgetting"])),
+        ("collateral", fmt(s["collateral"])),
+        ("rt90 (steps)", fmt(s["rt90"])),
+        ("aurc", fmt(s["aurc"])),
+        ("resistance", fmt(s["resistance"])),
+        ("recovery r(t)", ", ".join(f"{step}:{fmt(r, 2)}" for step, r in s["recovery"])),
+        ("wall time", f"{record.timings.get('total', 0):.0f} s on {record.provenance['device']['type']}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    return table
+
+
+def runs_table(rows) -> Table:
+    table = Table(title="recorded runs", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    table.add_column("run id", no_wrap=True)
+    for column in ("method", "task/concept", "seed", "k", "forg", "coll", "rt90", "aurc"):
+        left = column in ("method", "task/concept")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True, min_width=len(column))
+    for r in rows:
+        table.add_row(r.run_id, r.method, f"{r.task}/{r.concept}", str(r.seed), str(r.k), fmt(r.forgetting, 2),
+                      fmt(r.collateral, 2), fmt(r.rt90), fmt(r.aurc, 2))
+    return table

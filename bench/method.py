@@ -1,0 +1,65 @@
+"""The method interface. A method sees the model and the concept data and returns what to remove;
+it never trains or evaluates. Pruning methods only score units and the harness selects by budget."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from bench.data import ConceptData
+from bench.errors import BenchError
+from bench.masks import UnitMask, budget_to_k, select_top_k
+from bench.options import NoOptions
+from bench.registry import Registry
+from bench.units import UnitSpace
+
+METHODS: Registry[type[Method]] = Registry("method", group="bench.methods", builtin_package="methods")
+
+
+@dataclass(frozen=True)
+class UnlearnContext:
+    space: UnitSpace
+    concept: ConceptData
+    fraction: float | None
+    k: int | None
+    seed: int
+    batch_size: int
+    device: torch.device
+
+
+@dataclass(frozen=True)
+class Unlearned:
+    mask: UnitMask
+    scores: torch.Tensor | None = None  # the ranking behind the mask, when there is one
+    info: dict[str, Any] | None = None
+
+
+class Method(ABC):
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options: Any = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    @abstractmethod
+    def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> Unlearned: ...
+
+
+class PruningMethod(Method):
+    """Implement `score_units` (higher = remove first); selection by budget is the harness's job."""
+
+    @abstractmethod
+    def score_units(self, model: nn.Module, ctx: UnlearnContext) -> torch.Tensor:
+        """A [layers, width] tensor of scores over `ctx.space`."""
+
+    def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> Unlearned:
+        k = budget_to_k(ctx.space.total, fraction=ctx.fraction, k=ctx.k)
+        scores = self.score_units(model, ctx)
+        if tuple(scores.shape) != ctx.space.shape:
+            raise BenchError(f"{type(self).__name__}.score_units returned {tuple(scores.shape)}, expected {ctx.space.shape}")
+        return Unlearned(mask=select_top_k(scores, k, ctx.space.name), scores=scores.detach().cpu())

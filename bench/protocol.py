@@ -1,0 +1,213 @@
+"""The protocol of one run: load → prepare → evaluate (base) → unlearn → evaluate (unlearned) →
+relearn with evaluations at checkpoints → summary → record. The CLI and Python users both call `run`."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from bench.config import RunConfig
+from bench.masks import budget_to_k, pruned
+from bench.method import METHODS, UnlearnContext
+from bench.metrics import summarize
+from bench.models import LoadedModel, head_kwargs, load_model, pick_device, quiet_transformers, _auto_class
+from bench.options import parse_options
+from bench.paths import subdir
+from bench.progress import console
+from bench.provenance import provenance
+from bench.record import SCHEMA_VERSION, Record, StageScores, read_record, write_json_atomic, write_record
+from bench.store import index, run_folder
+from bench.task import TASKS, EvalSettings, Task, TaskSettings
+from bench.training import TrainSettings, checkpoint_steps, steps_per_epoch, total_steps, train
+from bench.units import unit_space
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Setup:
+    """What a run resolved from its config before any expensive work."""
+
+    cfg: RunConfig  # with model and concept filled in
+    task: Task
+    method: Any
+    loaded: LoadedModel
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    run_id: str
+
+
+def resolve(cfg: RunConfig) -> Setup:
+    """Validate everything cheap first (names, options, concept, budget) so bad input fails in seconds."""
+    quiet_transformers()
+    task_entry, method_entry = TASKS.entry(cfg.task), METHODS.entry(cfg.method)
+    task_cls, method_cls = task_entry.obj, method_entry.obj
+    method = method_cls(parse_options(method_cls.Options, cfg.method_options, f"method {cfg.method!r}"))
+    task_options = parse_options(task_cls.Options, cfg.task_options, f"task {cfg.task!r}")
+    task = task_cls(TaskSettings(cfg.concept, cfg.data, cfg.seed, cfg.max_eval_examples, task_options))
+    device = pick_device(cfg.device)
+    autocast_dtype = torch.bfloat16 if device.type == "cuda" else None
+    seed_everything(cfg.seed)  # the fresh task head's initialisation depends on it
+    model_ref = cfg.model or task_cls.default_model
+    loaded = load_model(model_ref, task.head())
+    space = unit_space(loaded.model, cfg.unit_space)
+    budget_to_k(space.total, fraction=cfg.fraction, k=cfg.k)
+    resolved = dataclasses.replace(cfg, model=model_ref, concept=task.concept)
+    run_id = dataclasses.replace(resolved, device=device.type).content_hash(
+        {"model": loaded.fingerprint, "data": task.fingerprint(), "autocast": str(autocast_dtype),
+         "method": [cfg.method, method_cls.version], "task": [cfg.task, task_cls.version]}
+    )
+    return Setup(resolved, task, method, loaded, device, autocast_dtype, run_id)
+
+
+def prepare(setup: Setup) -> tuple[nn.Module, dict[str, Any]]:
+    """The task's fine-tuning, cached by content hash so repeated runs (other methods, budgets) skip it."""
+    cfg, task, loaded = setup.cfg, setup.task, setup.loaded
+    data = task.preparation_data(loaded.tokenizer)
+    if data is None or cfg.finetune_epochs == 0:
+        return loaded.model, {"finetuned": False}
+    settings = TrainSettings(lr=cfg.finetune_lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
+                             epochs=cfg.finetune_epochs, warmup_ratio=cfg.warmup_ratio, seed=cfg.seed)
+    key_parts = {"model": loaded.fingerprint, "task": [cfg.task, type(task).version, task.fingerprint()],
+                 "head": dataclasses.asdict(task.head()), "train": dataclasses.asdict(settings),
+                 "device": setup.device.type, "autocast": str(setup.autocast_dtype)}
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
+    folder = subdir("prepared") / key
+    auto = _auto_class(task.head().kind)
+    if (folder / "prepared.json").exists():
+        info = json.loads((folder / "prepared.json").read_text())
+        console.print(f"[dim]prepared model from cache {folder}[/]")
+        return auto.from_pretrained(folder, local_files_only=True, **head_kwargs(task.head())), info
+    model = loaded.model.to(setup.device)
+    result = train(model, data, settings, autocast_dtype=setup.autocast_dtype, description="fine-tune (prepare)")
+    info = {"finetuned": True, "cache_key": key, "examples": len(data), "steps": result.steps,
+            "seconds": round(result.seconds, 2), "final_loss": result.final_loss, "settings": dataclasses.asdict(settings)}
+    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+        staging = Path(tmp) / key
+        model.save_pretrained(staging)
+        write_json_atomic(staging / "prepared.json", info)
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    return model, info
+
+
+def _evaluate(setup: Setup, model: nn.Module, stage: str, step: int = 0, epoch: float = 0.0) -> StageScores:
+    start = time.perf_counter()
+    settings = EvalSettings(batch_size=setup.cfg.eval_batch_size, autocast_dtype=setup.autocast_dtype)
+    scores = setup.task.evaluate(model, setup.loaded.tokenizer, settings)
+    result = StageScores(stage, step, round(epoch, 4), scores, round(time.perf_counter() - start, 3))
+    target = setup.task.metrics()[0].name
+    where = f" step {step}" if stage == "relearn" else ""
+    console.print(f"[dim]{stage}{where}:[/] {target} = {scores[target]:.4f}")
+    return result
+
+
+def existing_record(run_id: str, cfg: RunConfig) -> Record | None:
+    path = run_folder(run_id) / "record.json"
+    if not path.exists():
+        return None
+    record = read_record(path)
+    # The id is a hash of the config, but check anyway: a record is reused only for exactly this run.
+    return record if record.run_id == run_id and record.config == cfg.to_dict() else None
+
+
+def run(cfg: RunConfig, *, force: bool = False) -> Record:
+    t0 = time.perf_counter()
+    setup = resolve(cfg)
+    cfg, task = setup.cfg, setup.task
+    if not force and (done := existing_record(setup.run_id, cfg)) is not None:
+        console.print(f"[green]run {setup.run_id} already recorded[/] (use --force to run it again)")
+        return done
+    timings: dict[str, float] = {"setup": time.perf_counter() - t0}
+    console.print(f"run [bold]{setup.run_id}[/]: method {cfg.method}, task {cfg.task} ({task.concept}), "
+                  f"model {cfg.model}, profile {cfg.profile}, device {setup.device}")
+
+    t = time.perf_counter()
+    model, preparation = prepare(setup)
+    model.to(setup.device).eval()
+    timings["prepare"] = time.perf_counter() - t
+    stages = [_evaluate(setup, model, "base")]
+
+    t = time.perf_counter()
+    space = unit_space(model, cfg.unit_space)
+    concept = task.concept_data(setup.loaded.tokenizer)
+    ctx = UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
+                         batch_size=cfg.eval_batch_size, device=setup.device)
+    unlearned = setup.method.unlearn(model, ctx)
+    timings["unlearn"] = time.perf_counter() - t
+
+    relearn_data = task.relearn_data(setup.loaded.tokenizer)
+    relearn = TrainSettings(lr=cfg.relearn_lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
+                            epochs=cfg.relearn_epochs, warmup_ratio=cfg.warmup_ratio, seed=cfg.seed,
+                            max_steps=cfg.relearn_max_steps)
+    total = total_steps(len(relearn_data), relearn)
+    checkpoints = checkpoint_steps(total, steps_per_epoch(len(relearn_data), cfg.batch_size), cfg.eval_log_base,
+                                   cfg.eval_every_epochs)
+
+    t = time.perf_counter()
+    with pruned(model, space, unlearned.mask, cfg.mask_mode):
+        stages.append(_evaluate(setup, model, "unlearned"))
+        # Step 0 of relearning is the unlearned model itself: reuse its scores rather than evaluate twice.
+        stages.append(dataclasses.replace(stages[-1], stage="relearn"))
+        on_checkpoint = lambda step, epoch: stages.append(_evaluate(setup, model, "relearn", step, epoch))  # noqa: E731
+        trained = train(model, relearn_data, relearn, autocast_dtype=setup.autocast_dtype,
+                        checkpoints=[c for c in checkpoints if c > 0], on_checkpoint=on_checkpoint, description="relearn")
+    timings["relearn"] = time.perf_counter() - t
+
+    specs = task.metrics()
+    target = next(s.name for s in specs if s.role == "target")
+    retain = {s.name: s.higher_is_better for s in specs if s.role == "retain"}
+    by_stage = {s.stage: s.scores for s in stages if s.stage != "relearn"}
+    summary = summarize(target, retain, by_stage["base"], by_stage["unlearned"],
+                        [(s.step, s.scores) for s in stages if s.stage == "relearn"])
+
+    folder = run_folder(setup.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    mask = unlearned.mask
+    mask.save(folder / "mask.safetensors")
+    if unlearned.scores is not None:
+        save_file({"scores": unlearned.scores.float().contiguous()}, str(folder / "unit_scores.safetensors"))
+    timings["total"] = time.perf_counter() - t0
+    method_entry, task_entry = METHODS.entry(cfg.method), TASKS.entry(cfg.task)
+    record = Record(
+        schema_version=SCHEMA_VERSION,
+        run_id=setup.run_id,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        config=cfg.to_dict(),
+        method={"name": cfg.method, "version": method_entry.obj.version, "origin": method_entry.origin,
+                "info": unlearned.info or {}},
+        task={"name": cfg.task, "version": task_entry.obj.version, "origin": task_entry.origin, "concept": task.concept,
+              "data_fingerprint": task.fingerprint(), "data": task.describe_data()},
+        model={"ref": cfg.model, "source": setup.loaded.source, "fingerprint": setup.loaded.fingerprint,
+               "preparation": preparation},
+        metrics=[dataclasses.asdict(s) for s in specs],
+        mask={"hash": mask.content_hash(), "space": mask.space, "mode": cfg.mask_mode, "k": mask.k,
+              "total": mask.total, "per_layer": mask.per_layer(), "file": "mask.safetensors"},
+        stages=stages,
+        summary={**dataclasses.asdict(summary), "relearn_steps": trained.steps,
+                 "relearn_steps_per_epoch": trained.steps_per_epoch},
+        provenance=provenance(setup.device, setup.autocast_dtype, cfg.batch_size, cfg.eval_batch_size, cfg.seed),
+        timings={name: round(value, 2) for name, value in timings.items()},
+    )
+    write_record(record, folder / "record.json")
+    index(record, folder / "record.json")
+    return read_record(folder / "record.json")  # exactly what was stored (JSON has lists, not tuples)

@@ -1,0 +1,93 @@
+"""The one versioned result record: written by runs, read by `show` (and later leaderboards and checks).
+
+The schema version is the first field; readers migrate older versions and refuse newer ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class StageScores:
+    stage: str  # "base", "unlearned" or "relearn"
+    step: int  # relearning optimizer step (0 for base and unlearned)
+    epoch: float
+    scores: dict[str, float]
+    seconds: float  # wall time of this evaluation
+
+
+@dataclass
+class Record:
+    schema_version: int
+    run_id: str
+    created: str
+    config: dict[str, Any]
+    method: dict[str, Any]  # name, version, origin
+    task: dict[str, Any]  # name, version, origin, concept, data fingerprint and description
+    model: dict[str, Any]  # ref, source, fingerprint, preparation
+    metrics: list[dict[str, Any]]  # MetricSpec of every score, first target = primary
+    mask: dict[str, Any]  # hash, space, mode, k, total, per_layer, file
+    stages: list[StageScores]
+    summary: dict[str, Any]
+    provenance: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def stage(self, name: str) -> list[StageScores]:
+        return [s for s in self.stages if s.stage == name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "record") -> Record:
+        version = data.get("schema_version")
+        if not isinstance(version, int):
+            raise BenchError(f"{where}: not a relearn-bench record (no schema_version)")
+        if version > SCHEMA_VERSION:
+            raise BenchError(f"{where}: record schema {version} is newer than this relearn-bench reads ({SCHEMA_VERSION}); upgrade")
+        data = dict(data)
+        data["stages"] = [StageScores(**s) for s in data["stages"]]
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise BenchError(f"{where}: malformed record ({exc})") from None
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_record(record: Record, path: Path) -> None:
+    write_json_atomic(path, record.to_dict())
+
+
+def read_record(path: Path) -> Record:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise BenchError(f"no record at {path}") from None
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    return Record.from_dict(data, where=str(path))

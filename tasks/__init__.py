@@ -1,0 +1,1 @@
+"""Built-in tasks; each module registers its task with `@TASKS.register(name)`."""

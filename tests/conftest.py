@@ -1,0 +1,138 @@
+"""Shared fixtures: an isolated BENCH_HOME per test, and tiny random models of every supported family."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("BENCH_PROGRESS", "0")
+
+REAL_HOME = Path(os.environ.get("BENCH_HOME") or Path.home() / ".cache" / "relearn-bench")
+
+
+@pytest.fixture(autouse=True)
+def bench_home(tmp_path, monkeypatch):
+    """Every test writes into its own BENCH_HOME; the installed offline assets are linked in read-only."""
+    home = tmp_path / "bench-home"
+    home.mkdir()
+    if (REAL_HOME / "assets").exists():
+        (home / "assets").symlink_to(REAL_HOME / "assets")
+    monkeypatch.setenv("BENCH_HOME", str(home))
+    return home
+
+
+def tiny_model(family: str, seed: int = 0):
+    """A randomly initialised 2-layer model of `family` (hidden 16, MLP 24) built from a config."""
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    vocab = 64
+    configs = {
+        "gpt2": (tf.GPT2LMHeadModel, tf.GPT2Config(n_layer=2, n_embd=16, n_head=2, n_inner=24, vocab_size=vocab,
+                                                   n_positions=64, bos_token_id=0, eos_token_id=0)),
+        "bert": (tf.BertForTokenClassification, tf.BertConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2,
+                                                              intermediate_size=24, vocab_size=vocab, num_labels=3)),
+        "roberta": (tf.RobertaForTokenClassification, tf.RobertaConfig(num_hidden_layers=2, hidden_size=16,
+                                                                       num_attention_heads=2, intermediate_size=24,
+                                                                       vocab_size=vocab, num_labels=3, pad_token_id=1)),
+        "distilbert": (tf.DistilBertForTokenClassification, tf.DistilBertConfig(n_layers=2, dim=16, n_heads=2,
+                                                                                hidden_dim=24, vocab_size=vocab,
+                                                                                num_labels=3)),
+        "llama": (tf.LlamaForCausalLM, tf.LlamaConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2,
+                                                      num_key_value_heads=2, intermediate_size=24, vocab_size=vocab,
+                                                      bos_token_id=0, eos_token_id=0)),
+        "qwen2": (tf.Qwen2ForCausalLM, tf.Qwen2Config(num_hidden_layers=2, hidden_size=16, num_attention_heads=2,
+                                                       num_key_value_heads=2, intermediate_size=24, vocab_size=vocab,
+                                                       bos_token_id=0, eos_token_id=0)),
+    }
+    cls, config = configs[family]
+    model = cls(config)
+    model.eval()
+    return model
+
+
+FAMILIES = ("gpt2", "bert", "roberta", "distilbert", "llama", "qwen2")
+
+
+def recorder(seen: dict, shape_only: bool = False):
+    """A unit hook that stores each layer's activations (or their shape) and changes nothing."""
+
+    def record(layer, acts):
+        seen[layer] = acts.shape if shape_only else acts.detach().clone()
+
+    return record
+
+
+def tiny_batch(seed: int = 0, batch: int = 3, length: int = 7) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(2, 64, (batch, length), generator=g)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+def assets_installed() -> bool:
+    from bench import assets
+
+    return all(assets.locate(a) is not None for a in assets.ASSETS)
+
+
+# Locally, tests on the real assets skip until they are installed; in CI (CI=true) they must run, so
+# a missing asset there fails loudly instead of skipping.
+needs_assets = pytest.mark.skipif(
+    not os.environ.get("CI") and not assets_installed(),
+    reason="offline assets not installed: run `bench assets install`",
+)
+
+
+# -- a tiny NER world: synthetic CoNLL data, a WordPiece tokenizer built in code, a tiny BERT folder --------
+CITIES = ["Paris", "Berlin", "Lagos", "Lima", "Oslo", "Quitos"]  # "Quitos" is two subwords: quito ##s
+PEOPLE = ["Ada", "Alan", "Grace", "Linus"]
+COMPANIES = ["Acme", "Initech", "Globex"]
+
+
+def tiny_conll_text(n: int = 90) -> str:
+    """Deterministic tweets-like sentences with geo-loc, person and company entities."""
+    lines = []
+    for i in range(n):
+        city, person, company = CITIES[i % 6], PEOPLE[i % 4], COMPANIES[i % 3]
+        if i % 3 == 0:
+            words = [("I", "O"), ("love", "O"), (city, "B-geo-loc"), ("so", "O"), ("much", "O")]
+        elif i % 3 == 1:
+            words = [(person, "B-person"), ("works", "O"), ("at", "O"), (company, "B-company")]
+        else:
+            words = [(person, "B-person"), ("flew", "O"), ("to", "O"), ("New", "B-geo-loc"), (city, "I-geo-loc")]
+        lines += [f"{w}\t{t}" for w, t in words] + [""]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def tiny_conll(tmp_path) -> Path:
+    path = tmp_path / "tiny.conll"
+    path.write_text(tiny_conll_text())
+    return path
+
+
+def tiny_tokenizer(folder: Path):
+    from transformers import BertTokenizerFast
+
+    words = ["I", "love", "so", "much", "works", "at", "flew", "to", "New", "quito"] + CITIES[:-1] + PEOPLE + COMPANIES
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [w.lower() for w in words] + ["##s", "##x"]
+    folder.mkdir(parents=True, exist_ok=True)
+    return BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
+
+
+@pytest.fixture
+def tiny_bert_folder(tmp_path) -> Path:
+    """A local model folder (config, weights, tokenizer) of a 2-layer random BERT: loads like any model."""
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path / "tiny-bert"
+    tokenizer = tiny_tokenizer(folder)
+    torch.manual_seed(0)
+    config = BertConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2, intermediate_size=24,
+                        vocab_size=tokenizer.vocab_size, max_position_embeddings=64)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,0 +1,94 @@
+"""The `bench` command: clear errors with choices and a non-zero exit, and the read-only commands."""
+
+import pytest
+
+from bench.cli import main
+from bench.store import list_runs
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, " ".join(captured.err.split())  # rich wraps long lines
+
+
+@pytest.fixture(autouse=True)
+def offline_hub(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+
+
+def test_list_shows_methods_and_tasks_with_their_origin(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    assert "random" in out and "ner" in out and "built-in" in out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--method", "randm"], "unknown method 'randm' (did you mean 'random'?); choices: random"),
+        (["--task", "tox"], "unknown task 'tox'; choices: ner"),
+        (["--fraction", "1.5"], "--fraction must be in (0, 1], got 1.5"),
+        (["--fraction", "0"], "--fraction must be in (0, 1], got 0.0"),
+        (["--k", "0"], "--k must be at least 1"),
+        (["--seed", "x"], "seed must be int, got 'x'"),
+    ],
+)
+def test_bad_run_arguments_fail_fast_with_a_clear_message(capsys, argv, message):
+    code, _, err = run_cli(capsys, "run", *argv)
+    assert code == 2
+    assert message in err
+
+
+def test_unknown_model_lists_the_offline_models(capsys, tiny_conll):
+    code, _, err = run_cli(capsys, "run", "--data", str(tiny_conll), "--model", "no-such-org/no-such-model")
+    assert code == 2
+    assert "unknown model 'no-such-org/no-such-model'" in err
+    assert "all-MiniLM-L6-v2" in err and "local model folder" in err
+
+
+def test_unknown_concept_lists_the_entity_types(capsys, tiny_conll, tiny_bert_folder):
+    code, _, err = run_cli(capsys, "run", "--data", str(tiny_conll), "--model", str(tiny_bert_folder),
+                           "--concept", "city")
+    assert code == 2
+    assert "unknown concept (entity type) 'city'; choices: company, geo-loc, person" in err
+
+
+def test_malformed_conll_names_file_and_line(capsys, tmp_path):
+    bad = tmp_path / "bad.conll"
+    bad.write_text("Paris\tB-geo-loc\nis\tO\nnice\n")
+    code, _, err = run_cli(capsys, "run", "--data", str(bad))
+    assert code == 2
+    assert f"{bad}:3: expected 'token<TAB>tag'" in err
+
+
+def test_unknown_task_option_and_config_file_setting(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--task-option", "colour=red")
+    assert code == 2 and "task 'ner' has no option 'colour'; its options: max_length, eval_split" in err
+    config = tmp_path / "run.toml"
+    config.write_text("learning_rate = 3\n")
+    code, _, err = run_cli(capsys, "run", "--config", str(config))
+    assert code == 2 and "unknown setting(s) 'learning_rate'" in err
+
+
+def test_run_then_show_and_runs(capsys, tiny_conll, tiny_bert_folder):
+    code, out, _ = run_cli(capsys, "run", "--data", str(tiny_conll), "--model", str(tiny_bert_folder),
+                           "--finetune-epochs", "1", "--relearn-max-steps", "4", "--k", "6")
+    assert code == 0
+    assert "summary" in out and "forgetting" in out and "record:" in out
+    (run_id,) = [r.run_id for r in list_runs()]
+    assert f"runs/{run_id}/record.json" in out
+    code, out, _ = run_cli(capsys, "show", run_id[:8])
+    assert code == 0 and run_id in out and "f1/company" in out
+    code, out, _ = run_cli(capsys, "runs")
+    assert code == 0 and run_id in out
+    code, _, err = run_cli(capsys, "show", "ffffffff")
+    assert code == 2 and "no run 'ffffffff'" in err
+
+
+def test_assets_status_lists_every_asset(capsys):
+    code, out, _ = run_cli(capsys, "assets")
+    assert code == 0 and "all-MiniLM-L6-v2" in out and "wnut16" in out
+    code, _, err = run_cli(capsys, "assets", "install", "gpt5")
+    assert code == 2 and "unknown asset 'gpt5'" in err

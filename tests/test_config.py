@@ -1,0 +1,65 @@
+"""RunConfig: precedence (defaults < profile < file < CLI), validation, and the hash behind run ids."""
+
+import pytest
+
+from bench.config import PROFILES, RunConfig, build_config, read_config_file
+from bench.errors import BenchError, UnknownNameError
+
+
+def test_quick_profile_without_gpu_and_paper_with_one():
+    assert build_config(has_gpu=False).profile == "quick"
+    paper = build_config(has_gpu=True)
+    assert paper.profile == "paper"
+    assert (paper.finetune_epochs, paper.finetune_lr, paper.fraction, paper.batch_size) == (3.0, 2e-5, 0.5, 8)
+    assert (paper.relearn_epochs, paper.eval_every_epochs, paper.weight_decay) == (8.0, 2.0, 0.01)
+
+
+def test_task_refines_the_profile():
+    quick = build_config(has_gpu=False)
+    from tasks.ner import NerTask
+
+    assert quick.finetune_lr == NerTask.profile_overrides["quick"]["finetune_lr"]
+
+
+def test_precedence_file_over_profile_and_cli_over_file(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('profile = "paper"\nrelearn_epochs = 4\nseed = 3\n[method_options]\nalpha = "1"\n')
+    cfg = build_config(read_config_file(path), {"seed": "7", "method_options": {"beta": "2"}})
+    assert cfg.profile == "paper"
+    assert cfg.relearn_epochs == 4.0  # file beats profile
+    assert cfg.eval_every_epochs == PROFILES["paper"]["eval_every_epochs"]
+    assert cfg.seed == 7  # CLI beats file, and "7" became an int
+    assert cfg.method_options == {"alpha": "1", "beta": "2"}
+
+
+def test_an_explicit_k_replaces_the_profile_fraction():
+    cfg = build_config(cli_values={"k": "100"})
+    assert (cfg.k, cfg.fraction) == (100, None)
+
+
+def test_unknown_settings_and_bad_values_are_clear_errors(tmp_path):
+    with pytest.raises(BenchError, match="unknown setting.*'learning_rate'"):
+        build_config(cli_values={"learning_rate": "1"})
+    with pytest.raises(BenchError, match="seed must be int"):
+        build_config(cli_values={"seed": "one"})
+    with pytest.raises(BenchError, match="mask_mode must be one of 'persistent', 'regrow'"):
+        build_config(cli_values={"mask_mode": "sometimes"})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("seed = \n")
+    with pytest.raises(BenchError, match="bad.toml"):
+        read_config_file(bad)
+    with pytest.raises(UnknownNameError, match="unknown task 'nerr'"):
+        build_config(cli_values={"task": "nerr"})
+
+
+@pytest.mark.parametrize("fraction", ["0", "-0.5", "1.01"])
+def test_fraction_must_be_in_the_unit_interval(fraction):
+    with pytest.raises(BenchError, match=r"--fraction must be in \(0, 1\]"):
+        build_config(cli_values={"fraction": fraction})
+
+
+def test_hash_changes_with_any_setting_and_not_otherwise():
+    a, b = RunConfig(), RunConfig()
+    assert a.content_hash("m") == b.content_hash("m")
+    assert a.content_hash("m") != RunConfig(seed=1).content_hash("m")
+    assert a.content_hash("m") != a.content_hash("other model")

@@ -1,0 +1,79 @@
+"""The whole protocol on a tiny local BERT and synthetic CoNLL data: record, store, cache, resume."""
+
+import json
+
+import pytest
+
+import bench.protocol as protocol
+from bench.config import build_config
+from bench.store import find, list_runs, run_folder
+
+
+def tiny_config(model, data, **cli):
+    values = {"model": str(model), "data": str(data), "finetune_epochs": "8", "finetune_lr": "3e-3",
+              "relearn_epochs": "5", "relearn_max_steps": "20", "eval_log_base": "4", "batch_size": "8", **cli}
+    return build_config(cli_values=values)
+
+
+@pytest.fixture
+def training_calls(monkeypatch):
+    calls = []
+    real = protocol.train
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("description"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(protocol, "train", counting)
+    return calls
+
+
+def test_a_run_records_every_stage_and_summary(tiny_bert_folder, tiny_conll, training_calls):
+    record = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, fraction="0.25"))
+    assert training_calls == ["fine-tune (prepare)", "relearn"]
+    stages = [(s.stage, s.step) for s in record.stages]
+    assert stages == [("base", 0), ("unlearned", 0), ("relearn", 0), ("relearn", 4), ("relearn", 16), ("relearn", 20)]
+    assert set(record.stages[0].scores) >= {"f1/geo-loc", "f1/person", "f1/company", "f1/overall"}
+    assert record.task["concept"] == "geo-loc" and record.config["concept"] == "geo-loc"
+    assert record.mask["k"] == 12 and record.mask["total"] == 48 and sum(record.mask["per_layer"]) == 12
+    assert record.summary["target"] == "f1/geo-loc"
+    assert record.summary["m_base"] > 0.5  # the tiny model did learn the task in preparation
+    assert [step for step, _ in record.summary["recovery"]] == [0, 4, 16, 20]
+    assert record.provenance["device"]["type"] == "cpu" and record.provenance["batch_size"] == 8
+    assert record.provenance["versions"]["torch"]
+    folder = run_folder(record.run_id)
+    assert json.loads((folder / "record.json").read_text())["run_id"] == record.run_id
+    assert (folder / "mask.safetensors").exists() and (folder / "unit_scores.safetensors").exists()
+    assert [r.run_id for r in list_runs()] == [record.run_id]
+    assert find(record.run_id[:6]) == record
+
+
+def test_the_same_run_is_not_computed_twice_and_prepared_models_are_shared(
+    tiny_bert_folder, tiny_conll, training_calls
+):
+    first = protocol.run(tiny_config(tiny_bert_folder, tiny_conll))
+    again = protocol.run(tiny_config(tiny_bert_folder, tiny_conll))
+    assert again == first
+    assert training_calls == ["fine-tune (prepare)", "relearn"]
+    other_budget = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, k="5"))
+    assert other_budget.run_id != first.run_id
+    assert training_calls == ["fine-tune (prepare)", "relearn", "relearn"]  # fine-tuning came from the cache
+    assert other_budget.stages[0].scores == first.stages[0].scores  # the same prepared base model
+    assert other_budget.model["preparation"] == first.model["preparation"]
+
+
+def test_runs_are_reproducible_per_seed(tiny_bert_folder, tiny_conll):
+    a = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, seed="3"))
+    b = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, seed="3"), force=True)
+    assert a.run_id == b.run_id
+    assert [s.scores for s in a.stages] == [s.scores for s in b.stages]
+    assert a.mask["hash"] == b.mask["hash"]
+    c = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, seed="4"))
+    assert c.mask["hash"] != a.mask["hash"]
+
+
+def test_regrow_and_hidden_spaces_run_too(tiny_bert_folder, tiny_conll):
+    regrow = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, mask_mode="regrow"))
+    assert regrow.mask["mode"] == "regrow"
+    hidden = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, unit_space="hidden", k="4"))
+    assert hidden.mask["space"] == "hidden" and hidden.mask["total"] == 32

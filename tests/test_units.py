@@ -1,0 +1,71 @@
+"""The architecture table and unit spaces, on tiny random models of every supported family."""
+
+import pytest
+import torch
+
+from bench.errors import UnknownNameError
+from bench.units import unit_space
+from tests.conftest import FAMILIES, recorder, tiny_batch, tiny_model
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_mlp_space_addresses_every_mlp_neuron(family):
+    model = tiny_model(family)
+    space = unit_space(model, "mlp")
+    assert space.shape == (2, 24)
+    assert space.total == 48
+    seen = {}
+
+    def record(layer, acts):
+        seen[layer] = acts.shape
+
+    with space.hooked(model, record):
+        model(**tiny_batch())
+    assert seen == {0: torch.Size([3, 7, 24]), 1: torch.Size([3, 7, 24])}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_hidden_space_addresses_block_outputs(family):
+    model = tiny_model(family)
+    space = unit_space(model, "hidden")
+    assert space.shape == (2, 16)
+    seen = {}
+    with space.hooked(model, recorder(seen, shape_only=True)):
+        model(**tiny_batch())
+    assert seen == {0: torch.Size([3, 7, 16]), 1: torch.Size([3, 7, 16])}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_unit_weights_index_the_same_neurons_as_the_activations(family):
+    """Zeroing one unit's weights (from the table) makes exactly that activation zero in every position."""
+    model = tiny_model(family)
+    space = unit_space(model, "mlp")
+    with torch.no_grad():
+        for param, dim in space.unit_weights(model, 1):
+            param.index_fill_(dim, torch.tensor([5]), 0.0)
+    seen = {}
+    with space.hooked(model, recorder(seen)):
+        model(**tiny_batch())
+    assert torch.all(seen[1][..., 5] == 0)
+    assert torch.all(seen[1][..., 4] != 0)
+    assert torch.all(seen[0][..., 5] != 0)
+
+
+def test_hooks_are_removed_after_the_block_even_on_error():
+    model = tiny_model("bert")
+    space = unit_space(model, "mlp")
+    before = sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in model.modules())
+    with pytest.raises(RuntimeError):
+        with space.hooked(model, lambda layer, acts: None):
+            raise RuntimeError("boom")
+    after = sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in model.modules())
+    assert before == after
+
+
+def test_unknown_unit_space_and_architecture_list_the_choices():
+    model = tiny_model("bert")
+    with pytest.raises(UnknownNameError, match="choices: hidden, mlp"):
+        unit_space(model, "attention")
+    model.config.model_type = "mamba"
+    with pytest.raises(UnknownNameError, match="unknown architecture 'mamba'.*bert"):
+        unit_space(model, "mlp")
