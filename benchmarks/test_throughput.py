@@ -1,0 +1,86 @@
+"""Throughput of the hot paths on the default encoder: forward, streaming capture, training step, evaluation.
+
+Targets checked here (not in the test suite, where timing is noise): streaming per-label statistics with a
+top-k over every MLP unit cost at most 1.5x a plain forward pass over the same tokens.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench import assets
+from bench.activations import collect_unit_statistics
+from bench.models import load_model, quiet_transformers
+from bench.task import TASKS, EvalSettings, TaskSettings
+from bench.training import TrainSettings, make_optimizer
+from bench.units import unit_space
+
+pytestmark = pytest.mark.skipif(
+    any(assets.locate(a) is None for a in assets.ASSETS), reason="offline assets not installed: bench assets install"
+)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    quiet_transformers()
+    task_cls = TASKS.get("ner")
+    task = task_cls(TaskSettings(None, None, 0, None, task_cls.Options()))
+    loaded = load_model("all-MiniLM-L6-v2", task.head())
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = loaded.model.to(device).eval()
+    concept = task.concept_data(loaded.tokenizer)
+    batches = list(concept.data.loader(64))[:8]
+    tokens = sum(int((b["labels"] != -100).sum()) for b in batches)
+    return task, loaded.tokenizer, model, batches, tokens, device
+
+
+def forward_all(model, batches, device):
+    with torch.no_grad():
+        for b in batches:
+            model(input_ids=b["input_ids"].to(device), attention_mask=b["attention_mask"].to(device))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def test_plain_forward(benchmark, setup):
+    task, tokenizer, model, batches, tokens, device = setup
+    benchmark(forward_all, model, batches, device)
+    benchmark.extra_info["tokens_per_s"] = tokens / benchmark.stats["mean"]
+
+
+def test_streaming_unit_statistics(benchmark, setup):
+    task, tokenizer, model, batches, tokens, device = setup
+    space = unit_space(model, "mlp")
+    benchmark(collect_unit_statistics, model, space, batches, n_labels=2, top_k=5)
+    benchmark.extra_info["tokens_per_s"] = tokens / benchmark.stats["mean"]
+    import time
+
+    start = time.perf_counter()
+    forward_all(model, batches, device)
+    forward = time.perf_counter() - start
+    assert benchmark.stats["mean"] < 1.5 * forward + 0.05, "capture costs much more than the forward pass itself"
+
+
+def test_training_step(benchmark, setup):
+    task, tokenizer, model, batches, tokens, device = setup
+    data = task.relearn_data(tokenizer)
+    batch = {k: v.to(device) for k, v in next(iter(data.loader(16))).items()}
+    optimizer = make_optimizer(model, TrainSettings(lr=1e-5, weight_decay=0.01, batch_size=16, epochs=1,
+                                                    warmup_ratio=0.0, seed=0))
+    model.train()
+
+    def step():
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    benchmark(step)
+    model.eval()
+
+
+def test_ner_evaluation(benchmark, setup):
+    task, tokenizer, model, batches, tokens, device = setup
+    settings = EvalSettings(batch_size=64, autocast_dtype=torch.bfloat16 if device.type == "cuda" else None)
+    benchmark.pedantic(task.evaluate, args=(model, tokenizer, settings), rounds=3, iterations=1)
+    benchmark.extra_info["sentences_per_s"] = len(task.eval_sentences) / benchmark.stats["mean"]
