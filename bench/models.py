@@ -96,7 +96,7 @@ def weights_fingerprint(model: nn.Module) -> str:
     body = getattr(model, "base_model", model)
     for name, tensor in sorted(body.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:16]
 
 

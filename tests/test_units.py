@@ -69,3 +69,17 @@ def test_unknown_unit_space_and_architecture_list_the_choices():
     model.config.model_type = "mamba"
     with pytest.raises(UnknownNameError, match="unknown architecture 'mamba'.*bert"):
         unit_space(model, "mlp")
+
+
+def test_weights_fingerprint_ignores_the_fresh_head_and_sees_every_weight():
+    from bench.models import weights_fingerprint
+
+    a, b = tiny_model("bert", seed=0), tiny_model("bert", seed=0)
+    for model in (a, b):
+        model.base_model.register_buffer("scalar", torch.tensor(1.0))  # 0-dim tensors hash too
+    with torch.no_grad():
+        b.classifier.weight.add_(1.0)  # a different task head: same pretrained body
+    assert weights_fingerprint(a) == weights_fingerprint(b)
+    with torch.no_grad():
+        b.base_model.encoder.layer[1].output.dense.weight[0, 0] += 1e-3
+    assert weights_fingerprint(a) != weights_fingerprint(b)
