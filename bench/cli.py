@@ -69,7 +69,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     record = run(cfg, force=args.force)
     out.print(stages_table(record))
     out.print(summary_table(record))
-    out.print(f"record: {run_folder(record.run_id) / 'record.json'}", soft_wrap=True)
+    folder = run_folder(record.run_id)
+    out.print(f"record: {folder / 'record.json'}", soft_wrap=True)
+    out.print(f"relearning curve: {folder / 'relearning.png'}", soft_wrap=True)
     return 0
 
 

@@ -33,7 +33,7 @@ class LoadedModel:
     fingerprint: str  # hash of the pretrained weights (the fresh task head excluded)
 
 
-def _auto_class(kind: HeadKind):
+def auto_model_class(kind: HeadKind):
     # Imported lazily: transformers is slow to import and not every command needs it.
     from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
 
@@ -70,7 +70,7 @@ def load_model(ref: str, head: HeadSpec) -> LoadedModel:
     local = not source.startswith("hub:")
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=local)
-        model = _auto_class(head.kind).from_pretrained(where, local_files_only=local, **head_kwargs(head))
+        model = auto_model_class(head.kind).from_pretrained(where, local_files_only=local, **head_kwargs(head))
     except (OSError, ValueError) as exc:
         if local:
             raise BenchError(f"could not load model from {where}: {exc}") from exc

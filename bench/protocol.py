@@ -24,9 +24,10 @@ from bench.config import RunConfig
 from bench.masks import budget_to_k, pruned
 from bench.method import METHODS, UnlearnContext
 from bench.metrics import summarize
-from bench.models import LoadedModel, head_kwargs, load_model, pick_device, quiet_transformers, _auto_class
+from bench.models import LoadedModel, head_kwargs, load_model, pick_device, quiet_transformers, auto_model_class
 from bench.options import parse_options
 from bench.paths import subdir
+from bench.plots import plot_relearning
 from bench.progress import console
 from bench.provenance import provenance
 from bench.record import SCHEMA_VERSION, Record, StageScores, read_record, write_json_atomic, write_record
@@ -91,7 +92,7 @@ def prepare(setup: Setup) -> tuple[nn.Module, dict[str, Any]]:
                  "device": setup.device.type, "autocast": str(setup.autocast_dtype)}
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
     folder = subdir("prepared") / key
-    auto = _auto_class(task.head().kind)
+    auto = auto_model_class(task.head().kind)
     if (folder / "prepared.json").exists():
         info = json.loads((folder / "prepared.json").read_text())
         console.print(f"[dim]prepared model from cache {folder}[/]")
@@ -210,4 +211,6 @@ def run(cfg: RunConfig, *, force: bool = False) -> Record:
     )
     write_record(record, folder / "record.json")
     index(record, folder / "record.json")
-    return read_record(folder / "record.json")  # exactly what was stored (JSON has lists, not tuples)
+    stored = read_record(folder / "record.json")  # exactly what was stored (JSON has lists, not tuples)
+    plot_relearning(stored, folder / "relearning.png")
+    return stored

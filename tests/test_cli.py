@@ -14,8 +14,12 @@ def run_cli(capsys, *argv):
 
 @pytest.fixture(autouse=True)
 def offline_hub(monkeypatch):
+    """No hub here: say so, so that hub look-ups fail at once instead of retrying the network."""
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import time otherwise
 
 
 def test_list_shows_methods_and_tasks_with_their_origin(capsys):

@@ -106,3 +106,26 @@ def test_data_that_is_neither_a_file_nor_a_hub_dataset_is_a_clear_error(monkeypa
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     with pytest.raises(BenchError, match="could not load NER dataset 'no-such/dataset'"):
         make_task("no-such/dataset")
+
+
+def test_hub_datasets_with_class_label_tags_are_converted(monkeypatch):
+    """conll2003-style hub data (integer tags + ClassLabel names), built as a real DatasetDict in memory."""
+    import datasets
+
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                  "ner_tags": datasets.Sequence(datasets.ClassLabel(names=names))})
+
+    def split(rows):
+        return datasets.Dataset.from_dict({"tokens": [r[0] for r in rows], "ner_tags": [r[1] for r in rows]},
+                                          features=features)
+
+    train = [(["John", "lives", "in", "New", "York"], [1, 0, 0, 3, 4])] * 5
+    held_out = [(["Ann", "visited", "Rome"], [1, 0, 3])] * 3
+    fake_hub = datasets.DatasetDict({"train": split(train), "validation": split(held_out), "test": split(held_out)})
+    monkeypatch.setattr(datasets, "load_dataset", lambda name: fake_hub if name == "conll2003" else None)
+    task = make_task("conll2003")
+    assert task.source == "hub:conll2003"
+    assert task.concept == "LOC"  # the location type, whatever the dataset calls it
+    assert task.splits["train"][0].tags == ("B-PER", "O", "O", "B-LOC", "I-LOC")
+    assert len(task.eval_sentences) == 6  # validation (as dev) + test

@@ -44,6 +44,7 @@ def test_a_run_records_every_stage_and_summary(tiny_bert_folder, tiny_conll, tra
     folder = run_folder(record.run_id)
     assert json.loads((folder / "record.json").read_text())["run_id"] == record.run_id
     assert (folder / "mask.safetensors").exists() and (folder / "unit_scores.safetensors").exists()
+    assert (folder / "relearning.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [r.run_id for r in list_runs()] == [record.run_id]
     assert find(record.run_id[:6]) == record
 
