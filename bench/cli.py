@@ -41,8 +41,10 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
             inner = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
             if inner and typing.get_origin(inner[0]) is typing.Literal:
                 choices = typing.get_args(inner[0])
+        kinds = {t for t in (hints[f.name], *typing.get_args(hints[f.name])) if t in (int, float)}
+        metavar = None if choices else "N" if int in kinds else "X" if float in kinds else "VALUE"
         parser.add_argument(_flag(f.name), dest=f.name, default=argparse.SUPPRESS, choices=choices,
-                            help=f.metadata.get("help", ""))
+                            metavar=metavar, help=f.metadata.get("help", ""))
     parser.add_argument("--method-option", dest="method_options", action="append", type=_key_value, default=[],
                         metavar="KEY=VALUE", help="a method option (repeatable)")
     parser.add_argument("--task-option", dest="task_options", action="append", type=_key_value, default=[],

@@ -48,7 +48,7 @@ class RunConfig:
     fraction: float | None = field(default=0.5, metadata={"help": "prune this fraction of all units, in (0, 1]"})
     k: int | None = _help("prune exactly k units (instead of --fraction)")
     mask_mode: Literal["persistent", "regrow"] = field(
-        default="persistent", metadata={"help": "persistent: pruned units stay dead while relearning; regrow: zeroed once"}
+        default="persistent", metadata={"help": "persistent: pruned units stay dead while relearning; regrow: silenced once, free to relearn"}
     )
     seed: int = field(default=0, metadata={"help": "seed for everything (data order, heads, dropout, random methods)"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, ..."})
@@ -58,7 +58,7 @@ class RunConfig:
     relearn_max_steps: int | None = _help("stop relearning after this many optimizer steps")
     relearn_lr: float = field(default=2e-5, metadata={"help": "relearning learning rate"})
     eval_log_base: int = field(default=4, metadata={"help": "evaluate relearning at steps base^1, base^2, ..."})
-    eval_every_epochs: float | None = field(default=2.0, metadata={"help": "also evaluate relearning every N epochs"})
+    eval_every_epochs: float | None = field(default=2.0, metadata={"help": "also evaluate relearning every N epochs ('none': only log-spaced)"})
     batch_size: int = field(default=8, metadata={"help": "training batch size"})
     eval_batch_size: int = field(default=64, metadata={"help": "evaluation / activation batch size"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})

@@ -1,0 +1,60 @@
+"""Neuron rankings for a concept and the paper's concept-saliency view of them (pure tensor functions).
+
+Probeless ranking (Antverg & Belinkov 2022, as used by Lo, Cohen & Barez 2024): with q(z) the mean
+activation vector of the tokens labelled z, a unit's salience for concept z is
+    r(z) = sum over z' != z of |q(z) - q(z')|
+computed per unit. Concept saliency cuts the global ranking into groups of 100 consecutive units and
+scores each group by its position (1.0 = the top 100).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from bench.errors import BenchError
+
+
+def probeless_scores(label_means: torch.Tensor, concept: int) -> torch.Tensor:
+    """[layers, n_labels, width] per-label means → [layers, width] salience of label `concept`.
+
+    Labels without any tokens (NaN means) are left out of the sum.
+    """
+    if label_means.dim() != 3:
+        raise BenchError(f"label means must be [layers, labels, width], got {tuple(label_means.shape)}")
+    target = label_means[:, concept]
+    if torch.isnan(target).any():
+        raise BenchError("the concept label has no tokens in the concept data: nothing to rank by")
+    others = [z for z in range(label_means.shape[1]) if z != concept and not torch.isnan(label_means[:, z]).any()]
+    if not others:
+        raise BenchError("the concept data has no tokens outside the concept: nothing to contrast with")
+    return sum((target - label_means[:, z]).abs() for z in others)
+
+
+def global_ranks(scores: torch.Tensor) -> torch.Tensor:
+    """Rank of every unit in the global ordering (0 = highest score); ties go to the lower (layer, index)."""
+    flat = scores.flatten().float()
+    order = torch.argsort(-flat, stable=True)
+    ranks = torch.empty_like(order)
+    ranks[order] = torch.arange(order.numel())
+    return ranks.view_as(scores)
+
+
+def concept_saliency(scores: torch.Tensor, group: int = 100) -> torch.Tensor:
+    """Saliency in (0, 1] per unit: groups of `group` consecutive ranks, top group 1.0, last group 1/G."""
+    n_groups = math.ceil(scores.numel() / group)
+    return (n_groups - global_ranks(scores) // group).float() / n_groups
+
+
+def salient_share_per_layer(saliency: torch.Tensor, pruned: torch.Tensor | None = None,
+                            threshold: float = 0.5) -> torch.Tensor:
+    """Per layer, the fraction of (unpruned) units with saliency above `threshold`."""
+    alive = torch.ones_like(saliency, dtype=torch.bool) if pruned is None else ~pruned
+    salient = (saliency > threshold) & alive
+    return salient.sum(dim=1).float() / alive.sum(dim=1).clamp(min=1).float()
+
+
+def mean_saliency_per_layer(saliency: torch.Tensor, pruned: torch.Tensor | None = None) -> torch.Tensor:
+    alive = torch.ones_like(saliency, dtype=torch.bool) if pruned is None else ~pruned
+    return (saliency * alive).sum(dim=1) / alive.sum(dim=1).clamp(min=1)

@@ -1,0 +1,103 @@
+"""Concept-neuron pruning (Lo, Cohen & Barez 2024): rank units by salience for the concept, prune the top.
+
+`ranker=probeless` (default): one streaming pass over the concept data for per-label mean activations,
+then r(concept) = sum over other labels of |q(concept) - q(other)| per unit.
+`ranker=probe`: an elastic-net logistic probe on the activations (the paper's appendix A.3 alternative),
+units ranked by the magnitude of their probe weight. The probe is fitted on every concept token and a
+seeded sample of the other tokens, bounded by `probe_max_tokens`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.activations import IGNORE, collect_unit_statistics
+from bench.errors import BenchError
+from bench.method import METHODS, PruningMethod, UnlearnContext
+from bench.progress import progress_bar
+from bench.ranking import probeless_scores
+
+
+@dataclass(frozen=True)
+class ConceptNeuronOptions:
+    ranker: Literal["probeless", "probe"] = "probeless"
+    probe_max_tokens: int = 20000  # activations kept in memory for the probe: concept tokens + sampled others
+    probe_l1_ratio: float = 0.5  # elastic-net mix (1.0 = pure L1)
+    probe_c: float = 0.05  # inverse regularisation strength
+
+
+@METHODS.register("concept-neurons")
+class ConceptNeurons(PruningMethod):
+    """Prune the units most salient for the concept (probeless ranking, or an elastic-net probe)."""
+
+    description = "Prune the units most salient for the concept (probeless ranking; Lo, Cohen & Barez 2024)."
+    version = 1
+    Options = ConceptNeuronOptions
+
+    def score_units(self, model: nn.Module, ctx: UnlearnContext) -> torch.Tensor:
+        concept_label = len(ctx.concept.label_names) - 1
+        batches = ctx.concept.data.loader(ctx.batch_size)
+        if self.options.ranker == "probeless":
+            stats = collect_unit_statistics(model, ctx.space, batches, n_labels=len(ctx.concept.label_names),
+                                            description="rank units (probeless)")
+            return probeless_scores(stats.label_means, concept_label)
+        return probe_scores(model, ctx, batches, concept_label, self.options)
+
+
+@torch.no_grad()
+def sample_activations(model: nn.Module, ctx: UnlearnContext, batches, concept_label: int,
+                       max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """All concept tokens plus a seeded uniform sample of the others, as [tokens, layers * width]."""
+    n_concept = n_other = 0
+    for batch in batches:
+        labels = batch["labels"]
+        n_concept += int((labels == concept_label).sum())
+        n_other += int(((labels != IGNORE) & (labels != concept_label)).sum())
+    if n_concept == 0:
+        raise BenchError("the concept data has no concept tokens: nothing to fit a probe on")
+    keep_other = min(1.0, max(0, max_tokens - n_concept) / max(1, n_other))
+    generator = torch.Generator().manual_seed(ctx.seed)
+    device = next(model.parameters()).device
+    rows: list[torch.Tensor] = []
+    targets: list[torch.Tensor] = []
+    current: dict[int, torch.Tensor] = {}
+    chosen = torch.zeros(0, dtype=torch.bool)
+
+    def keep(layer: int, acts: torch.Tensor) -> None:
+        current[layer] = acts.reshape(-1, acts.shape[-1])[chosen.to(acts.device)].float().cpu()
+
+    was_training = model.training
+    model.eval()
+    try:
+        with ctx.space.hooked(model, keep):
+            for batch in progress_bar(batches, "activations for the probe"):
+                labels = batch["labels"].reshape(-1)
+                valid = labels != IGNORE
+                is_concept = labels == concept_label
+                sampled = torch.rand(labels.shape, generator=generator) < keep_other
+                chosen = valid & (is_concept | sampled)
+                model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
+                rows.append(torch.cat([current[layer] for layer in range(ctx.space.n_layers)], dim=1))
+                targets.append(is_concept[chosen])
+    finally:
+        model.train(was_training)
+    return torch.cat(rows).numpy(), torch.cat(targets).numpy()
+
+
+def probe_scores(model: nn.Module, ctx: UnlearnContext, batches, concept_label: int,
+                 options: ConceptNeuronOptions) -> torch.Tensor:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    features, is_concept = sample_activations(model, ctx, batches, concept_label, options.probe_max_tokens)
+    features = StandardScaler().fit_transform(features)  # weights comparable across units of any scale
+    probe = LogisticRegression(solver="saga", l1_ratio=options.probe_l1_ratio,
+                               C=options.probe_c, class_weight="balanced", max_iter=200, random_state=ctx.seed)
+    probe.fit(features, is_concept)
+    weight_mass = np.abs(probe.coef_[0])
+    return torch.from_numpy(weight_mass).float().view(ctx.space.shape)
