@@ -28,6 +28,16 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip().replace("-", "_"), value.strip()
 
 
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds, got {text!r}")
+    return seeds
+
+
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per RunConfig field, so the CLI and the config can never disagree."""
     from bench.config import RunConfig
@@ -51,23 +61,30 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
                         metavar="KEY=VALUE", help="a task option (repeatable)")
     parser.add_argument("--config", help="TOML file with RunConfig fields (flags override it)")
     parser.add_argument("--force", action="store_true", help="run again even if this exact run is recorded")
+    parser.add_argument("--seeds", type=_seed_list, default=None, metavar="S1,S2,...",
+                        help="run once per seed and report mean ± SD per stage (instead of --seed)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import torch
 
     from bench.config import build_config, read_config_file
-    from bench.display import stages_table, summary_table
+    from bench.display import seeds_table, stages_table, summary_table
     from bench.protocol import run
     from bench.store import run_folder
 
     cli_values: dict[str, Any] = {
-        k: v for k, v in vars(args).items() if k not in ("command", "func", "config", "force", "method_options", "task_options")
+        k: v for k, v in vars(args).items()
+        if k not in ("command", "func", "config", "force", "method_options", "task_options", "seeds")
     }
     cli_values["method_options"] = dict(args.method_options)
     cli_values["task_options"] = dict(args.task_options)
     file_values = read_config_file(args.config) if args.config else {}
     cfg = build_config(file_values, cli_values, has_gpu=torch.cuda.is_available())
+    if args.seeds:
+        records = [run(dataclasses.replace(cfg, seed=seed), force=args.force) for seed in args.seeds]
+        out.print(seeds_table(records))
+        return 0
     record = run(cfg, force=args.force)
     out.print(stages_table(record))
     out.print(summary_table(record))
@@ -102,6 +119,24 @@ def cmd_show(args: argparse.Namespace) -> int:
     record = find(args.run)
     out.print(metrics_table(record))
     out.print(summary_table(record))
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from bench.report import analyze, saliency_rows, write_report
+    from bench.store import find
+
+    analysis = analyze(find(args.run))
+    header, rows = saliency_rows(analysis)
+    table = Table(title=f"concept saliency per layer ({analysis.record.task['concept']})")
+    for column in header:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+    out.print(f"report: {write_report(analysis)}", soft_wrap=True)
     return 0
 
 
@@ -165,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="print a recorded run")
     p.add_argument("run", help="run id (or unique prefix), or a record.json path")
     p.set_defaults(func=cmd_show)
+    p = sub.add_parser("analyze", help="concept saliency, HATs and similarity of a run recorded with --analyze true")
+    p.add_argument("run", help="run id (or unique prefix), or a record.json path")
+    p.set_defaults(func=cmd_analyze)
     p = sub.add_parser("runs", help="list recorded runs")
     p.set_defaults(func=cmd_runs)
     p = sub.add_parser("assets", help="show or install the offline models and data")

@@ -64,6 +64,8 @@ class RunConfig:
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     warmup_ratio: float = field(default=0.1, metadata={"help": "linear-schedule warmup fraction"})
     max_eval_examples: int | None = _help("evaluate on at most this many examples")
+    analyze: bool = field(default=False, metadata={"help": "record concept saliency and HATs at every stage "
+                                                           "and write the analysis report (true/false)"})
     method_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the method's own options"})
     task_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the task's own options"})
 

@@ -94,3 +94,23 @@ def runs_table(rows) -> Table:
         table.add_row(r.run_id, r.method, f"{r.task}/{r.concept}", str(r.seed), str(r.k), fmt(r.forgetting, 2),
                       fmt(r.collateral, 2), fmt(r.rt90), fmt(r.aurc, 2))
     return table
+
+
+def seeds_table(records: list[Record]) -> Table:
+    """Mean ± SD over seeds for every shared stage, then the summary metrics (like the paper's Table 2)."""
+    from bench.multiseed import per_stage, summary_stats
+
+    first = records[0]
+    seeds = ", ".join(str(r.config["seed"]) for r in records)
+    table = Table(title=f"{_title(first)}: mean ± SD over seeds {seeds}", box=box.SIMPLE_HEAD,
+                  caption="runs " + ", ".join(r.run_id for r in records))
+    table.add_column("stage")
+    table.add_column("step", justify="right")
+    table.add_column(f"{first.summary['target']} (target)", justify="right", style="bold")
+    table.add_column("retain mean", justify="right")
+    for stage, step, target, retain in per_stage(records):
+        table.add_row(stage, str(step), str(target), str(retain))
+    table.add_section()
+    for name, value in summary_stats(records).items():
+        table.add_row(name, "", str(value), "", style="italic")
+    return table

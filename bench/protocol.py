@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from bench.analysis import Snapshot, save_snapshots, take_snapshot
 from bench.config import RunConfig
 from bench.masks import budget_to_k, pruned
 from bench.method import METHODS, UnlearnContext
@@ -30,6 +31,7 @@ from bench.paths import subdir
 from bench.plots import plot_relearning
 from bench.progress import console
 from bench.provenance import provenance
+from bench.report import analyze, write_report
 from bench.record import SCHEMA_VERSION, Record, StageScores, read_record, write_json_atomic, write_record
 from bench.store import index, run_folder
 from bench.task import TASKS, EvalSettings, Task, TaskSettings
@@ -146,11 +148,18 @@ def run(cfg: RunConfig, *, force: bool = False) -> Record:
     model, preparation = prepare(setup)
     model.to(setup.device).eval()
     timings["prepare"] = time.perf_counter() - t
-    stages = [_evaluate(setup, model, "base")]
-
-    t = time.perf_counter()
     space = unit_space(model, cfg.unit_space)
     concept = task.concept_data(setup.loaded.tokenizer)
+    snapshots: list[Snapshot] = []
+
+    def snapshot(label: str, step: int = 0) -> None:
+        if cfg.analyze:
+            snapshots.append(take_snapshot(model, space, concept, cfg.eval_batch_size, label, step))
+
+    stages = [_evaluate(setup, model, "base")]
+    snapshot("base")
+
+    t = time.perf_counter()
     ctx = UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
                          batch_size=cfg.eval_batch_size, device=setup.device)
     unlearned = setup.method.unlearn(model, ctx)
@@ -164,12 +173,16 @@ def run(cfg: RunConfig, *, force: bool = False) -> Record:
     checkpoints = checkpoint_steps(total, steps_per_epoch(len(relearn_data), cfg.batch_size), cfg.eval_log_base,
                                    cfg.eval_every_epochs)
 
+    def on_checkpoint(step: int, epoch: float) -> None:
+        stages.append(_evaluate(setup, model, "relearn", step, epoch))
+        snapshot(f"relearn@{step}", step)
+
     t = time.perf_counter()
     with pruned(model, space, unlearned.mask, cfg.mask_mode):
         stages.append(_evaluate(setup, model, "unlearned"))
+        snapshot("pruned")
         # Step 0 of relearning is the unlearned model itself: reuse its scores rather than evaluate twice.
         stages.append(dataclasses.replace(stages[-1], stage="relearn"))
-        on_checkpoint = lambda step, epoch: stages.append(_evaluate(setup, model, "relearn", step, epoch))  # noqa: E731
         trained = train(model, relearn_data, relearn, autocast_dtype=setup.autocast_dtype,
                         checkpoints=[c for c in checkpoints if c > 0], on_checkpoint=on_checkpoint, description="relearn")
     timings["relearn"] = time.perf_counter() - t
@@ -213,4 +226,8 @@ def run(cfg: RunConfig, *, force: bool = False) -> Record:
     index(record, folder / "record.json")
     stored = read_record(folder / "record.json")  # exactly what was stored (JSON has lists, not tuples)
     plot_relearning(stored, folder / "relearning.png")
+    if snapshots:
+        save_snapshots(snapshots, folder / "analysis.safetensors")
+        report = write_report(analyze(stored))
+        console.print(f"analysis report: {report}", soft_wrap=True)
     return stored
