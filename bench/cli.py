@@ -51,6 +51,10 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
             inner = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
             if inner and typing.get_origin(inner[0]) is typing.Literal:
                 choices = typing.get_args(inner[0])
+        if hints[f.name] is bool:
+            parser.add_argument(_flag(f.name), dest=f.name, default=argparse.SUPPRESS,
+                                action=argparse.BooleanOptionalAction, help=f.metadata.get("help", ""))
+            continue
         kinds = {t for t in (hints[f.name], *typing.get_args(hints[f.name])) if t in (int, float)}
         metavar = None if choices else "N" if int in kinds else "X" if float in kinds else "VALUE"
         parser.add_argument(_flag(f.name), dest=f.name, default=argparse.SUPPRESS, choices=choices,
@@ -77,6 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         k: v for k, v in vars(args).items()
         if k not in ("command", "func", "config", "force", "method_options", "task_options", "seeds")
     }
+    if args.seeds and "seed" in cli_values:
+        raise BenchError("give --seed or --seeds, not both")
     cli_values["method_options"] = dict(args.method_options)
     cli_values["task_options"] = dict(args.task_options)
     file_values = read_config_file(args.config) if args.config else {}

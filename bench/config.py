@@ -65,7 +65,7 @@ class RunConfig:
     warmup_ratio: float = field(default=0.1, metadata={"help": "linear-schedule warmup fraction"})
     max_eval_examples: int | None = _help("evaluate on at most this many examples")
     analyze: bool = field(default=False, metadata={"help": "record concept saliency and HATs at every stage "
-                                                           "and write the analysis report (true/false)"})
+                                                           "and write the analysis report"})
     method_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the method's own options"})
     task_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the task's own options"})
 

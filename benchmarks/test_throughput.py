@@ -1,7 +1,9 @@
-"""Throughput of the hot paths on the default encoder: forward, streaming capture, training step, evaluation.
+"""Throughput of the hot paths on the default encoder: forward, streaming capture, neuron ranking, training
+step, evaluation.
 
 Targets checked here (not in the test suite, where timing is noise): streaming per-label statistics with a
-top-k over every MLP unit cost at most 1.5x a plain forward pass over the same tokens.
+top-k over every MLP unit, and the probeless ranking built on them, cost at most 1.5x a plain forward pass
+over the same tokens.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import torch
 
 from bench import assets
 from bench.activations import collect_unit_statistics
+from bench.data import ConceptData, Examples
+from bench.method import METHODS, UnlearnContext
 from bench.models import load_model, quiet_transformers
 from bench.task import TASKS, EvalSettings, TaskSettings
 from bench.training import TrainSettings, make_optimizer
@@ -29,10 +33,11 @@ def setup():
     loaded = load_model("all-MiniLM-L6-v2", task.head())
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = loaded.model.to(device).eval()
-    concept = task.concept_data(loaded.tokenizer)
-    batches = list(concept.data.loader(64))[:8]
+    full = task.concept_data(loaded.tokenizer)
+    concept = ConceptData(Examples(full.data.examples[:512], full.data.collate), full.label_names)
+    batches = list(concept.data.loader(64))
     tokens = sum(int((b["labels"] != -100).sum()) for b in batches)
-    return task, loaded.tokenizer, model, batches, tokens, device
+    return task, loaded.tokenizer, model, batches, tokens, device, concept
 
 
 def forward_all(model, batches, device):
@@ -44,13 +49,13 @@ def forward_all(model, batches, device):
 
 
 def test_plain_forward(benchmark, setup):
-    task, tokenizer, model, batches, tokens, device = setup
+    task, tokenizer, model, batches, tokens, device, concept = setup
     benchmark(forward_all, model, batches, device)
     benchmark.extra_info["tokens_per_s"] = tokens / benchmark.stats["mean"]
 
 
 def test_streaming_unit_statistics(benchmark, setup):
-    task, tokenizer, model, batches, tokens, device = setup
+    task, tokenizer, model, batches, tokens, device, concept = setup
     space = unit_space(model, "mlp")
     benchmark(collect_unit_statistics, model, space, batches, n_labels=2, top_k=5)
     benchmark.extra_info["tokens_per_s"] = tokens / benchmark.stats["mean"]
@@ -62,8 +67,20 @@ def test_streaming_unit_statistics(benchmark, setup):
     assert benchmark.stats["mean"] < 1.5 * forward + 0.05, "capture costs much more than the forward pass itself"
 
 
+def test_probeless_ranking(benchmark, setup):
+    task, tokenizer, model, batches, tokens, device, concept = setup
+    ctx = UnlearnContext(unit_space(model, "mlp"), concept, 0.5, None, 0, 64, device)
+    benchmark(METHODS.get("concept-neurons")().score_units, model, ctx)
+    benchmark.extra_info["tokens_per_s"] = tokens / benchmark.stats["mean"]
+    import time
+
+    start = time.perf_counter()
+    forward_all(model, batches, device)
+    assert benchmark.stats["mean"] < 1.5 * (time.perf_counter() - start) + 0.05
+
+
 def test_training_step(benchmark, setup):
-    task, tokenizer, model, batches, tokens, device = setup
+    task, tokenizer, model, batches, tokens, device, concept = setup
     data = task.relearn_data(tokenizer)
     batch = {k: v.to(device) for k, v in next(iter(data.loader(16))).items()}
     optimizer = make_optimizer(model, TrainSettings(lr=1e-5, weight_decay=0.01, batch_size=16, epochs=1,
@@ -80,7 +97,7 @@ def test_training_step(benchmark, setup):
 
 
 def test_ner_evaluation(benchmark, setup):
-    task, tokenizer, model, batches, tokens, device = setup
+    task, tokenizer, model, batches, tokens, device, concept = setup
     settings = EvalSettings(batch_size=64, autocast_dtype=torch.bfloat16 if device.type == "cuda" else None)
     benchmark.pedantic(task.evaluate, args=(model, tokenizer, settings), rounds=3, iterations=1)
     benchmark.extra_info["sentences_per_s"] = len(task.eval_sentences) / benchmark.stats["mean"]

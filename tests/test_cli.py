@@ -106,6 +106,8 @@ def test_seeds_run_once_per_seed_and_report_mean_and_sd(capsys, tiny_conll, tiny
     assert sorted(r.seed for r in list_runs()) == [0, 1]
     code, _, err = run_cli_raw(["run", "--seeds", "1,1"])
     assert code == 2
+    code, _, err = run_cli(capsys, "run", "--seeds", "1,2", "--seed", "3")
+    assert code == 2 and "give --seed or --seeds, not both" in err
 
 
 def run_cli_raw(argv):
