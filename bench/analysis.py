@@ -76,8 +76,8 @@ def saliency_by_layer(snapshots: list[Snapshot], pruned: torch.Tensor) -> dict[s
     """Per snapshot: per-layer % salient units and mean saliency (pruned units excluded after pruning)."""
     out = {}
     for snap in snapshots:
-        saliency = concept_saliency(snap.scores)
         excluded = None if snap.label == "base" else pruned
+        saliency = concept_saliency(snap.scores, exclude=excluded)
         out[snap.label] = {
             "percent_salient": (100 * salient_share_per_layer(saliency, excluded)).tolist(),
             "mean_saliency": mean_saliency_per_layer(saliency, excluded).tolist(),

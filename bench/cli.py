@@ -8,6 +8,7 @@ import sys
 import typing
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -136,9 +137,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     analysis = analyze(find(args.run))
     header, rows = saliency_rows(analysis)
-    table = Table(title=f"concept saliency per layer ({analysis.record.task['concept']})")
+    last = analysis.snapshots[-1].label
+    table = Table(title=f"{analysis.record.task['concept']}: % of salient units per layer; share of units whose "
+                        f"HATs at {last} stay similar to the base model's", box=box.SIMPLE_HEAD)
     for column in header:
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     out.print(table)

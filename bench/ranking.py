@@ -41,10 +41,18 @@ def global_ranks(scores: torch.Tensor) -> torch.Tensor:
     return ranks.view_as(scores)
 
 
-def concept_saliency(scores: torch.Tensor, group: int = 100) -> torch.Tensor:
-    """Saliency in (0, 1] per unit: groups of `group` consecutive ranks, top group 1.0, last group 1/G."""
-    n_groups = math.ceil(scores.numel() / group)
-    return (n_groups - global_ranks(scores) // group).float() / n_groups
+def concept_saliency(scores: torch.Tensor, group: int = 100, exclude: torch.Tensor | None = None) -> torch.Tensor:
+    """Saliency in (0, 1] per unit: groups of `group` consecutive ranks, top group 1.0, last group 1/G.
+
+    `exclude` (pruned units) are left out of the ranking itself and get saliency 0. Ranking them too would
+    put every pruned unit (activation 0) at the bottom, and with half the units pruned every survivor would
+    be "salient" whatever it encodes.
+    """
+    excluded = torch.zeros_like(scores, dtype=torch.bool) if exclude is None else exclude.bool()
+    n_groups = max(1, math.ceil(int((~excluded).sum()) / group))
+    ranks = global_ranks(scores.float().masked_fill(excluded, float("-inf")))  # excluded rank last
+    saliency = (n_groups - ranks // group).float() / n_groups
+    return saliency.masked_fill(excluded, 0.0)
 
 
 def salient_share_per_layer(saliency: torch.Tensor, pruned: torch.Tensor | None = None,

@@ -26,14 +26,15 @@ class Analysis:
     saliency: dict[str, dict[str, list[float]]]  # snapshot label -> per-layer % salient / mean saliency
     similarity: dict[str, list[dict[str, float]]]  # later snapshot label -> per-layer share similar + CI
     unit_similarity: torch.Tensor  # [layers, width] base vs the last snapshot
-    top_units: list[dict[str, Any]]  # the most salient units at base with their HATs before and after
+    top_units: dict[str, list[dict[str, Any]]]  # "base" / "relearned": most salient units, HATs before/after
 
 
 def analyze(record: Record) -> Analysis:
     from transformers import AutoTokenizer
 
-    from bench.models import resolve
+    from bench.models import quiet_transformers, resolve
 
+    quiet_transformers()
     folder = run_folder(record.run_id)
     snapshots = load_snapshots(folder / "analysis.safetensors")
     pruned = UnitMask.load(folder / record.mask["file"]).pruned
@@ -47,11 +48,9 @@ def analyze(record: Record) -> Analysis:
     for snap in remapped_snaps[1:]:
         unit_similarity, per_layer = concept_similarity(base, snap, vectors, pruned)
         similarity[snap.label] = per_layer
-    # The most salient units of the base model, and what they respond to before and after relearning.
-    order = torch.argsort(-snapshots[0].scores.flatten(), stable=True)[:TOP_UNITS].tolist()
     width = snapshots[0].scores.shape[1]
-    top_units = []
-    for flat in order:
+
+    def describe(flat: int) -> dict[str, Any]:
         layer, index = divmod(flat, width)
 
         def hats(snap: Snapshot) -> list[str]:
@@ -59,9 +58,17 @@ def analyze(record: Record) -> Analysis:
             values = snap.hat_values[layer, :, index].tolist()
             return [f"{tok} ({val:.2f})" for tok, val in zip(tokenizer.convert_ids_to_tokens(ids), values)]
 
-        top_units.append({"layer": layer, "index": index, "pruned": bool(pruned[layer, index]),
-                          "hats_base": hats(snapshots[0]), "hats_last": hats(snapshots[-1]),
-                          "similarity": None if unit_similarity is None else float(unit_similarity[layer, index])})
+        is_pruned = bool(pruned[layer, index])
+        return {"layer": layer, "index": index, "pruned": is_pruned, "hats_base": hats(snapshots[0]),
+                "hats_last": None if is_pruned else hats(snapshots[-1]),
+                "similarity": None if unit_similarity is None or is_pruned else float(unit_similarity[layer, index])}
+
+    # The base model's most salient units (what the method saw), and the surviving units most salient after
+    # relearning (where the concept went), each with what it responds to before and after.
+    top_base = torch.argsort(-snapshots[0].scores.flatten(), stable=True)[:TOP_UNITS].tolist()
+    last = snapshots[-1].scores.flatten().masked_fill(pruned.flatten(), float("-inf"))
+    top_last = torch.argsort(-last, stable=True)[:TOP_UNITS].tolist()
+    top_units = {"base": [describe(f) for f in top_base], "relearned": [describe(f) for f in top_last]}
     return Analysis(record, snapshots, saliency_by_layer(snapshots, pruned), similarity,
                     unit_similarity if unit_similarity is not None else torch.zeros_like(snapshots[0].scores),
                     top_units)
@@ -101,7 +108,7 @@ def plot_saliency_vs_similarity(a: Analysis, path: Path) -> Path:
 
     plt = _plt()
     pruned = UnitMask.load(run_folder(a.record.run_id) / a.record.mask["file"]).pruned
-    saliency = concept_saliency(a.snapshots[-1].scores)
+    saliency = concept_saliency(a.snapshots[-1].scores, exclude=pruned)
     alive = ~pruned
     fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
     ax.scatter(saliency[alive].numpy(), a.unit_similarity[alive].numpy(), s=3, alpha=0.3)
@@ -119,7 +126,7 @@ def plot_saliency_vs_similarity(a: Analysis, path: Path) -> Path:
 def saliency_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
     """Per-layer % salient units at base, after pruning and after relearning (the paper's Tables 5-7)."""
     first, pruned, last = "base", a.snapshots[1].label, a.snapshots[-1].label
-    header = ["layer", f"% salient {first}", f"% salient {pruned}", f"% salient {last}", f"similar ({last})"]
+    header = ["layer", first, pruned, last, "similar [95% CI]"]
     rows = []
     layers = len(a.saliency[first]["percent_salient"])
     for layer in range(layers):
@@ -147,9 +154,12 @@ def write_report(a: Analysis) -> Path:
     saliency_png = plot_saliency_over_checkpoints(a, folder / "saliency_per_layer.png")
     scatter_png = plot_saliency_vs_similarity(a, folder / "saliency_vs_similarity.png")
     header, rows = saliency_rows(a)
-    hat_rows = [[f"{u['layer']}/{u['index']}", "yes" if u["pruned"] else "no", ", ".join(u["hats_base"]),
-                 ", ".join(u["hats_last"]), "–" if u["similarity"] is None else f"{u['similarity']:.2f}"]
-                for u in a.top_units]
+    def hat_rows(units: list[dict[str, Any]]) -> list[list[str]]:
+        return [[f"{u['layer']}/{u['index']}", "yes" if u["pruned"] else "no", ", ".join(u["hats_base"]),
+                 "(pruned)" if u["hats_last"] is None else ", ".join(u["hats_last"]),
+                 "–" if u["similarity"] is None else f"{u['similarity']:.2f}"] for u in units]
+
+    hat_header = ["layer/unit", "pruned", "HATs at base", f"HATs at {a.snapshots[-1].label}", "similarity"]
     r, s = a.record, a.record.summary
     stage_rows = [[st.stage, str(st.step), f"{st.scores[s['target']]:.3f}"] for st in r.stages]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>relearn-bench {r.run_id}</title>
@@ -164,13 +174,19 @@ collateral {s['collateral'] if s['collateral'] is None else round(s['collateral'
 aurc {s['aurc'] if s['aurc'] is None else round(s['aurc'], 3)}</p>
 <h2>Relearning</h2>{_img(curve) if curve.exists() else ''}{_table_html(['stage', 'step', s['target']], stage_rows)}
 <h2>Concept saliency per layer</h2>
+<p>Columns base, pruned, {html.escape(a.snapshots[-1].label)}: % of units with saliency above 0.5.</p>
 <p>Units ranked by probeless salience for the concept, in groups of 100 (1.0 = top 100); a unit is salient
-above 0.5. Pruned units are left out of the denominators after pruning. Similar: share of units whose
+above 0.5. After pruning, pruned units are left out of the ranking and of the denominators: the shares say
+where the concept lives among the units that are left. Similar: share of units whose
 highest-activating tokens keep a mean-embedding cosine above {SIMILARITY_THRESHOLD} to the base model's, with
 a 95% Wilson interval.</p>
 {_table_html(header, rows)}{_img(saliency_png)}{_img(scatter_png)}
 <h2>Most salient units of the base model</h2>
-{_table_html(['layer/unit', 'pruned', 'HATs at base', f'HATs at {a.snapshots[-1].label}', 'similarity'], hat_rows)}
+{_table_html(hat_header, hat_rows(a.top_units["base"]))}
+<h2>Most salient surviving units after relearning</h2>
+<p>Where the concept went: the unpruned units that rank highest at {a.snapshots[-1].label}, and what they
+responded to before relearning.</p>
+{_table_html(hat_header, hat_rows(a.top_units["relearned"]))}
 </body></html>"""
     path = folder / "report.html"
     path.write_text(page, encoding="utf-8")

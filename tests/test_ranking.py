@@ -50,3 +50,14 @@ def test_concept_saliency_by_hand():
     pruned[1, 100:] = True
     assert salient_share_per_layer(saliency, pruned).tolist() == pytest.approx([2 / 3, 1.0])
     assert mean_saliency_per_layer(saliency, pruned).tolist() == pytest.approx([(100 * 2 / 3 + 50 / 3) / 150, 1.0])
+
+
+def test_pruned_units_are_left_out_of_the_ranking_itself():
+    # 1 layer x 300 units, the top 150 pruned: the 150 survivors form 2 groups (1.0 and 0.5), pruned get 0.
+    scores = torch.arange(300, 0, -1).float().view(1, 300)
+    pruned = torch.zeros(1, 300, dtype=torch.bool)
+    pruned[0, :150] = True
+    saliency = concept_saliency(scores, exclude=pruned)
+    assert torch.all(saliency[0, :150] == 0)
+    assert torch.all(saliency[0, 150:250] == 1.0) and torch.all(saliency[0, 250:] == 0.5)
+    assert salient_share_per_layer(saliency, pruned).tolist() == [pytest.approx(100 / 150)]
