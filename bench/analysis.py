@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from bench.activations import collect_unit_statistics
+from bench.activations import UnitStatistics, collect_unit_statistics
 from bench.data import ConceptData
 from bench.errors import BenchError
 from bench.ranking import concept_saliency, mean_saliency_per_layer, probeless_scores, salient_share_per_layer
@@ -41,10 +41,14 @@ def take_snapshot(model: nn.Module, space: UnitSpace, concept: ConceptData, batc
                   step: int = 0) -> Snapshot:
     stats = collect_unit_statistics(model, space, concept.data.loader(batch_size), n_labels=len(concept.label_names),
                                     top_k=HAT_K, description=f"analysis snapshot ({label})")
-    top = stats.top_values
+    return snapshot_from(stats, concept, label, step)
+
+
+def snapshot_from(stats: UnitStatistics, concept: ConceptData, label: str, step: int = 0) -> Snapshot:
+    top = stats.top_values[:, :HAT_K]
     scale = top[:, :1].abs().clamp(min=1e-12)
     return Snapshot(label, step, probeless_scores(stats.label_means, len(concept.label_names) - 1),
-                    stats.top_token_ids, top / scale)
+                    stats.top_token_ids[:, :HAT_K], top / scale)
 
 
 def save_snapshots(snapshots: list[Snapshot], path: Path) -> None:

@@ -4,12 +4,13 @@ it never trains or evaluates. Pruning methods only score units and the harness s
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from bench.activations import UnitStatistics, collect_unit_statistics
 from bench.data import ConceptData
 from bench.errors import BenchError
 from bench.masks import UnitMask, budget_to_k, select_top_k
@@ -29,6 +30,18 @@ class UnlearnContext:
     seed: int
     batch_size: int
     device: torch.device
+    _statistics: dict[str, UnitStatistics] = field(default_factory=dict, compare=False, repr=False)
+
+    def concept_statistics(self, model: nn.Module, top_k: int = 0) -> UnitStatistics:
+        """Per-label unit statistics of the concept data at the model being unlearned, streamed once and
+        shared (the harness's analysis snapshot of the base model reads the same pass)."""
+        cached = self._statistics.get("base")
+        if cached is None or cached.top_values.shape[1] < top_k:
+            cached = collect_unit_statistics(model, self.space, self.concept.data.loader(self.batch_size),
+                                             n_labels=len(self.concept.label_names), top_k=top_k,
+                                             description="unit statistics (concept data)")
+            self._statistics["base"] = cached
+        return cached
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from bench.analysis import Snapshot, save_snapshots, take_snapshot
+from bench.analysis import HAT_K, Snapshot, save_snapshots, snapshot_from, take_snapshot
 from bench.config import RunConfig
 from bench.masks import budget_to_k, pruned
 from bench.method import METHODS, UnlearnContext
@@ -157,11 +157,12 @@ def run(cfg: RunConfig, *, force: bool = False) -> Record:
             snapshots.append(take_snapshot(model, space, concept, cfg.eval_batch_size, label, step))
 
     stages = [_evaluate(setup, model, "base")]
-    snapshot("base")
-
-    t = time.perf_counter()
     ctx = UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
                          batch_size=cfg.eval_batch_size, device=setup.device)
+    if cfg.analyze:  # the base snapshot and a method's own pass over the concept data share one stream
+        snapshots.append(snapshot_from(ctx.concept_statistics(model, top_k=HAT_K), concept, "base"))
+
+    t = time.perf_counter()
     unlearned = setup.method.unlearn(model, ctx)
     timings["unlearn"] = time.perf_counter() - t
 

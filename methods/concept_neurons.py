@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.activations import IGNORE, collect_unit_statistics
+from bench.activations import IGNORE
 from bench.errors import BenchError
 from bench.method import METHODS, PruningMethod, UnlearnContext
 from bench.progress import progress_bar
@@ -41,12 +41,9 @@ class ConceptNeurons(PruningMethod):
 
     def score_units(self, model: nn.Module, ctx: UnlearnContext) -> torch.Tensor:
         concept_label = len(ctx.concept.label_names) - 1
-        batches = ctx.concept.data.loader(ctx.batch_size)
         if self.options.ranker == "probeless":
-            stats = collect_unit_statistics(model, ctx.space, batches, n_labels=len(ctx.concept.label_names),
-                                            description="rank units (probeless)")
-            return probeless_scores(stats.label_means, concept_label)
-        return probe_scores(model, ctx, batches, concept_label, self.options)
+            return probeless_scores(ctx.concept_statistics(model).label_means, concept_label)
+        return probe_scores(model, ctx, ctx.concept.data.loader(ctx.batch_size), concept_label, self.options)
 
 
 @torch.no_grad()

@@ -33,3 +33,18 @@ def test_no_concept_tokens_is_a_clear_error():
         method = METHODS.get("concept-neurons")(ConceptNeuronOptions(ranker=ranker))
         with pytest.raises(BenchError, match="no (tokens|concept tokens)"):
             method.unlearn(model, context(model, concept_data(with_concept=False)))
+
+
+def test_the_base_statistics_are_streamed_once_and_shared(monkeypatch):
+    import bench.method
+
+    calls = []
+    real = bench.method.collect_unit_statistics
+    monkeypatch.setattr(bench.method, "collect_unit_statistics",
+                        lambda *a, **kw: calls.append(kw.get("top_k")) or real(*a, **kw))
+    model = wired_bert()
+    ctx = context(model, concept_data())
+    with_hats = ctx.concept_statistics(model, top_k=5)  # e.g. the analysis snapshot of the base model
+    METHODS.get("concept-neurons")().unlearn(model, ctx)  # the probeless ranking reads the same statistics
+    assert calls == [5]
+    assert ctx.concept_statistics(model) is with_hats
