@@ -1,5 +1,6 @@
 """The neuroplasticity analysis: HATs of a wired unit, snapshots on disk, intervals, and a full analysed run."""
 
+import json
 import math
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 import bench.protocol as protocol
 from bench.analysis import concept_similarity, load_snapshots, save_snapshots, take_snapshot, wilson_interval
+from bench.cli import main
 from bench.config import build_config
 from bench.store import run_folder
 from bench.units import unit_space
@@ -53,7 +55,7 @@ def test_concept_similarity_is_one_for_unchanged_hats_and_excludes_pruned_units(
 
 
 @needs_assets  # the concept-similarity embedder is the offline all-MiniLM-L6-v2
-def test_an_analysed_run_writes_snapshots_report_and_plots(tiny_bert_folder, tiny_conll):
+def test_an_analysed_run_writes_snapshots_report_and_plots(tiny_bert_folder, tiny_conll, capsys):
     cfg = build_config(cli_values={"model": str(tiny_bert_folder), "data": str(tiny_conll), "method": "concept-neurons",
                                    "finetune_epochs": "4", "finetune_lr": "3e-3", "relearn_max_steps": "16",
                                    "batch_size": "8", "analyze": "true"})
@@ -66,3 +68,22 @@ def test_an_analysed_run_writes_snapshots_report_and_plots(tiny_bert_folder, tin
     assert "Concept saliency per layer" in page and page.count("data:image/png;base64") == 3
     for png in ("relearning.png", "saliency_per_layer.png", "saliency_vs_similarity.png"):
         assert (folder / png).read_bytes()[:4] == b"\x89PNG"
+    analysis = json.loads((folder / "analysis.json").read_text())
+    assert list(analysis["saliency"]) == labels
+    assert len(analysis["similarity"][labels[-1]]) == 2  # one entry per layer of the tiny model
+    assert set(analysis["top_units"]) == {"base", "relearned"}
+
+    # `bench analyze` re-renders the same analysis from the stored snapshots.
+    (folder / "report.html").unlink()
+    assert main(["analyze", record.run_id[:8]]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "% of salient units per layer" in out and "similar [95% CI]" in out
+    assert (folder / "report.html").exists()
+    assert main(["analyze", "0" * 16]) == 2
+
+
+def test_analyze_explains_a_run_recorded_without_analysis(tiny_bert_folder, tiny_conll, capsys):
+    record = protocol.run(build_config(cli_values={"model": str(tiny_bert_folder), "data": str(tiny_conll),
+                                                   "finetune_epochs": "1", "relearn_max_steps": "4"}))
+    assert main(["analyze", record.run_id]) == 2
+    assert "run with --analyze" in " ".join(capsys.readouterr().err.split())
