@@ -3,8 +3,10 @@
 `ranker=probeless` (default): one streaming pass over the concept data for per-label mean activations,
 then r(concept) = sum over other labels of |q(concept) - q(other)| per unit.
 `ranker=probe`: an elastic-net logistic probe on the activations (the paper's appendix A.3 alternative),
-units ranked by the magnitude of their probe weight. The probe is fitted on every concept token and a
-seeded sample of the other tokens, bounded by `probe_max_tokens`.
+units ranked by the magnitude of their probe weight. The probe is fitted (SGD, log loss) on every concept
+token and a seeded sample of the other tokens, bounded by `probe_max_tokens`. An elastic net sets many
+weights to exactly 0; ties are broken by probeless salience rather than by position, or a large budget
+would prune zero-weight units in layer order.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ class ConceptNeuronOptions:
     ranker: Literal["probeless", "probe"] = "probeless"
     probe_max_tokens: int = 20000  # activations kept in memory for the probe: concept tokens + sampled others
     probe_l1_ratio: float = 0.5  # elastic-net mix (1.0 = pure L1)
-    probe_c: float = 0.05  # inverse regularisation strength
+    probe_alpha: float = 1e-3  # regularisation strength
+    probe_epochs: int = 20  # passes of SGD over the sampled tokens
 
 
 @METHODS.register("concept-neurons")
@@ -36,7 +39,7 @@ class ConceptNeurons(PruningMethod):
     """Prune the units most salient for the concept (probeless ranking, or an elastic-net probe)."""
 
     description = "Prune the units most salient for the concept (probeless ranking; Lo, Cohen & Barez 2024)."
-    version = 1
+    version = 2  # 2: the probe ranker fits by SGD and breaks weight ties by probeless salience
     Options = ConceptNeuronOptions
 
     def score_units(self, model: nn.Module, ctx: UnlearnContext) -> torch.Tensor:
@@ -88,13 +91,29 @@ def sample_activations(model: nn.Module, ctx: UnlearnContext, batches, concept_l
 
 def probe_scores(model: nn.Module, ctx: UnlearnContext, batches, concept_label: int,
                  options: ConceptNeuronOptions) -> torch.Tensor:
-    from sklearn.linear_model import LogisticRegression
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import SGDClassifier
     from sklearn.preprocessing import StandardScaler
 
     features, is_concept = sample_activations(model, ctx, batches, concept_label, options.probe_max_tokens)
     features = StandardScaler().fit_transform(features)  # weights comparable across units of any scale
-    probe = LogisticRegression(solver="saga", l1_ratio=options.probe_l1_ratio,
-                               C=options.probe_c, class_weight="balanced", max_iter=200, random_state=ctx.seed)
-    probe.fit(features, is_concept)
-    weight_mass = np.abs(probe.coef_[0])
-    return torch.from_numpy(weight_mass).float().view(ctx.space.shape)
+    probe = SGDClassifier(loss="log_loss", penalty="elasticnet", alpha=options.probe_alpha,
+                          l1_ratio=options.probe_l1_ratio, class_weight="balanced", max_iter=options.probe_epochs,
+                          tol=None, random_state=ctx.seed)
+    with warnings.catch_warnings():  # a fixed number of epochs is the setting, not a failure to converge
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe.fit(features, is_concept)
+    weight_mass = torch.from_numpy(np.abs(probe.coef_[0])).float().view(ctx.space.shape)
+    tie_break = probeless_scores(ctx.concept_statistics(model).label_means, concept_label)
+    return by_weight_then_salience(weight_mass, tie_break)
+
+
+def by_weight_then_salience(primary: torch.Tensor, secondary: torch.Tensor) -> torch.Tensor:
+    """Scores whose order is `primary`, ties broken by `secondary` (higher first in both)."""
+    order = torch.argsort(-secondary.flatten(), stable=True)
+    order = order[torch.argsort(-primary.flatten()[order], stable=True)]
+    scores = torch.empty(primary.numel())
+    scores[order] = torch.arange(primary.numel(), 0, -1, dtype=torch.float32)
+    return scores.view_as(primary)

@@ -48,3 +48,13 @@ def test_the_base_statistics_are_streamed_once_and_shared(monkeypatch):
     METHODS.get("concept-neurons")().unlearn(model, ctx)  # the probeless ranking reads the same statistics
     assert calls == [5]
     assert ctx.concept_statistics(model) is with_hats
+
+
+def test_probe_weight_ties_are_broken_by_salience_not_position():
+    from methods.concept_neurons import by_weight_then_salience
+
+    weight = torch.tensor([[0.0, 0.0, 0.5], [0.0, 0.9, 0.0]])
+    salience = torch.tensor([[0.1, 0.3, 0.0], [0.7, 0.0, 0.2]])
+    order = torch.argsort(-by_weight_then_salience(weight, salience).flatten()).tolist()
+    # by weight: (1,1) 0.9, (0,2) 0.5; then the zero-weight units by salience: (1,0), (0,1), (1,2), (0,0)
+    assert order == [4, 2, 3, 1, 5, 0]
