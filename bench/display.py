@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 
-from bench.record import Record, StageScores
+from bench.record import Record
 
 
 def fmt(value: float | int | None, digits: int = 3) -> str:
@@ -14,23 +14,14 @@ def fmt(value: float | int | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def _names(record: Record, role: str) -> list[str]:
-    return [m["name"] for m in record.metrics if m["role"] == role]
-
-
 def _title(record: Record) -> str:
     return (f"{record.method['name']} on {record.task['name']} ({record.task['concept']}): "
             f"{record.mask['k']}/{record.mask['total']} {record.mask['space']} units pruned")
 
 
-def _retain_mean(stage: StageScores, retain: list[str]) -> float | None:
-    values = [stage.scores[name] for name in retain if name in stage.scores]
-    return sum(values) / len(values) if values else None
-
-
 def stages_table(record: Record) -> Table:
     """One row per evaluated stage: the target, the mean of the retain metrics, and the first info metric."""
-    target, retain, info = _names(record, "target")[0], _names(record, "retain"), _names(record, "info")[:1]
+    target, retain, info = record.metric_names("target")[0], record.metric_names("retain"), record.metric_names("info")[:1]
     table = Table(title=_title(record), caption=_caption(record), box=box.SIMPLE_HEAD)
     for column in ("stage", "step", "epoch"):
         table.add_column(column, justify="right" if column != "stage" else "left")
@@ -40,7 +31,7 @@ def stages_table(record: Record) -> Table:
         table.add_column(name, justify="right")
     for stage in record.stages:
         table.add_row(stage.stage, str(stage.step), f"{stage.epoch:.2f}", fmt(stage.scores.get(target)),
-                      fmt(_retain_mean(stage, retain)), *[fmt(stage.scores.get(n)) for n in info])
+                      fmt(record.retain_mean(stage.scores)), *[fmt(stage.scores.get(n)) for n in info])
     return table
 
 
@@ -56,7 +47,7 @@ def metrics_table(record: Record) -> Table:
     for stage in record.stages:
         table.add_column(labels.get(stage.stage, f"+{stage.step}"), justify="right")
     for role in ("target", "retain", "info"):
-        names = _names(record, role)
+        names = record.metric_names(role)
         for i, name in enumerate(names):
             table.add_row(name, *[fmt(s.scores.get(name)) for s in record.stages],
                           style="bold" if role == "target" else None, end_section=i == len(names) - 1)

@@ -29,11 +29,6 @@ def stat(values: list[float | None]) -> SeedStat:
     return SeedStat(statistics.fmean(defined), sd, len(defined))
 
 
-def retain_mean(record: Record, scores: dict[str, float]) -> float | None:
-    names = [m["name"] for m in record.metrics if m["role"] == "retain"]
-    return sum(scores[n] for n in names) / len(names) if names else None
-
-
 def per_stage(records: list[Record]) -> list[tuple[str, int, SeedStat, SeedStat]]:
     """(stage, step, target mean±SD, retain-mean mean±SD) for every stage all the records share."""
     if not records:
@@ -45,7 +40,7 @@ def per_stage(records: list[Record]) -> list[tuple[str, int, SeedStat, SeedStat]
     for stage, step in shared:
         scores = [next(s.scores for s in r.stages if (s.stage, s.step) == (stage, step)) for r in records]
         rows.append((stage, step, stat([sc[target] for sc in scores]),
-                     stat([retain_mean(r, sc) for r, sc in zip(records, scores)])))
+                     stat([r.retain_mean(sc) for r, sc in zip(records, scores, strict=True)])))
     return rows
 
 

@@ -14,24 +14,21 @@ def plot_relearning(record: Record, path: Path) -> Path:
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
 
-    target = next(m["name"] for m in record.metrics if m["role"] == "target")
-    retain = [m["name"] for m in record.metrics if m["role"] == "retain"]
+    target = record.metric_names("target")[0]
+    retain = record.metric_names("retain")
     base = record.stage("base")[0].scores
     relearn = record.stage("relearn")
     steps = [s.step for s in relearn]
     # log(1 + step) on the x axis, as in the aurc definition, labelled with the real step numbers.
     xs = [math.log1p(step) for step in steps]
 
-    def retain_mean(scores: dict[str, float]) -> float:
-        return sum(scores[n] for n in retain) / len(retain) if retain else float("nan")
-
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     ax.plot(xs, [s.scores[target] for s in relearn], "o-", color="tab:red", label=f"{target} (target)")
     ax.axhline(base[target], color="tab:red", linestyle="--", linewidth=1, label=f"{target} before unlearning")
     if retain:
-        ax.plot(xs, [retain_mean(s.scores) for s in relearn], "s-", color="tab:blue",
+        ax.plot(xs, [record.retain_mean(s.scores) for s in relearn], "s-", color="tab:blue",
                 label=f"retain mean ({len(retain)} metrics)")
-        ax.axhline(retain_mean(base), color="tab:blue", linestyle="--", linewidth=1, label="retain mean before")
+        ax.axhline(record.retain_mean(base), color="tab:blue", linestyle="--", linewidth=1, label="retain mean before")
     ax.set_xticks(xs, [str(step) for step in steps])
     ax.set_xlabel("relearning step (log scale)")
     ax.set_ylabel("score")

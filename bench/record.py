@@ -45,6 +45,15 @@ class Record:
     def stage(self, name: str) -> list[StageScores]:
         return [s for s in self.stages if s.stage == name]
 
+    def metric_names(self, role: str) -> list[str]:
+        """Names of the metrics with `role` ("target", "retain" or "info"), in the task's order."""
+        return [m["name"] for m in self.metrics if m["role"] == role]
+
+    def retain_mean(self, scores: dict[str, float]) -> float | None:
+        """Mean of the retain metrics in one stage's `scores` (None when the task declares none)."""
+        names = self.metric_names("retain")
+        return sum(scores[n] for n in names) / len(names) if names else None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -22,6 +22,7 @@ TOP_UNITS = 10
 @dataclass
 class Analysis:
     record: Record
+    pruned: torch.Tensor  # [layers, width] the run's mask
     snapshots: list[Snapshot]
     saliency: dict[str, dict[str, list[float]]]  # snapshot label -> per-layer % salient / mean saliency
     similarity: dict[str, list[dict[str, float]]]  # later snapshot label -> per-layer share similar + CI
@@ -69,7 +70,7 @@ def analyze(record: Record) -> Analysis:
     last = snapshots[-1].scores.flatten().masked_fill(pruned.flatten(), float("-inf"))
     top_last = torch.argsort(-last, stable=True)[:TOP_UNITS].tolist()
     top_units = {"base": [describe(f) for f in top_base], "relearned": [describe(f) for f in top_last]}
-    return Analysis(record, snapshots, saliency_by_layer(snapshots, pruned), similarity,
+    return Analysis(record, pruned, snapshots, saliency_by_layer(snapshots, pruned), similarity,
                     unit_similarity if unit_similarity is not None else torch.zeros_like(snapshots[0].scores),
                     top_units)
 
@@ -107,9 +108,8 @@ def plot_saliency_vs_similarity(a: Analysis, path: Path) -> Path:
     from bench.ranking import concept_saliency
 
     plt = _plt()
-    pruned = UnitMask.load(run_folder(a.record.run_id) / a.record.mask["file"]).pruned
-    saliency = concept_saliency(a.snapshots[-1].scores, exclude=pruned)
-    alive = ~pruned
+    saliency = concept_saliency(a.snapshots[-1].scores, exclude=a.pruned)
+    alive = ~a.pruned
     fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
     ax.scatter(saliency[alive].numpy(), a.unit_similarity[alive].numpy(), s=3, alpha=0.3)
     ax.axhline(SIMILARITY_THRESHOLD, color="grey", linewidth=1, linestyle="--")
