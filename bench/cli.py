@@ -64,6 +64,8 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
                         metavar="KEY=VALUE", help="a method option (repeatable)")
     parser.add_argument("--task-option", dest="task_options", action="append", type=_key_value, default=[],
                         metavar="KEY=VALUE", help="a task option (repeatable)")
+    parser.add_argument("--samples", type=int, default=None, metavar="N",
+                        help="completions sampled per evaluation (toxicity; short for --task-option samples=N)")
     parser.add_argument("--config", help="TOML file with RunConfig fields (flags override it)")
     parser.add_argument("--force", action="store_true", help="run again even if this exact run is recorded")
     parser.add_argument("--seeds", type=_seed_list, default=None, metavar="S1,S2,...",
@@ -80,12 +82,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cli_values: dict[str, Any] = {
         k: v for k, v in vars(args).items()
-        if k not in ("command", "func", "config", "force", "method_options", "task_options", "seeds")
+        if k not in ("command", "func", "config", "force", "method_options", "task_options", "seeds", "samples")
     }
     if args.seeds and "seed" in cli_values:
         raise BenchError("give --seed or --seeds, not both")
     cli_values["method_options"] = dict(args.method_options)
     cli_values["task_options"] = dict(args.task_options)
+    if args.samples is not None:
+        cli_values["task_options"]["samples"] = args.samples
     file_values = read_config_file(args.config) if args.config else {}
     cfg = build_config(file_values, cli_values, has_gpu=torch.cuda.is_available())
     if args.seeds:

@@ -133,7 +133,8 @@ def build_config(
     explicit = {**(file_values or {}), **_coerce_fields(cli_values or {}, "command line")}
     profile = explicit.get("profile") or ("paper" if has_gpu else "quick")
     task_cls = TASKS.get(explicit.get("task", FIELDS["task"].default))
-    refinement = task_cls.profile_overrides.get(profile, {})
+    refinement = dict(task_cls.profile_overrides.get(profile, {}))
+    refined_task_options = refinement.pop("task_options", {})  # e.g. fewer samples per evaluation on CPU
     values: dict[str, Any] = {**PROFILES[profile], **refinement, **explicit}
     values["profile"] = profile
     # One budget: an explicit --k replaces the profile's fraction, and the other way round.
@@ -143,6 +144,7 @@ def build_config(
         values["k"] = None
     merged_options = {}
     for key in ("method_options", "task_options"):
-        merged_options[key] = {**(file_values or {}).get(key, {}), **(cli_values or {}).get(key, {})}
+        base = refined_task_options if key == "task_options" else {}
+        merged_options[key] = {**base, **(file_values or {}).get(key, {}), **(cli_values or {}).get(key, {})}
     values.update(merged_options)
     return RunConfig(**values)

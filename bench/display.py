@@ -21,17 +21,19 @@ def _title(record: Record) -> str:
 
 def stages_table(record: Record) -> Table:
     """One row per evaluated stage: the target, the mean of the retain metrics, and the first info metric."""
-    target, retain, info = record.metric_names("target")[0], record.metric_names("retain"), record.metric_names("info")[:1]
+    target, info = record.metric_names("target")[0], record.metric_names("info")[:1]
+    retain = record.averaged_retain_names()
+    separate = [n for n in record.metric_names("retain") if n not in retain]  # e.g. perplexity
     table = Table(title=_title(record), caption=_caption(record), box=box.SIMPLE_HEAD)
     for column in ("stage", "step", "epoch"):
         table.add_column(column, justify="right" if column != "stage" else "left")
     table.add_column(f"{target}\n(target)", justify="right", style="bold")
     table.add_column(f"retain mean\n({len(retain)} metrics)", justify="right")
-    for name in info:
+    for name in [*separate, *info]:
         table.add_column(name, justify="right")
     for stage in record.stages:
         table.add_row(stage.stage, str(stage.step), f"{stage.epoch:.2f}", fmt(stage.scores.get(target)),
-                      fmt(record.retain_mean(stage.scores)), *[fmt(stage.scores.get(n)) for n in info])
+                      fmt(record.retain_mean(stage.scores)), *[fmt(stage.scores.get(n)) for n in [*separate, *info]])
     return table
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -13,6 +14,7 @@ from torch import nn
 
 from bench import assets
 from bench.errors import BenchError, UnknownNameError
+from bench.paths import subdir
 
 HeadKind = Literal["token-classification", "causal-lm"]
 
@@ -54,7 +56,10 @@ def resolve(ref: str) -> tuple[str, str]:
     """(source, path-or-id): an offline asset, an existing local folder, or else a hub id."""
     asset = assets.find_asset(ref, kind="model")
     if asset is not None:
-        return f"asset:{asset.name}", str(assets.require(asset.name, kind="model"))
+        path = assets.require(asset.name, kind="model")
+        if path.suffix == ".gguf":
+            path = dequantised_gguf(path, asset.folder_name)
+        return f"asset:{asset.name}", str(path)
     path = Path(ref).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
@@ -82,7 +87,36 @@ def load_model(ref: str, head: HeadSpec) -> LoadedModel:
             f"(loading {ref!r} from the hub failed: {str(exc).splitlines()[0]})",
         ) from exc
     _check_head(model, head)
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token  # GPT-2-style tokenizers have none; batching needs one
     return LoadedModel(model=model, tokenizer=tokenizer, source=source, fingerprint=weights_fingerprint(model))
+
+
+def dequantised_gguf(gguf: Path, name: str) -> Path:
+    """A quantised GGUF model as a plain safetensors folder, made once (transformers de-quantises on load,
+    about 20 s on 2 cores; the cached folder then loads in well under a second)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = subdir("models") / name
+    if (folder / "config.json").exists():
+        return folder
+    from bench.progress import console
+
+    with console.status(f"de-quantising {gguf.name} once into {folder}"):
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        config = quantised.config
+        # save_pretrained refuses a model flagged as quantised; the weights are already plain floats.
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = type(quantised)(config)
+        model.load_state_dict(quantised.state_dict())
+        with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+            staging = Path(tmp) / name
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            staging.rename(folder)
+    return folder
 
 
 def _check_head(model: nn.Module, head: HeadSpec) -> None:

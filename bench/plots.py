@@ -15,7 +15,7 @@ def plot_relearning(record: Record, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     target = record.metric_names("target")[0]
-    retain = record.metric_names("retain")
+    retain = record.averaged_retain_names()
     base = record.stage("base")[0].scores
     relearn = record.stage("relearn")
     steps = [s.step for s in relearn]

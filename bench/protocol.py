@@ -100,9 +100,14 @@ def prepare(setup: Setup) -> tuple[nn.Module, dict[str, Any]]:
         console.print(f"[dim]prepared model from cache {folder}[/]")
         return auto.from_pretrained(folder, local_files_only=True, **head_kwargs(task.head())), info
     model = loaded.model.to(setup.device)
+    before = None
+    if task.evaluate_before_preparation:
+        before = _evaluate(setup, model.eval(), "before preparation").scores
     result = train(model, data, settings, autocast_dtype=setup.autocast_dtype, description="fine-tune (prepare)")
     info = {"finetuned": True, "cache_key": key, "examples": len(data), "steps": result.steps,
             "seconds": round(result.seconds, 2), "final_loss": result.final_loss, "settings": dataclasses.asdict(settings)}
+    if before is not None:
+        info["scores_before"] = before
     with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
         staging = Path(tmp) / key
         model.save_pretrained(staging)

@@ -49,9 +49,14 @@ class Record:
         """Names of the metrics with `role` ("target", "retain" or "info"), in the task's order."""
         return [m["name"] for m in self.metrics if m["role"] == role]
 
+    def averaged_retain_names(self) -> list[str]:
+        """The retain metrics a plain mean can combine: those where higher is better (accuracies, F1).
+        A perplexity has another scale and direction; it is shown on its own."""
+        return [m["name"] for m in self.metrics if m["role"] == "retain" and m.get("higher_is_better", True)]
+
     def retain_mean(self, scores: dict[str, float]) -> float | None:
-        """Mean of the retain metrics in one stage's `scores` (None when the task declares none)."""
-        names = self.metric_names("retain")
+        """Mean of the averaged retain metrics in one stage's `scores` (None when there are none)."""
+        names = self.averaged_retain_names()
         return sum(scores[n] for n in names) / len(names) if names else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,13 +78,16 @@ class Record:
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=False)
-            handle.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -57,8 +57,12 @@ class Task(ABC):
     head_kind: ClassVar[str]
     default_model: ClassVar[str]
     Options: ClassVar[type] = NoOptions
-    # Per-profile refinements of RunConfig defaults (e.g. the fine-tuning this task's data needs).
+    # Per-profile refinements of RunConfig defaults (e.g. the fine-tuning this task's data needs); a
+    # "task_options" entry refines the task's own option defaults.
     profile_overrides: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Evaluate the loaded model before the preparation fine-tuning too (cached with the prepared model), when
+    # the preparation is what gives the model the capability to remove.
+    evaluate_before_preparation: ClassVar[bool] = False
 
     def __init__(self, settings: TaskSettings) -> None:
         self.settings = settings

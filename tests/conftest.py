@@ -173,3 +173,17 @@ def concept_data(with_concept=True):
         return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([r["labels"] for r in rows])}
 
     return ConceptData(Examples(examples, collate), label_names=("other", "token-9"))
+
+
+WORDS = ["<pad>", "the", "cat", "dog", "sat", "on", "mat", "ran", "to", "a", "park", "house", "big", "small", "."]
+
+
+def word_tokenizer():
+    """A 64-word whitespace tokenizer (pad = eos = id 0) for the tiny causal models."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(WORDS + [f"w{i}" for i in range(len(WORDS), 64)])}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="w63"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<pad>", unk_token="w63")

@@ -33,7 +33,7 @@ def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("json.dump", fail)
+    monkeypatch.setattr("os.fsync", fail)  # fails after the temporary file exists, before the rename
     with pytest.raises(OSError):
         write_record(make_record(run_id="second"), path)
     assert read_record(path).run_id == "first"  # the old record is intact

@@ -1,0 +1,71 @@
+"""Small real runs of the causal-LM tasks on the shipped assets: SmolLM2-135M-Instruct, the Austen cloze
+set, the generated toxic set and the ported Jigsaw scorer. The module shares one BENCH_HOME so the
+one-time work (de-quantising the GGUF model, tagging the novels, generating the toxic set) is done once."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REAL_HOME, needs_assets
+
+pytestmark = [pytest.mark.e2e, needs_assets]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    home = tmp_path_factory.mktemp("causal-home")
+    if (REAL_HOME / "assets").exists():
+        (home / "assets").symlink_to(REAL_HOME / "assets")
+    return {**os.environ, "BENCH_HOME": str(home), "BENCH_PROGRESS": "0", "HF_HUB_OFFLINE": "1"}
+
+
+def bench(*argv, env):
+    return subprocess.run([sys.executable, "-m", "bench", *argv], capture_output=True, text=True, env=env, timeout=1800)
+
+
+def record_of(env, run_id_line: str) -> dict:
+    path = run_id_line.split("record: ", 1)[1].strip()
+    return json.loads(open(path).read())
+
+
+def test_random_pruning_on_cbt_end_to_end(env):
+    result = bench("run", "--method", "random", "--task", "cbt", "--concept", "V", "--fraction", "0.2",
+                   "--relearn-max-steps", "4", "--task-option", "eval_per_category=8",
+                   "--task-option", "concept_sentences=40", "--task-option", "relearn_sentences=64",
+                   "--task-option", "perplexity_documents=2", env=env)
+    assert result.returncode == 0, result.stderr
+    record = record_of(env, next(line for line in result.stdout.splitlines() if line.startswith("record: ")))
+    stages = {(s["stage"], s["step"]): s["scores"] for s in record["stages"]}
+    base = stages[("base", 0)]
+    # The 135M model answers the offline cloze questions far above chance (10%): verbs and prepositions
+    # best, named entities worst (measured on all 480 questions: 0.91, 0.83, 0.74, 0.41).
+    assert base["accuracy/V"] >= 0.5 and base["accuracy/P"] >= 0.5 and base["accuracy/all"] > 0.3
+    assert 5 < base["perplexity"] < 200
+    assert record["metrics"][0] == {"name": "accuracy/V", "role": "target", "higher_is_better": True}
+    assert {"name": "perplexity", "role": "retain", "higher_is_better": False} in record["metrics"]
+    assert record["task"]["data"]["eval_questions_per_category"] == {"V": 8, "P": 8, "CN": 8, "NE": 8}
+    assert record["mask"]["total"] == 30 * 1536 and record["mask"]["k"] == round(0.2 * 30 * 1536)
+    assert list(stages)[-1] == ("relearn", 4)
+
+
+def test_random_pruning_on_toxicity_end_to_end(env):
+    result = bench("run", "--method", "random", "--task", "toxicity", "--fraction", "0.2", "--samples", "40",
+                   "--relearn-max-steps", "2", "--finetune-epochs", "2",
+                   "--task-option", "toxic_per_prompt=16", "--task-option", "cbt_per_category=2",
+                   "--task-option", "perplexity_documents=2", "--task-option", "neutral_documents=10", env=env)
+    assert result.returncode == 0, result.stderr
+    record = record_of(env, next(line for line in result.stdout.splitlines() if line.startswith("record: ")))
+    data = record["task"]["data"]
+    assert data["toxic_set"]["generated"] == 128 and data["toxic_set"]["kept"] > 20
+    assert data["scorer"]["name"] == "jigsaw-lstm" and data["scorer"]["version"] == "toxic-comment-classifier==0.3.0"
+    preparation = record["model"]["preparation"]
+    assert preparation["finetuned"] and "toxic_pct" in preparation["scores_before"]
+    for stage in record["stages"]:
+        assert 0 <= stage["scores"]["toxic_pct"] <= 100 and 0 <= stage["scores"]["toxicity_mean"] <= 1
+        assert {"perplexity", "cbt_accuracy"} <= set(stage["scores"])
+    # Fine-tuning on the held-out toxic part makes the instruct model more toxic than it was.
+    base = record["stages"][0]["scores"]
+    assert base["toxicity_mean"] > preparation["scores_before"]["toxicity_mean"]
