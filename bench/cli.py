@@ -108,8 +108,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from bench.method import METHODS
     from bench.task import TASKS
+    from tasks.scorers import SCORERS
 
-    for registry in (METHODS, TASKS):
+    for registry in (METHODS, TASKS, SCORERS):
         table = Table(title=f"{registry.kind}s")
         table.add_column("name", style="bold")
         table.add_column("version", justify="right")

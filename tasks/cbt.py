@@ -18,7 +18,7 @@ from bench.errors import BenchError, UnknownNameError
 from bench.models import HeadSpec
 from bench.paths import subdir
 from bench.task import TASKS, EvalSettings, MetricSpec, Task, TaskSettings
-from tasks.cloze import (CATEGORIES, BLANK, BuildRecipe, ClozeQuestion, TaggedSentence, build_offline, load_hub,
+from tasks.cloze import (CATEGORIES, BuildRecipe, ClozeQuestion, TaggedSentence, build_offline, load_hub,
                          read_cbt_text, read_jsonl, tagged_training_text)
 from tasks.text_sources import EVAL_NOVELS, TRAIN_NOVELS, lee_documents
 
