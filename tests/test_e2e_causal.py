@@ -69,4 +69,4 @@ def test_random_pruning_on_toxicity_end_to_end(env):
         assert {"perplexity", "cbt_accuracy"} <= set(stage["scores"])
     # The record keeps what the preparation did to the model, on the same samples and scorer.
     assert set(preparation["scores_before"]) == set(record["stages"][0]["scores"])
-    assert preparation["examples"] == data["parts"]["prepare"] or preparation["examples"] >= data["parts"]["prepare"]
+    assert preparation["examples"] >= data["parts"]["prepare"] > 0  # one window per text, more for long ones
