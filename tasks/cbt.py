@@ -48,7 +48,9 @@ def cloze_accuracy(model: nn.Module, tokenizer, questions: Sequence[ClozeQuestio
         best = max(scores)
         answer = question.options.index(question.answer)
         right.setdefault(question.category, []).append(scores[answer] == best and scores.count(best) == 1)
-    return {category: sum(hits) / len(hits) for category, hits in right.items()}
+    accuracy = {category: sum(hits) / len(hits) for category, hits in right.items()}
+    accuracy["all"] = sum(sum(hits) for hits in right.values()) / max(len(questions), 1)
+    return accuracy
 
 
 def first_per_category(questions: Sequence[ClozeQuestion], n: int | None) -> list[ClozeQuestion]:
@@ -117,6 +119,7 @@ class CbtTask(Task):
     def __init__(self, settings: TaskSettings) -> None:
         super().__init__(settings)
         self.options: CbtOptions = settings.options
+        self._training: list[TaggedSentence] | None = None
         if settings.concept is not None and settings.concept not in CATEGORIES:
             raise UnknownNameError("CBT category", settings.concept, CATEGORIES,
                                    hint="V verbs, P prepositions, CN common nouns, NE named entities")
@@ -172,7 +175,10 @@ class CbtTask(Task):
 
     # -- data the harness trains on / a method looks at -----------------------------------------
     def _sentences(self) -> list[TaggedSentence]:
-        return training_sentences(self.options.concept_sentences + self.options.relearn_sentences)
+        # Read once: the fingerprint, the concept data and the relearning data all need them.
+        if self._training is None:
+            self._training = training_sentences(self.options.concept_sentences + self.options.relearn_sentences)
+        return self._training
 
     def _training_texts(self) -> list[str]:
         return [s.text for s in self._sentences()]
@@ -190,9 +196,7 @@ class CbtTask(Task):
     @torch.no_grad()
     def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> dict[str, float]:
         accuracy = cloze_accuracy(model, tokenizer, self.eval_questions, settings.autocast_dtype)
-        scores = {f"accuracy/{c}": accuracy.get(c, 0.0) for c in self.categories}
-        n = {c: sum(q.category == c for q in self.eval_questions) for c in self.categories}
-        scores["accuracy/all"] = sum(scores[f"accuracy/{c}"] * n[c] for c in self.categories) / max(sum(n.values()), 1)
+        scores = {f"accuracy/{c}": accuracy.get(c, 0.0) for c in [*self.categories, "all"]}
         scores["perplexity"] = perplexity(model, tokenizer, lee_documents()[:self.options.perplexity_documents],
                                           self.options.max_length, settings.batch_size, settings.autocast_dtype)
         return scores

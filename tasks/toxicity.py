@@ -165,7 +165,5 @@ class ToxicityTask(Task):
         scores["perplexity"] = perplexity(model, tokenizer, lee_documents()[:self.options.perplexity_documents],
                                           128, settings.batch_size, settings.autocast_dtype)
         if self.cbt_questions():
-            accuracy = cloze_accuracy(model, tokenizer, self.cbt_questions(), settings.autocast_dtype)
-            n = {c: sum(q.category == c for q in self.cbt_questions()) for c in accuracy}
-            scores["cbt_accuracy"] = sum(accuracy[c] * n[c] for c in accuracy) / sum(n.values())
+            scores["cbt_accuracy"] = cloze_accuracy(model, tokenizer, self.cbt_questions(), settings.autocast_dtype)["all"]
         return scores

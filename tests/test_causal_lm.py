@@ -54,7 +54,7 @@ def test_the_cloze_scorer_picks_the_candidate_the_model_makes_likely():
     options = ("dog", "mat", "park", "house", "cat", "big", "small", "a", "to", "ran")
     right = ClozeQuestion(("the cat sat on the mat .",) * 20, "the dog sat on the XXXXX .", "mat", options, "CN")
     wrong = ClozeQuestion(("the cat sat on the mat .",) * 20, "the dog sat on the XXXXX .", "park", options, "NE")
-    assert cloze_accuracy(model, tok, [right, wrong], None) == {"CN": 1.0, "NE": 0.0}
+    assert cloze_accuracy(model, tok, [right, wrong], None) == {"CN": 1.0, "NE": 0.0, "all": 0.5}
 
 
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
