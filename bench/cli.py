@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import torch
 
     from bench.config import build_config, read_config_file
-    from bench.display import seeds_table, stages_table, summary_table
+    from bench.display import seeds_table, stages_table, summary_table, top_units_table
     from bench.protocol import run
     from bench.store import run_folder
 
@@ -97,6 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         out.print(seeds_table(records))
         return 0
     record = run(cfg, force=args.force)
+    if (units := top_units_table(record)) is not None:
+        out.print(units)
     out.print(stages_table(record))
     out.print(summary_table(record))
     folder = run_folder(record.run_id)
@@ -108,9 +110,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from bench.method import METHODS
     from bench.task import TASKS
+    from bench.llm.chat import CHAT_BACKENDS
+    from bench.llm.embedders import EMBEDDERS
+    from methods.snip.explainers import EXPLAINERS
     from tasks.scorers import SCORERS
 
-    for registry in (METHODS, TASKS, SCORERS):
+    for registry in (METHODS, TASKS, SCORERS, EXPLAINERS, CHAT_BACKENDS, EMBEDDERS):
         table = Table(title=f"{registry.kind}s")
         table.add_column("name", style="bold")
         table.add_column("version", justify="right")
@@ -125,10 +130,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from bench.display import metrics_table, summary_table
+    from bench.display import metrics_table, summary_table, top_units_table
     from bench.store import find
 
     record = find(args.run)
+    if (units := top_units_table(record)) is not None:
+        out.print(units)
     out.print(metrics_table(record))
     out.print(summary_table(record))
     return 0

@@ -107,3 +107,18 @@ def seeds_table(records: list[Record]) -> Table:
     for name, value in summary_stats(records).items():
         table.add_row(name, "", str(value), "", style="italic")
     return table
+
+
+def top_units_table(record: Record) -> Table | None:
+    """The method's own account of what it pruned first (e.g. SNIP's explanations), when it gives one."""
+    units = (record.method.get("info") or {}).get("top_units")
+    if not units:
+        return None
+    score = record.method["info"].get("score", "score")
+    table = Table(title=f"top pruned units ({record.method['name']})", box=box.SIMPLE_HEAD)
+    table.add_column("unit", no_wrap=True)
+    table.add_column(score, justify="right")
+    table.add_column("explanation")
+    for unit in units:
+        table.add_row(f"{unit['layer']}.{unit['index']}", fmt(unit.get(score)), unit.get("explanation") or "–")
+    return table

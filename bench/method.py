@@ -30,6 +30,7 @@ class UnlearnContext:
     seed: int
     batch_size: int
     device: torch.device
+    tokenizer: Any = field(default=None, compare=False, repr=False)  # the model's, for methods that read text
     _statistics: dict[str, UnitStatistics] = field(default_factory=dict, compare=False, repr=False)
 
     def concept_statistics(self, model: nn.Module, top_k: int = 0) -> UnitStatistics:
@@ -49,6 +50,7 @@ class Unlearned:
     mask: UnitMask
     scores: torch.Tensor | None = None  # the ranking behind the mask, when there is one
     info: dict[str, Any] | None = None
+    files: dict[str, str] = field(default_factory=dict)  # name -> text, written into the run folder
 
 
 class Method(ABC):

@@ -32,7 +32,8 @@ from bench.plots import plot_relearning
 from bench.progress import console
 from bench.provenance import provenance
 from bench.report import analyze, write_report
-from bench.record import SCHEMA_VERSION, Record, StageScores, read_record, write_json_atomic, write_record
+from bench.record import (SCHEMA_VERSION, Record, StageScores, read_record, write_json_atomic, write_record,
+                          write_text_atomic)
 from bench.store import index, run_folder
 from bench.task import TASKS, EvalSettings, Task, TaskSettings
 from bench.training import TrainSettings, checkpoint_steps, steps_per_epoch, total_steps, train
@@ -163,7 +164,7 @@ def run(cfg: RunConfig, *, force: bool = False) -> Record:
 
     stages = [_evaluate(setup, model, "base")]
     ctx = UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
-                         batch_size=cfg.eval_batch_size, device=setup.device)
+                         batch_size=cfg.eval_batch_size, device=setup.device, tokenizer=setup.loaded.tokenizer)
     if cfg.analyze:  # the base snapshot and a method's own pass over the concept data share one stream
         snapshots.append(snapshot_from(ctx.concept_statistics(model, top_k=HAT_K), concept, "base"))
 
@@ -204,6 +205,8 @@ def run(cfg: RunConfig, *, force: bool = False) -> Record:
     folder.mkdir(parents=True, exist_ok=True)
     mask = unlearned.mask
     mask.save(folder / "mask.safetensors")
+    for name, text in unlearned.files.items():
+        write_text_atomic(folder / Path(name).name, text)
     if unlearned.scores is not None:
         save_file({"scores": unlearned.scores.float().contiguous()}, str(folder / "unit_scores.safetensors"))
     timings["total"] = time.perf_counter() - t0

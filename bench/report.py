@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from bench.analysis import (SIMILARITY_THRESHOLD, Snapshot, concept_similarity, load_snapshots, saliency_by_layer)
-from bench.embedder import SentenceEmbedder, token_vectors
+from bench.llm.embedders import EmbedderSettings, SentenceTransformersEmbedder, token_vectors
 from bench.masks import UnitMask
 from bench.record import Record, write_json_atomic
 from bench.store import run_folder
@@ -42,7 +42,7 @@ def analyze(record: Record) -> Analysis:
     _, where = resolve(record.model["ref"])
     tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True)
     all_ids = torch.stack([s.hat_ids for s in snapshots])
-    vectors, remapped = token_vectors(all_ids, tokenizer, SentenceEmbedder())
+    vectors, remapped = token_vectors(all_ids, tokenizer, SentenceTransformersEmbedder(EmbedderSettings()))
     remapped_snaps = [Snapshot(s.label, s.step, s.scores, remapped[i], s.hat_values) for i, s in enumerate(snapshots)]
     base = remapped_snaps[0]
     similarity, unit_similarity = {}, None

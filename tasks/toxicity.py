@@ -57,10 +57,12 @@ class ToxicityTask(Task):
     evaluate_before_preparation = True  # the record shows the toxicity the preparation gave the model
     # CPU-sized: 200 completions per evaluation (about 30 s); the fine-tuning that gives the instruct model
     # its toxicity, and relearning, at the rate that moves a 135M model in a few dozen steps.
+    # The budget: 0.2% of the MLP units (92 of SmolLM2's 46,080). SNIP prunes a targeted few; half of all
+    # units (the concept-neuron paper's budget) leaves a 135M model unable to write at all.
     profile_overrides = {
         "quick": {"finetune_epochs": 3.0, "finetune_lr": 1e-4, "relearn_lr": 1e-4, "relearn_epochs": 2.0,
-                  "task_options": {"samples": 200, "perplexity_documents": 20}},
-        "paper": {"finetune_lr": 1e-4, "relearn_lr": 1e-4},
+                  "fraction": 0.002, "task_options": {"samples": 200, "perplexity_documents": 20}},
+        "paper": {"finetune_lr": 1e-4, "relearn_lr": 1e-4, "fraction": 0.002},
     }
 
     def __init__(self, settings: TaskSettings) -> None:

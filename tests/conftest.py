@@ -180,10 +180,11 @@ WORDS = ["<pad>", "the", "cat", "dog", "sat", "on", "mat", "ran", "to", "a", "pa
 
 def word_tokenizer():
     """A 64-word whitespace tokenizer (pad = eos = id 0) for the tiny causal models."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     vocab = {w: i for i, w in enumerate(WORDS + [f"w{i}" for i in range(len(WORDS), 64)])}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="w63"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.decoder = decoders.WordPiece()  # decoded words are joined by spaces
     return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<pad>", unk_token="w63")

@@ -1,0 +1,232 @@
+"""SNIP and its baselines on a tiny random Llama: activation records against brute force, the prompts and
+their parsers, the ranking rules, and whole unlearning runs through the hats, file and openai backends."""
+
+import json
+import re
+
+import pytest
+import torch
+
+from bench.data import ConceptData, Examples
+from bench.errors import BenchError, DataFormatError
+from bench.method import METHODS, UnlearnContext
+from bench.options import parse_options
+from bench.units import unit_space
+from methods.snip.explainers import read_explanations
+from methods.snip.forget_set import concept_samples, distinctive_words
+from methods.snip.pruning import ranked_scores, top_units
+from methods.snip.prompts import explanation_request, parse_concepts, parse_explanation, parse_rating
+from methods.snip.records import ActivationRecords, activation_records
+from tests.conftest import concept_data, tiny_model, word_tokenizer
+from tests.openai_server import FakeOpenAI
+
+
+def context(model, **kw):
+    space = unit_space(model, "mlp")
+    return UnlearnContext(space=space, concept=concept_data(), fraction=None, k=kw.pop("k", 6), seed=0, batch_size=8,
+                          device=torch.device("cpu"), tokenizer=word_tokenizer(), **kw)
+
+
+def unlearn(method, subject, **options):
+    cls = METHODS.get(method)
+    return cls(parse_options(cls.Options, options, method)).unlearn(subject, context(subject))
+
+
+# -- activation records ---------------------------------------------------------------------------
+def all_activations(model, data):
+    space = unit_space(model, "mlp")
+    seen = {}
+    rows = []
+    with space.hooked(model, lambda layer, acts: seen.__setitem__(layer, acts.detach().clone())):
+        for batch in data.loader(100):
+            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            rows.append(torch.stack([seen[layer] for layer in range(space.n_layers)]))
+    return torch.cat(rows, dim=1)  # [layers, sequences, tokens, width]
+
+
+def test_activation_records_are_the_top_sequences_with_their_true_activations():
+    model, data = tiny_model("llama"), concept_data()
+    acts = all_activations(model, data.data)
+    units = torch.tensor([[0, 3], [1, 17], [1, 0]])
+    records = activation_records(model, unit_space(model, "mlp"), data.data, units, word_tokenizer(),
+                                 n_records=3, window=4, batch_size=7)
+    for (layer, index), record in zip(units.tolist(), records):
+        per_sequence = acts[layer, :, :, index].max(dim=1).values
+        top = per_sequence.topk(3).indices.tolist()
+        assert (record.layer, record.index) == (layer, index)
+        assert record.max_activation == pytest.approx(float(per_sequence.max()), abs=1e-5)
+        for seq, values in zip(top, record.activations):
+            peak = int(acts[layer, seq, :, index].argmax())
+            start = max(0, min(peak - 2, 10 - 4))
+            assert values == pytest.approx(acts[layer, seq, start:start + 4, index].tolist(), abs=1e-5)
+
+
+def test_scaled_activations_run_from_0_to_10_with_negatives_at_0():
+    record = ActivationRecords(0, 1, [["a", "b", "c"]], [[-1.0, 0.5, 2.0]], 2.0)
+    assert record.scaled() == [[0, 2, 10]]
+    assert record.highest_activating_tokens(2) == ["c", "b"]
+
+
+# -- prompts and parsers --------------------------------------------------------------------------
+def test_the_explanation_prompt_lists_every_token_with_its_scaled_activation():
+    record = ActivationRecords(4, 7, [["you", " idiot", "\n"]], [[0.2, 2.0, 0.0]], 2.0)
+    request = explanation_request(record)
+    user = request.messages[-1][1]
+    assert "Neuron 4.7" in user
+    assert "<start>\nyou\t1\n idiot\t10\n\\n\t0\n<end>" in user
+    assert "non-zero only: you (1), idiot (10)" in user
+    assert request.reply_prefix == "The main thing this neuron does is find"
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("The main thing this neuron does is find insults aimed at a person. It also fires on...", "insults aimed at a person."),
+    ("Explanation: words about food\nmore", "words about food"),
+    ('"swear words"', "swear words"),
+    ("", ""),
+])
+def test_an_explanation_is_the_first_sentence_without_the_lead_in(reply, expected):
+    assert parse_explanation(reply) == expected
+
+
+def test_concepts_are_parsed_from_numbered_bulleted_and_inline_lists():
+    assert parse_concepts("Common themes:\n1. Insults\n2. Profanity (strong)\n3. Anger: at people", 10) == \
+        ["Insults", "Profanity", "Anger"]
+    assert parse_concepts("1. Rude tone 2. Slurs\n- Slurs\n* Threats", 10) == ["Rude tone", "Slurs", "Threats"]
+    assert parse_concepts("insults, profanity; anger", 2) == ["insults", "profanity"]
+    with pytest.raises(BenchError, match="no list of concepts"):
+        parse_concepts("I cannot help with that.\nSorry.", 10)
+
+
+def test_a_rating_is_the_first_integer_from_0_to_10():
+    assert parse_rating("Rating: 7/10") == 7
+    assert parse_rating("Rating: 10") == 10
+    assert parse_rating("Rating: high") is None
+
+
+# -- ranking --------------------------------------------------------------------------------------
+def test_ranked_units_come_first_in_their_order_and_the_rest_follow_the_fallback():
+    fallback = torch.tensor([[0.1, 0.9, 0.5], [0.7, 0.3, 0.2]])
+    scores = ranked_scores([(1, 2), (0, 0)], fallback)
+    order = torch.argsort(-scores.flatten()).tolist()
+    assert order == [5, 0, 1, 3, 2, 4]  # (1,2), (0,0), then 0.9, 0.7, 0.5, 0.3
+    assert top_units(fallback, 2).tolist() == [[0, 1], [1, 0]]
+
+
+def test_distinctive_words_are_whole_words_over_represented_in_the_concept():
+    tok = word_tokenizer()
+    ids = tok.convert_tokens_to_ids
+    rows = []
+    for i in range(6):
+        words = ["the", "big", "dog", "ran"] if i % 2 else ["the", "cat", "sat", "on", "mat"]
+        rows.append({"input_ids": ids(words), "labels": [1 if i % 2 else 0] * len(words)})
+    data = ConceptData(Examples(rows, None), ("other", "dogs"))
+    assert distinctive_words(data, tok, n=3, min_count=3) == ["big", "dog", "ran"]
+    samples = concept_samples(data, tok, n=2, seed=0)
+    assert samples == ["the big dog ran"] * 2  # whole texts are the concept: no brackets
+
+
+# -- explanations from a file ---------------------------------------------------------------------
+def test_explanation_files_accept_both_formats_and_name_the_bad_line(tmp_path):
+    good = tmp_path / "explanations.jsonl"
+    good.write_text(json.dumps({"layer": 0, "index": 2, "explanation": "insults", "score": 0.4}) + "\n\n" +
+                    json.dumps({"layer_index": 1, "neuron_index": 5, "explanations": [
+                        {"explanation": "weak", "scored_simulation": {"ev_correlation_score": 0.1}},
+                        {"explanation": "swearing", "scored_simulation": {"ev_correlation_score": 0.6}}]}) + "\n")
+    table = read_explanations(good)
+    assert table[(0, 2)].text == "insults" and table[(0, 2)].score == 0.4
+    assert table[(1, 5)].text == "swearing" and table[(1, 5)].score == 0.6
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"layer": 0, "index": 1, "explanation": "x"}) + "\n{not json\n")
+    with pytest.raises(DataFormatError, match=r"bad\.jsonl:2: not JSON"):
+        read_explanations(bad)
+    bad.write_text(json.dumps({"layer": "0", "index": 1, "explanation": "x"}) + "\n")
+    with pytest.raises(DataFormatError, match=r"bad\.jsonl:1: needs integer `layer`"):
+        read_explanations(bad)
+
+
+# -- whole methods --------------------------------------------------------------------------------
+def test_snip_with_the_hats_backend_prunes_k_units_and_explains_them():
+    unlearned = unlearn("snip", tiny_model("llama"), backend="hats", explain_top=20, concepts="a,the")
+    info = unlearned.info
+    assert unlearned.mask.k == 6
+    assert info["candidates"] == 20 and info["pruned_by_ranking"] == 6
+    assert info["backend"] == {"backend": "hats", "tokens": 5}
+    rows = [json.loads(line) for line in unlearned.files["explanations.jsonl"].splitlines()]
+    pruned_rows = [r for r in rows if r["pruned"]]
+    assert len(pruned_rows) == 6
+    assert all(unlearned.mask.pruned[r["layer"], r["index"]] for r in pruned_rows)
+    # SNIP's rule: the pruned units are the most similar to a concept among those explained.
+    similarities = sorted((r["similarity"] for r in rows if r["similarity"] is not None), reverse=True)
+    assert sorted((r["similarity"] for r in pruned_rows), reverse=True) == similarities[:6]
+    assert [u["layer"] for u in info["top_units"]] == [r["layer"] for r in rows[:len(info["top_units"])]]
+
+
+def test_a_budget_beyond_the_explained_units_is_filled_by_forget_set_activation():
+    unlearned = unlearn("snip", tiny_model("llama"), backend="hats", explain_top=4, concepts="a")
+    assert unlearned.mask.k == 6
+    assert unlearned.info["pruned_by_ranking"] == 4 and unlearned.info["pruned_by_forget_activation"] == 2
+
+
+def test_the_file_backend_prunes_units_by_their_given_explanations(tmp_path):
+    path = tmp_path / "explanations.jsonl"
+    lines = [{"layer": layer, "index": index, "explanation": text, "score": score}
+             for layer, index, text, score in [(0, 1, "w9 tokens", 0.9), (1, 2, "w9 words", 0.2),
+                                               (1, 3, "unrelated", 0.8), (7, 0, "outside the model", 0.1)]]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    unlearned = unlearn("keyword", tiny_model("llama"), backend="file", explanations_file=str(path),
+                        keywords="w9", concepts="anything")
+    assert unlearned.info["matched_units"] == 2 and unlearned.info["ranked_by"] == "explanation score"
+    top = [(u["layer"], u["index"]) for u in unlearned.info["top_units"]]
+    assert top == [(0, 1), (1, 2)]  # ranked by the file's scores
+    assert unlearned.info["candidates"] == 3  # the unit beyond the model's layers is left out
+
+
+def test_llm_select_needs_an_llm():
+    with pytest.raises(BenchError, match="LLMSelect needs an LLM"):
+        unlearn("llm-select", tiny_model("llama"), backend="hats", explain_top=8)
+
+
+def scripted_llm(messages):
+    """Explains a unit by its strongest token; lists concepts; rates units that mention `a` highly."""
+    prompt = messages[-1]["content"]
+    if "Activations:" in prompt:
+        strongest = re.search(r"non-zero only: ([^ ,]+) \((\d+)\)", prompt)
+        return f"The main thing this neuron does is find the token {strongest.group(1) if strongest else 'none'}."
+    if "themes" in prompt:
+        return "Common themes:\n1. the token a\n2. small words"
+    return "Rating: 9" if "token a." in prompt else "Rating: 1"
+
+
+@pytest.fixture
+def fake_llm(monkeypatch):
+    monkeypatch.setenv("BENCH_TEST_KEY", "sk-test")
+    with FakeOpenAI(scripted_llm) as server:
+        yield server
+
+
+def openai_options(server):
+    return {"backend": "openai", "base_url": server.base_url, "api_key_env": "BENCH_TEST_KEY", "model": "m",
+            "embedder": "openai", "embedder_model": "e", "explain_top": 24}
+
+
+def test_snip_through_the_openai_backend_records_concepts_cache_use_and_explanations(fake_llm):
+    model = tiny_model("llama")
+    unlearned = unlearn("snip", model, **openai_options(fake_llm))
+    info = unlearned.info
+    assert info["concepts"] == ["the token a", "small words"]
+    assert info["backend"]["base_url"] == fake_llm.base_url and "sk-test" not in json.dumps(info)
+    assert info["llm_cache"]["computed"] > 0 and info["llm_cache"]["hits"] == 0
+    assert all(u["explanation"].startswith("the token ") for u in info["top_units"])
+    calls = len(fake_llm.requests)
+    again = unlearn("snip", model, **openai_options(fake_llm))  # a rerun is answered from the cache
+    assert len(fake_llm.requests) == calls
+    assert again.info["llm_cache"]["computed"] == 0 and torch.equal(again.mask.pruned, unlearned.mask.pruned)
+
+
+def test_llm_select_prunes_the_units_the_llm_rates_highest(fake_llm):
+    unlearned = unlearn("llm-select", tiny_model("llama"), **openai_options(fake_llm))
+    rows = [json.loads(line) for line in unlearned.files["explanations.jsonl"].splitlines()]
+    nines = [r for r in rows if r["rating"] == 9.0]
+    assert nines, "the scripted LLM rates units explained by token `a` 9"
+    assert all(r["pruned"] for r in nines[:6])
+    assert unlearned.info["unparsed_ratings"] == 0
