@@ -70,3 +70,32 @@ def test_random_pruning_on_toxicity_end_to_end(env):
     # The record keeps what the preparation did to the model, on the same samples and scorer.
     assert set(preparation["scores_before"]) == set(record["stages"][0]["scores"])
     assert preparation["examples"] >= data["parts"]["prepare"] > 0  # one window per text, more for long ones
+
+
+SMALL_TOXICITY = ("--task", "toxicity", "--k", "8", "--samples", "40", "--relearn-max-steps", "2",
+                  "--finetune-epochs", "2", "--task-option", "toxic_per_prompt=16", "--task-option", "cbt_per_category=2",
+                  "--task-option", "perplexity_documents=2", "--task-option", "neutral_documents=10",
+                  "--method-option", "explain_top=16")
+
+
+def test_snip_with_the_offline_default_backends_on_toxicity_end_to_end(env):
+    result = bench("run", "--method", "snip", *SMALL_TOXICITY, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "top pruned units (snip)" in result.stdout
+    record_line = next(line for line in result.stdout.splitlines() if line.startswith("record: "))
+    record = record_of(env, record_line)
+    info = record["method"]["info"]
+    assert info["backend"]["backend"] == "local" and info["backend"]["model"] == "SmolLM2-135M-Instruct"
+    assert info["embedder"] == {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2"}
+    assert info["candidates"] == 16 and info["pruned_by_ranking"] == 8 and info["concepts"]
+    assert record["mask"]["k"] == 8
+    folder = record_line.split("record: ", 1)[1].strip().rsplit("/", 1)[0]
+    rows = [json.loads(line) for line in open(f"{folder}/explanations.jsonl")]
+    assert len(rows) == 16 and sum(row["pruned"] for row in rows) == 8
+
+    # The keyword baseline on the same run settings reuses every explanation from the LLM cache.
+    keyword = bench("run", "--method", "keyword", *SMALL_TOXICITY, env=env)
+    assert keyword.returncode == 0, keyword.stderr
+    keyword_info = record_of(env, next(line for line in keyword.stdout.splitlines()
+                                       if line.startswith("record: ")))["method"]["info"]
+    assert keyword_info["llm_cache"]["computed"] == 0 and keyword_info["llm_cache"]["hits"] >= 16
