@@ -41,7 +41,9 @@ def collateral(
 
 
 def recovery(m_t: float, m_base: float, m_unlearned: float) -> float | None:
-    if abs(m_base - m_unlearned) < EPS:
+    """None when nothing was forgotten: with m_unlearned >= m_base there is no loss to recover from, and the
+    ratio (negative denominator) would read as recovery whenever the concept falls."""
+    if m_base - m_unlearned < EPS:
         return None
     return (m_t - m_unlearned) / (m_base - m_unlearned)
 

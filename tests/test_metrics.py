@@ -47,6 +47,7 @@ def test_aurc_clips_r_to_the_unit_interval_and_rt90_may_never_happen():
 
 def test_undefined_recovery_when_nothing_was_forgotten():
     assert recovery(0.5, 0.7, 0.7) is None
+    assert recovery(0.05, 0.10, 0.11) is None  # pruning raised the concept: "recovery" has no meaning
     assert aurc([(0, None), (4, None)]) is None
 
 
