@@ -216,6 +216,8 @@ def test_snip_through_the_openai_backend_records_concepts_cache_use_and_explanat
     assert info["concepts"] == ["the token a", "small words"]
     assert info["backend"]["base_url"] == fake_llm.base_url and "sk-test" not in json.dumps(info)
     assert info["llm_cache"]["computed"] > 0 and info["llm_cache"]["hits"] == 0
+    keys = unlearned.files["llm_cache_keys.txt"].split()
+    assert len(keys) == info["llm_cache"]["entries_used"] and all(len(key) == 64 for key in keys)
     assert all(u["explanation"].startswith("the token ") for u in info["top_units"])
     calls = len(fake_llm.requests)
     again = unlearn("snip", model, **openai_options(fake_llm))  # a rerun is answered from the cache

@@ -75,10 +75,13 @@ class LLMCache:
 
     def usage(self) -> dict[str, Any]:
         """What a record keeps: how many entries the run used, how many it had to compute, and a digest of
-        their keys (the key list itself is in the run folder's explanations file)."""
+        their keys (`used_keys()` is the list itself, which a run writes next to its record)."""
         digest = hashlib.sha256("\n".join(sorted(self.used)).encode()).hexdigest()[:16]
         return {"path": str(self.path), "entries_used": len(self.used), "hits": self.hits, "computed": self.misses,
                 "keys_digest": digest}
+
+    def used_keys(self) -> str:
+        return "".join(key + "\n" for key in sorted(self.used))
 
     def close(self) -> None:
         with self._lock:

@@ -186,10 +186,11 @@ class SnipFamily(Method):
             "top_units": shown,
             "llm_cache": found.cache.usage(),
             "explanations_file": "explanations.jsonl",
+            "llm_cache_keys_file": "llm_cache_keys.txt",
             **extra,
         }
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        return info, {"explanations.jsonl": text}
+        return info, {"explanations.jsonl": text, "llm_cache_keys.txt": found.cache.used_keys()}
 
 
 @METHODS.register("snip")
