@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
+
+from bench.errors import DataFormatError
 
 Example = dict[str, list[int]]
 Collate = Callable[[list[Example]], dict[str, torch.Tensor]]
@@ -38,3 +43,18 @@ class ConceptData:
 
     data: Examples
     label_names: tuple[str, ...]  # e.g. ("other", "geo-loc"); the last one is the concept
+
+
+def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line; a line that is not a JSON object is an error at file:line."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFormatError(str(path), number, f"not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataFormatError(str(path), number, "expected a JSON object")
+            yield number, row

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.data import jsonl_objects
 from bench.errors import BenchError, DataFormatError
 from bench.progress import progress_bar
 from bench.record import write_text_atomic
@@ -68,16 +69,7 @@ def _question_from(raw: dict, path: str, line: int, category: str | None) -> Clo
 
 
 def read_jsonl(path: Path, category: str | None = None) -> list[ClozeQuestion]:
-    questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(str(path), number, f"not JSON ({exc.msg})") from None
-        questions.append(_question_from(raw, str(path), number, category))
-    return questions
+    return [_question_from(raw, str(path), number, category) for number, raw in jsonl_objects(path)]
 
 
 def read_cbt_text(path: Path, category: str) -> list[ClozeQuestion]:

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.data import jsonl_objects
 from bench.errors import BenchError, DataFormatError
 from bench.paths import subdir
 from bench.record import write_json_atomic
@@ -68,20 +69,18 @@ def generate(recipe: ToxicSetRecipe, device: str = "auto") -> ToxicSet:
 
 def read_local(path: Path, threshold: float) -> ToxicSet:
     """A .txt file (one text per line) or .jsonl with `text` and optionally `toxicity` (kept above threshold)."""
-    texts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        if path.suffix != ".jsonl":
-            texts.append(line.strip())
-            continue
-        try:
-            row = json.loads(line)
-            text, toxicity = row["text"], row.get("toxicity")
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise DataFormatError(str(path), number, f"expected a JSON object with 'text' ({exc})") from None
-        if toxicity is None or float(toxicity) > threshold:
-            texts.append(text)
+    if path.suffix != ".jsonl":
+        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        texts = []
+        for number, row in jsonl_objects(path):
+            if not isinstance(row.get("text"), str):
+                raise DataFormatError(str(path), number, "expected a JSON object with a 'text' string")
+            toxicity = row.get("toxicity")
+            if toxicity is not None and not isinstance(toxicity, (int, float)):
+                raise DataFormatError(str(path), number, f"'toxicity' must be a number, got {toxicity!r}")
+            if toxicity is None or toxicity > threshold:
+                texts.append(row["text"])
     if not texts:
         raise BenchError(f"{path} holds no texts above toxicity {threshold}")
     return ToxicSet(tuple(texts), {"source": f"local:{path.resolve()}", "texts": len(texts)})

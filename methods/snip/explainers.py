@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from bench.data import jsonl_objects
 from bench.errors import BenchError, DataFormatError
 from bench.llm.cache import LLMCache
 from bench.llm.chat import ChatModel, ChatSettings, load_chat
@@ -181,18 +181,9 @@ def read_explanations(path: Path) -> dict[tuple[int, int], Explanation]:
     if not path.exists():
         raise BenchError(f"explanations file {path} does not exist")
     table: dict[tuple[int, int], Explanation] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(str(path), number, f"not JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataFormatError(str(path), number, "expected a JSON object")
-            explanation = _explanation_from_row(row, str(path), number)
-            table[(explanation.layer, explanation.index)] = explanation
+    for number, row in jsonl_objects(path):
+        explanation = _explanation_from_row(row, str(path), number)
+        table[(explanation.layer, explanation.index)] = explanation
     if not table:
         raise BenchError(f"explanations file {path} holds no explanations")
     return table
