@@ -41,8 +41,7 @@ class LLMCache:
 
     # -- text replies -------------------------------------------------------------------------
     def get_text(self, key: str) -> str | None:
-        row = self._get(key, "text")
-        return None if row is None else row
+        return self._get(key, "text")
 
     def put_text(self, key: str, kind: str, model: str, text: str) -> None:
         self._put(key, kind, model, text=text)

@@ -24,13 +24,18 @@ def openai_client(base_url: str | None, api_key_env: str, max_retries: int, time
         import openai
     except ImportError:
         raise BenchError("the openai backend needs the `openai` package: pip install openai") from None
+    key = api_key(api_key_env)
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+    cls = openai.OpenAI if sync else openai.AsyncOpenAI
+    return cls(api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout_s)
+
+
+def api_key(api_key_env: str) -> str:
     key = os.environ.get(api_key_env)
     if not key:
         raise BenchError(f"the openai backend needs an API key in the environment variable {api_key_env} "
                          f"(for a local server without keys, set it to any value)")
-    base_url = base_url or os.environ.get("OPENAI_BASE_URL")
-    cls = openai.OpenAI if sync else openai.AsyncOpenAI
-    return cls(api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout_s)
+    return key
 
 
 def malformed(base_url: Any, what: str, response: Any) -> BenchError:
@@ -87,7 +92,7 @@ class OpenAIChat(ChatModel):
     def __init__(self, settings: ChatSettings) -> None:
         super().__init__(settings)
         self.model = settings.model or "gpt-4o-mini"
-        openai_client(settings.base_url, settings.api_key_env, 0, 1.0)  # fail now when the key is missing
+        api_key(settings.api_key_env)  # fail now, before any expensive work, when the key is missing
         self.base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
 
     def identity(self) -> dict[str, Any]:

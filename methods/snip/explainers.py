@@ -166,15 +166,17 @@ class FileExplainer(Explainer):
         return [self.table[(r.layer, r.index)] for r in records]
 
     def dataset_concepts(self, samples: list[str], distinctive: list[str], max_concepts: int) -> list[str]:
-        # Explanations from a file say nothing about this forget set: its concepts come from an LLM backend.
-        if self._concepts is None:
-            self._concepts = EXPLAINERS.get(self.settings.concepts_backend)(self.settings, self.cache)
-        return self._concepts.dataset_concepts(samples, distinctive, max_concepts)
+        return self.concepts_explainer().dataset_concepts(samples, distinctive, max_concepts)
 
     def chat(self) -> ChatModel | None:
+        return self.concepts_explainer().chat()
+
+    def concepts_explainer(self) -> Explainer:
+        """Explanations from a file say nothing about this forget set: its concepts (and any ratings) come
+        from the `concepts_backend` LLM, built once."""
         if self._concepts is None:
             self._concepts = EXPLAINERS.get(self.settings.concepts_backend)(self.settings, self.cache)
-        return self._concepts.chat()
+        return self._concepts
 
 
 def read_explanations(path: Path) -> dict[tuple[int, int], Explanation]:

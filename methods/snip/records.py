@@ -65,6 +65,7 @@ def activation_records(model: nn.Module, space: UnitSpace, data: Examples, units
     n_units = units.shape[0]
     per_layer = {layer: torch.nonzero(units[:, 0] == layer).flatten() for layer in units[:, 0].unique().tolist()}
     columns = {layer: units[rows, 1].to(device) for layer, rows in per_layer.items()}
+    per_layer = {layer: rows.to(device) for layer, rows in per_layer.items()}
     best = torch.full((n_records, n_units), float("-inf"), device=device)
     best_seq = torch.zeros((n_records, n_units), dtype=torch.long, device=device)
     best_pos = torch.zeros((n_records, n_units), dtype=torch.long, device=device)
@@ -73,7 +74,7 @@ def activation_records(model: nn.Module, space: UnitSpace, data: Examples, units
     def top_sequences(layer: int, acts: torch.Tensor) -> None:
         if layer not in columns:
             return None
-        rows = per_layer[layer].to(device)
+        rows = per_layer[layer]
         chosen = acts[..., columns[layer]].float().masked_fill(~state["valid"].unsqueeze(-1), float("-inf"))
         peak, where = chosen.max(dim=1)  # per sequence: [B, n_layer_units]
         seq = torch.arange(peak.shape[0], device=device).unsqueeze(1).expand_as(peak) + state["offset"]
@@ -94,17 +95,17 @@ def activation_records(model: nn.Module, space: UnitSpace, data: Examples, units
                 model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
                 offset += batch["input_ids"].shape[0]
         found = best > float("-inf")
-        wanted: dict[int, list[tuple[int, int, int]]] = {}  # sequence -> (unit, record slot, position)
+        # (layer, sequence) -> [(unit, record slot, position)]: each layer's hook visits only its own windows.
+        wanted: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         for slot, unit in torch.nonzero(found).tolist():
-            wanted.setdefault(int(best_seq[slot, unit]), []).append((unit, slot, int(best_pos[slot, unit])))
-        sequences = sorted(wanted)
+            key = (int(units[unit, 0]), int(best_seq[slot, unit]))
+            wanted.setdefault(key, []).append((unit, slot, int(best_pos[slot, unit])))
+        sequences = sorted({seq for _, seq in wanted})
         excerpts: dict[tuple[int, int], tuple[list[int], list[float]]] = {}
 
         def slice_windows(layer: int, acts: torch.Tensor) -> None:
             for row, seq in enumerate(state["sequences"]):
-                for unit, slot, pos in wanted[seq]:
-                    if int(units[unit, 0]) != layer:
-                        continue
+                for unit, slot, pos in wanted.get((layer, seq), ()):
                     ids = data.examples[seq]["input_ids"]
                     start = max(0, min(pos - (2 * window) // 3, len(ids) - window))
                     stop = min(len(ids), start + window)
