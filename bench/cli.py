@@ -107,6 +107,191 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_of(kind: type) -> Any:
+    def parse(text: str) -> list:
+        try:
+            values = [kind(part.strip()) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError("expected at least one value")
+        return values
+    return parse
+
+
+def sweep_spec(args: argparse.Namespace):
+    """The sweep of a TOML file (if any), with the grid flags replacing its keys."""
+    from bench.config import coerce_fields
+    from bench.sweep import Budget, SweepSpec, read_sweep_file
+
+    spec = read_sweep_file(args.config) if args.config else SweepSpec(methods=(), tasks=())
+    changes: dict[str, Any] = {}
+    for name in ("methods", "tasks", "seeds"):
+        if getattr(args, name) is not None:
+            changes[name] = tuple(getattr(args, name))
+    if args.fractions is not None or args.ks is not None:
+        changes["budgets"] = tuple([Budget(fraction=f) for f in args.fractions or []] + [Budget(k=k) for k in args.ks or []])
+    if args.no_controls:
+        changes["controls"] = False
+    run_values = coerce_fields(dict(args.set), "--set")
+    for key in ("method_options", "task_options"):
+        if getattr(args, key):
+            run_values[key] = dict(getattr(args, key))
+    if run_values:
+        from bench.sweep import merge_settings
+
+        changes["run"] = merge_settings(spec.run, run_values)
+    return dataclasses.replace(spec, **changes)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import torch
+
+    from bench.display import fmt
+    from bench.sweep import plan, run_sweep
+
+    spec = sweep_spec(args)
+    configs = plan(spec, has_gpu=torch.cuda.is_available())
+    if args.dry_run:
+        table = Table(title=f"sweep plan: {len(configs)} runs", box=box.SIMPLE_HEAD)
+        for column in ("#", "seed", "task", "method", "budget", "profile"):
+            table.add_column(column)
+        for i, cfg in enumerate(configs, 1):
+            budget = f"fraction {cfg.fraction}" if cfg.fraction is not None else f"k {cfg.k}"
+            table.add_row(str(i), str(cfg.seed), cfg.task, cfg.method, budget, str(cfg.profile))
+        out.print(table)
+        return 0
+
+    def report(i: int, n: int, outcome) -> None:
+        cfg = outcome.cfg
+        what = f"[{i + 1}/{n}] {cfg.method} on {cfg.task}, seed {cfg.seed}"
+        if outcome.status == "failed":
+            out.print(f"[red]✗[/] {what}: {outcome.error}", highlight=False)
+        else:
+            s = outcome.record.summary
+            note = "already recorded" if outcome.status == "recorded" else f"{outcome.seconds:.0f} s"
+            out.print(f"[green]✓[/] {what} ({note}): run {outcome.record.run_id}, forgetting "
+                      f"{fmt(s.get('forgetting'))}, collateral {fmt(s.get('collateral'))}, aurc {fmt(s.get('aurc'))}",
+                      highlight=False)
+
+    outcomes = run_sweep(configs, force=args.force, on_outcome=report)
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("ran", "recorded", "failed")}
+    out.print(f"sweep: {counts['ran']} ran, {counts['recorded']} already recorded, {counts['failed']} failed")
+    if args.export:
+        from pathlib import Path
+
+        from bench.submission import export_records
+
+        paths = export_records([o.record for o in outcomes if o.record is not None], Path(args.export))
+        out.print(f"exported {len(paths)} validated records to {args.export}", soft_wrap=True)
+    return 1 if counts["failed"] else 0
+
+
+def _records_for(args: argparse.Namespace):
+    """The records a leaderboard or check reads: a folder of record files, a sweep's runs, or the whole store."""
+    from pathlib import Path
+
+    from bench.validate import read_records, validate_file
+
+    if getattr(args, "records", None):
+        return read_records(Path(args.records))
+    if getattr(args, "config", None):
+        import torch
+
+        from bench.sweep import plan, read_sweep_file, run_sweep
+
+        outcomes = run_sweep(plan(read_sweep_file(args.config), has_gpu=torch.cuda.is_available()))
+        failed = [o for o in outcomes if o.status == "failed"]
+        if failed:
+            raise BenchError(f"{len(failed)} run(s) of {args.config} failed; first: {failed[0].error}")
+        return [o.record for o in outcomes]
+    from bench.store import list_runs
+
+    return [validate_file(Path(row.path)) for row in list_runs()]
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bench.leaderboard import build_boards
+    from bench.leaderboard_pages import write_leaderboard
+
+    boards = build_boards(_records_for(args), collateral_bound=args.collateral_bound)
+    paths = write_leaderboard(boards, Path(args.out))
+    for board in boards:
+        ranked = ", ".join(f"{e.rank}. {e.label}" for e in board.ranked()) or "none ranked"
+        out.print(f"[bold]{board.task}[/] ({board.concept}): {len(board.entries)} entries; {ranked}", highlight=False)
+    out.print(f"wrote {len(paths)} files to {args.out} (open {paths[2] if len(paths) > 2 else paths[0]})", soft_wrap=True)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bench.check import compare, read_baseline
+    from bench.display import fmt
+    from bench.leaderboard import build_boards, leaderboard_json
+    from bench.record import write_json_atomic
+
+    if not args.records and not args.config:
+        raise BenchError("give the configuration to check: --config SWEEP.toml (runs what is missing) or --records DIR")
+    boards = build_boards(_records_for(args))
+    if args.write_baseline:
+        write_json_atomic(Path(args.write_baseline), leaderboard_json(boards))
+        out.print(f"baseline written to {args.write_baseline}", soft_wrap=True)
+        return 0
+    if not args.baseline:
+        raise BenchError("give --baseline FILE to check against (or --write-baseline FILE to make one)")
+    results = compare(read_baseline(Path(args.baseline)), boards, floor=args.floor)
+    table = Table(title=f"regression check against {args.baseline}", box=box.SIMPLE_HEAD)
+    for column in ("entry", "figure", "baseline", "now", "change", "tolerance", "verdict"):
+        table.add_column(column, justify="left" if column in ("entry", "figure", "verdict") else "right")
+    for r in results:
+        verdict = "[green]ok[/]" if r.problem is None else f"[red]REGRESSED[/]: {r.problem}"
+        table.add_row(r.entry, r.figure, fmt(r.baseline), fmt(r.current), fmt(r.change), fmt(r.tolerance), verdict)
+    out.print(table)
+    failed = [r for r in results if r.problem is not None]
+    for r in failed:
+        Console(stderr=True).print(f"[red]regression[/] {r.entry}: {r.problem}", highlight=False, soft_wrap=True)
+    out.print(f"{len(results) - len(failed)} passed, {len(failed)} failed" if failed else
+              f"no regression: {len(results)} figures within tolerance")
+    return 1 if failed else 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    import dataclasses as dc
+    from pathlib import Path
+
+    import torch
+
+    from bench.method import METHODS
+    from bench.registry import BUILT_IN
+    from bench.submission import export_records
+    from bench.sweep import plan, read_sweep_file, run_sweep
+
+    entry = METHODS.entry(args.method)
+    if entry.origin == BUILT_IN and not args.allow_builtin:
+        raise BenchError(f"{args.method!r} is built in; `bench submit` is for methods installed through a "
+                         f"`bench.methods` entry point (maintainers: --allow-builtin)")
+    spec = read_sweep_file(args.config)
+    options = dict(args.method_options)
+    settings = {args.method: {**spec.method_settings.get(args.method, {}),
+                              **({"method_options": options} if options else {})}}
+    spec = dc.replace(spec, methods=(args.method,), controls=False,
+                      method_settings={k: v for k, v in settings.items() if v})
+    out.print(f"submitting {args.method} ({entry.origin}) with the pinned configuration {args.config}")
+    outcomes = run_sweep(plan(spec, has_gpu=torch.cuda.is_available()))
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        raise BenchError(f"{len(failed)} of {len(outcomes)} runs failed; nothing was written. First: {failed[0].error}")
+    paths = export_records([o.record for o in outcomes], Path(args.records))
+    for path in paths:
+        out.print(f"[green]✓[/] {path}", soft_wrap=True, highlight=False)
+    out.print(f"{len(paths)} validated records written; rebuild the pages with `bench leaderboard build --records "
+              f"{args.records}` and open a pull request with both")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from bench.method import METHODS
     from bench.task import TASKS
@@ -210,12 +395,57 @@ def _unknown_asset(name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bench.check import DEFAULT_FLOOR
+    from bench.leaderboard import DEFAULT_COLLATERAL_BOUND
+
     parser = argparse.ArgumentParser(prog="bench", description="relearn-bench: does unlearning survive relearning?")
     parser.add_argument("--version", action="version", version=f"relearn-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run the prune → evaluate → retrain → evaluate protocol once")
     _add_run_flags(p)
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("sweep", help="run a grid of methods × tasks × budgets × seeds with their controls (resumable)")
+    p.add_argument("--config", help="sweep TOML file (grid, [run], [tasks.NAME], [methods.NAME]); flags replace its keys")
+    p.add_argument("--methods", type=_list_of(str), metavar="M1,M2", help="methods to run")
+    p.add_argument("--tasks", type=_list_of(str), metavar="T1,T2", help="tasks to run")
+    p.add_argument("--seeds", type=_seed_list, metavar="S1,S2", help="seeds (default 0,1,2)")
+    p.add_argument("--fractions", type=_list_of(float), metavar="F1,F2", help="budgets as fractions of all units")
+    p.add_argument("--ks", type=_list_of(int), metavar="K1,K2", help="budgets as unit counts")
+    p.add_argument("--no-controls", action="store_true", help="do not add the random and none controls")
+    p.add_argument("--set", action="append", type=_key_value, default=[], metavar="FIELD=VALUE",
+                   help="a RunConfig field for every run, e.g. relearn_max_steps=16 (repeatable)")
+    p.add_argument("--method-option", dest="method_options", action="append", type=_key_value, default=[],
+                   metavar="KEY=VALUE", help="a method option for every run (repeatable)")
+    p.add_argument("--task-option", dest="task_options", action="append", type=_key_value, default=[],
+                   metavar="KEY=VALUE", help="a task option for every run (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    p.add_argument("--export", metavar="DIR", help="also write the sweep's validated records under DIR (e.g. leaderboards/records)")
+    p.add_argument("--force", action="store_true", help="run again even where a record exists")
+    p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("leaderboard", help="build leaderboards (Markdown, HTML, JSON) from records")
+    p.add_argument("action", choices=("build",))
+    p.add_argument("--records", metavar="DIR", help="a folder of record files, e.g. leaderboards/records (default: the store)")
+    p.add_argument("--config", help="a sweep TOML file: its runs (missing ones are run first)")
+    p.add_argument("--out", default="leaderboards", metavar="DIR", help="where to write the pages (default: leaderboards)")
+    p.add_argument("--collateral-bound", type=float, default=DEFAULT_COLLATERAL_BOUND, metavar="X",
+                   help=f"entries with mean collateral above X are listed but not ranked (default {DEFAULT_COLLATERAL_BOUND})")
+    p.set_defaults(func=cmd_leaderboard)
+    p = sub.add_parser("check", help="regression gate: exit non-zero if resistance or forgetting fell below a baseline")
+    p.add_argument("--baseline", metavar="FILE", help="a leaderboard.json to hold the configuration to")
+    p.add_argument("--config", help="a sweep TOML file: its runs (missing ones are run first)")
+    p.add_argument("--records", metavar="DIR", help="a folder of record files instead of running a configuration")
+    p.add_argument("--floor", type=float, default=DEFAULT_FLOOR, metavar="X",
+                   help=f"smallest tolerance, whatever the seed spread (default {DEFAULT_FLOOR})")
+    p.add_argument("--write-baseline", metavar="FILE", help="write the current figures as a baseline instead of checking")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("submit", help="run the pinned leaderboard configuration for a plug-in method and write its records")
+    p.add_argument("method", help="the method's registered name (its `bench.methods` entry point)")
+    p.add_argument("--config", default="leaderboards/sweep.toml", help="the pinned configuration (default: %(default)s)")
+    p.add_argument("--records", default="leaderboards/records", metavar="DIR", help="where the records go (default: %(default)s)")
+    p.add_argument("--method-option", dest="method_options", action="append", type=_key_value, default=[],
+                   metavar="KEY=VALUE", help="a method option (repeatable; recorded in every record)")
+    p.add_argument("--allow-builtin", action="store_true", help="submit a built-in method (maintainers)")
+    p.set_defaults(func=cmd_submit)
     p = sub.add_parser("list", help="registered methods and tasks")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("show", help="print a recorded run")
@@ -239,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except BenchError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]: completed runs are recorded; rerun to continue")

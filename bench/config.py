@@ -95,7 +95,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 HINTS = typing.get_type_hints(RunConfig)
 
 
-def _coerce_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
+def coerce_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
     unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
         raise BenchError(f"{where}: unknown setting(s) {', '.join(map(repr, unknown))}; valid: {', '.join(FIELDS)}")
@@ -118,7 +118,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise BenchError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise BenchError(f"{path}: {exc}") from None
-    return _coerce_fields(raw, str(path))
+    return coerce_fields(raw, str(path))
 
 
 def build_config(
@@ -130,7 +130,7 @@ def build_config(
     """Precedence: RunConfig defaults < profile (global, then the task's refinement) < file < CLI."""
     from bench.task import TASKS
 
-    explicit = {**(file_values or {}), **_coerce_fields(cli_values or {}, "command line")}
+    explicit = {**(file_values or {}), **coerce_fields(cli_values or {}, "command line")}
     profile = explicit.get("profile") or ("paper" if has_gpu else "quick")
     task_cls = TASKS.get(explicit.get("task", FIELDS["task"].default))
     refinement = dict(task_cls.profile_overrides.get(profile, {}))

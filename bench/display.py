@@ -90,12 +90,12 @@ def runs_table(rows) -> Table:
 
 
 def seeds_table(records: list[Record]) -> Table:
-    """Mean ± SD over seeds for every shared stage, then the summary metrics (like the paper's Table 2)."""
+    """Mean ± 95% CI over seeds for every shared stage, then the summary metrics (like the paper's Table 2)."""
     from bench.multiseed import per_stage, summary_stats
 
     first = records[0]
     seeds = ", ".join(str(r.config["seed"]) for r in records)
-    table = Table(title=f"{_title(first)}: mean ± SD over seeds {seeds}", box=box.SIMPLE_HEAD,
+    table = Table(title=f"{_title(first)}: mean ± 95% CI over seeds {seeds}", box=box.SIMPLE_HEAD,
                   caption="runs " + ", ".join(r.run_id for r in records))
     table.add_column("stage")
     table.add_column("step", justify="right")

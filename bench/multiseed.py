@@ -1,4 +1,5 @@
-"""Mean and standard deviation over seeds, per stage (the paper's Tables 1-3)."""
+"""Statistics over seeds: mean, sample SD and a 95% confidence interval (Student's t), per stage (the
+paper's Tables 1-3) and for every summary figure the leaderboards report."""
 
 from __future__ import annotations
 
@@ -12,21 +13,43 @@ from bench.record import Record
 @dataclass(frozen=True)
 class SeedStat:
     mean: float | None
-    sd: float | None
-    n: int
+    sd: float | None  # sample SD (n - 1); None with fewer than two values
+    n: int  # how many seeds had a defined value (undefined ones, e.g. rt90 never reached, are left out)
+    ci95: float | None = None  # half-width of the 95% confidence interval of the mean
 
-    def __str__(self) -> str:
+    @property
+    def low(self) -> float | None:
+        return None if self.mean is None or self.ci95 is None else self.mean - self.ci95
+
+    @property
+    def high(self) -> float | None:
+        return None if self.mean is None or self.ci95 is None else self.mean + self.ci95
+
+    def format(self, digits: int = 3) -> str:
         if self.mean is None:
             return "–"
-        return f"{self.mean:.3f} ± {self.sd:.3f}" if self.sd is not None else f"{self.mean:.3f}"
+        return f"{self.mean:.{digits}f} ± {self.ci95:.{digits}f}" if self.ci95 is not None else f"{self.mean:.{digits}f}"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def t_quantile(n: int) -> float:
+    """The two-sided 95% quantile of Student's t with n - 1 degrees of freedom (12.71 for 2 seeds, 4.30 for 3):
+    with a handful of seeds the normal 1.96 would claim far more certainty than the data has."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1))
 
 
 def stat(values: list[float | None]) -> SeedStat:
-    defined = [v for v in values if v is not None]
+    defined = [float(v) for v in values if v is not None]
     if not defined:
         return SeedStat(None, None, 0)
-    sd = statistics.stdev(defined) if len(defined) > 1 else None
-    return SeedStat(statistics.fmean(defined), sd, len(defined))
+    if len(defined) == 1:
+        return SeedStat(defined[0], None, 1)
+    sd = statistics.stdev(defined)
+    return SeedStat(statistics.fmean(defined), sd, len(defined), t_quantile(len(defined)) * sd / len(defined) ** 0.5)
 
 
 def per_stage(records: list[Record]) -> list[tuple[str, int, SeedStat, SeedStat]]:

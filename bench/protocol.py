@@ -141,12 +141,17 @@ def existing_record(run_id: str, cfg: RunConfig) -> Record | None:
 
 def run(cfg: RunConfig, *, force: bool = False) -> Record:
     t0 = time.perf_counter()
-    setup = resolve(cfg)
+    return execute(resolve(cfg), force=force, setup_seconds=time.perf_counter() - t0)
+
+
+def execute(setup: Setup, *, force: bool = False, setup_seconds: float = 0.0) -> Record:
+    """The protocol for a resolved run; an identical recorded run is returned as it is unless `force`."""
+    t0 = time.perf_counter() - setup_seconds
     cfg, task = setup.cfg, setup.task
     if not force and (done := existing_record(setup.run_id, cfg)) is not None:
         console.print(f"[green]run {setup.run_id} already recorded[/] (use --force to run it again)")
         return done
-    timings: dict[str, float] = {"setup": time.perf_counter() - t0}
+    timings: dict[str, float] = {"setup": setup_seconds}
     console.print(f"run [bold]{setup.run_id}[/]: method {cfg.method}, task {cfg.task} ({task.concept}), "
                   f"model {cfg.model}, profile {cfg.profile}, device {setup.device}")
 

@@ -128,9 +128,12 @@ def tiny_tokenizer(folder: Path):
 @pytest.fixture
 def tiny_bert_folder(tmp_path) -> Path:
     """A local model folder (config, weights, tokenizer) of a 2-layer random BERT: loads like any model."""
+    return make_tiny_bert(tmp_path / "tiny-bert")
+
+
+def make_tiny_bert(folder: Path) -> Path:
     from transformers import BertConfig, BertModel
 
-    folder = tmp_path / "tiny-bert"
     tokenizer = tiny_tokenizer(folder)
     torch.manual_seed(0)
     config = BertConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2, intermediate_size=24,
@@ -188,3 +191,48 @@ def word_tokenizer():
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     backend.decoder = decoders.WordPiece()  # decoded words are joined by spaces
     return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<pad>", unk_token="w63")
+
+
+# -- a tiny sweep with real protocol runs, shared by the leaderboard, check, submit and browser tests ---------
+TINY_SWEEP = """
+seeds = [0, 1, 2]
+fractions = [0.25]
+
+[run]
+model = "{model}"
+data = "{data}"
+finetune_epochs = 8
+finetune_lr = 3e-3
+relearn_epochs = 5
+relearn_max_steps = 20
+eval_log_base = 4
+batch_size = 8
+
+[tasks.ner]
+
+[methods.concept-neurons]
+"""
+
+
+def write_tiny_sweep(folder: Path) -> Path:
+    """A sweep TOML over a tiny random BERT and synthetic CoNLL data (concept-neurons plus both controls)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model = make_tiny_bert(folder / "tiny-bert")
+    data = folder / "tiny.conll"
+    data.write_text(tiny_conll_text())
+    path = folder / "tiny-sweep.toml"
+    path.write_text(TINY_SWEEP.format(model=model, data=data))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory):
+    """(sweep file, folder of its exported records, the BENCH_HOME it ran in): 9 real tiny runs, once per session."""
+    from bench.cli import main
+
+    root = tmp_path_factory.mktemp("tiny-sweep")
+    config = write_tiny_sweep(root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCH_HOME", str(root / "home"))
+        assert main(["sweep", "--config", str(config), "--export", str(root / "records")]) == 0
+    return config, root / "records", root / "home"

@@ -25,7 +25,9 @@ def test_mean_and_sample_sd_per_stage():
     base_target, base_retain = rows[0][2], rows[0][3]
     assert base_target.mean == pytest.approx(0.7) and base_target.sd == pytest.approx(0.1414, abs=1e-4)
     assert base_retain.mean == pytest.approx(0.5) and base_retain.sd == pytest.approx(0.0)
-    assert str(rows[1][2]) == "0.300 ± 0.141"
+    # 95% CI half-width: t(0.975, 1 df) = 12.706 times SD / sqrt(2)
+    assert rows[1][2].ci95 == pytest.approx(12.706 * 0.1414 / 2 ** 0.5, rel=1e-3)
+    assert str(rows[1][2]) == "0.300 ± 1.271"
     summary = summary_stats([record(0, 0.8, 0.2, 0.6, 0.75), record(1, 0.6, 0.4, 0.4, 1 / 3)])
     assert summary["forgetting"].mean == pytest.approx((0.75 + 1 / 3) / 2)
     assert str(summary["rt90"]) == "–"
@@ -34,3 +36,12 @@ def test_mean_and_sample_sd_per_stage():
 def test_a_single_seed_has_no_sd_and_undefined_values_are_skipped():
     assert str(stat([0.5])) == "0.500" and stat([0.5]).sd is None
     assert stat([None, 0.2, 0.4]).n == 2
+
+
+def test_the_confidence_interval_uses_students_t_for_few_seeds():
+    three = stat([1.0, 2.0, 3.0])
+    assert three.sd == pytest.approx(1.0)
+    assert three.ci95 == pytest.approx(4.3027 / 3 ** 0.5, rel=1e-4)
+    assert (three.low, three.high) == pytest.approx((2 - 2.4841, 2 + 2.4841), rel=1e-4)
+    many = stat([float(i % 2) for i in range(1000)])
+    assert many.ci95 == pytest.approx(1.962 * many.sd / 1000 ** 0.5, rel=1e-3)  # t tends to the normal 1.96

@@ -1,0 +1,227 @@
+"""What `bench leaderboard build` writes for each board: a Markdown table (README, pull requests), a
+self-contained HTML page (sortable table, relearning curves inline as SVG), a PNG of the curves for the
+Markdown, and one JSON file with every per-seed value behind all boards (what `bench check` reads)."""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+from pathlib import Path
+
+from bench.leaderboard import FIGURE_BY_NAME, FIGURES, RANKING_RULE, Board, Entry, leaderboard_json
+from bench.multiseed import SeedStat
+from bench.record import write_json_atomic, write_text_atomic
+
+# The columns of every table, in order: (header, figure name or None for a descriptive column).
+COLUMNS = [("rank", None), ("method", None), *[(f.label, f.name) for f in FIGURES],
+           ("model", None), ("budget", None), ("seeds", None), ("records", None)]
+NEVER = "never"
+
+
+def board_slug(board: Board) -> str:
+    return f"{board.task}-{board.concept}".replace("/", "_").replace(" ", "_")
+
+
+def cell(stat: SeedStat, figure: str, seeds: int, digits: int = 3) -> str:
+    if figure == "rt90":
+        if stat.n == 0:
+            return NEVER
+        text = stat.format(0)
+        return text if stat.n == seeds else f"{text} ({stat.n}/{seeds} reached)"
+    return stat.format(digits)
+
+
+def sort_value(stat: SeedStat, figure: str) -> float | None:
+    """What a column sorts by: the mean; rt90 `never` sorts as slower than any step."""
+    if figure == "rt90" and stat.n == 0:
+        return math.inf
+    return stat.mean
+
+
+def row_cells(entry: Entry) -> list[tuple[str, float | str | None]]:
+    """(text, sort value) for every column of one entry."""
+    cells: list[tuple[str, float | str | None]] = [
+        (str(entry.rank) if entry.rank is not None else ("control" if entry.is_control else "–"),
+         entry.rank if entry.rank is not None else None),
+        (entry.label, entry.label),
+    ]
+    for f in FIGURES:
+        s = entry.stats[f.name]
+        cells.append((cell(s, f.name, len(entry.records)), sort_value(s, f.name)))
+    cells += [(entry.model, entry.model), (f"{entry.budget} ({entry.k}/{entry.total_units})", entry.k),
+              (", ".join(map(str, entry.seeds)), len(entry.seeds)), (" ".join(r[:8] for r in entry.run_ids), None)]
+    return cells
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown(board: Board, curves_png: str | None = None) -> str:
+    lines = [f"## {board.task} ({board.concept})", "",
+             f"Target metric `{board.target}`; collateral bound {board.collateral_bound:g}. {RANKING_RULE}", ""]
+    lines.append("| " + " | ".join(h for h, _ in COLUMNS) + " |")
+    lines.append("|" + "|".join("---" if f is None else "---:" for _, f in COLUMNS) + "|")
+    for entry in board.entries:
+        lines.append("| " + " | ".join(_md_escape(text) for text, _ in row_cells(entry)) + " |")
+    unranked = [e for e in board.unranked()]
+    if unranked:
+        lines += ["", "Not ranked: " + "; ".join(f"{e.label} ({e.status.removeprefix('not ranked: ')})" for e in unranked) + "."]
+    if curves_png:
+        lines += ["", f"![relearning curves of {board.task}]({curves_png})"]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(board: Board, fmt: str) -> bytes:
+    """Two panels: recovery r(t) of every entry (mean and 95% CI band over seeds), and the target metric
+    itself, where the `none` control (which has no r(t): nothing was removed) shows relearning alone."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_r, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, entry in enumerate(board.entries):
+        color = "0.45" if entry.is_control else colors[i % len(colors)]
+        style = "--" if entry.is_control else "-"
+        for ax, curve in ((ax_r, entry.curve), (ax_m, entry.target_curve)):
+            points = [(math.log1p(step), s) for step, s in curve if s.mean is not None]
+            if not points:
+                continue
+            xs = [x for x, _ in points]
+            line, = ax.plot(xs, [s.mean for _, s in points], style, marker="o", markersize=3, color=color,
+                            label=entry.label, gid=f"curve-{i}")
+            if all(s.ci95 is not None for _, s in points):
+                ax.fill_between(xs, [s.low for _, s in points], [s.high for _, s in points], color=color, alpha=0.12)
+    steps = sorted({step for e in board.entries for step, _ in e.target_curve})
+    for ax, ylabel in ((ax_r, "recovery r(t)"), (ax_m, board.target)):
+        ax.set_xticks([math.log1p(s) for s in steps], [str(s) for s in steps])
+        ax.set_xlabel("relearning step (log scale)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    ax_r.axhline(0.9, color="0.6", linewidth=0.8, linestyle=":")
+    ax_r.set_title("recovery of the removed concept (mean, 95% CI)", fontsize=10)
+    ax_m.set_title(f"{board.target} while relearning", fontsize=10)
+    handles, labels = ax_m.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08 + 0.04 * (len(labels) // 4), 1, 1))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+PAGE_STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+th { cursor: pointer; background: #f4f4f4; position: sticky; top: 0; user-select: none; }
+th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
+td.text, th.text { text-align: left; }
+tr.control td { color: #666; font-style: italic; } tr.unranked td { color: #955; }
+.rule { background: #f8f8f0; border-left: 4px solid #cc9; padding: 0.5em 1em; }
+.ids { font-family: monospace; font-size: 12px; }
+svg { max-width: 100%; height: auto; }
+"""
+
+SORT_SCRIPT = """
+document.querySelectorAll('table.board').forEach(function (table) {
+  var headers = table.querySelectorAll('th');
+  headers.forEach(function (th, column) {
+    th.addEventListener('click', function () {
+      var ascending = th.getAttribute('aria-sort') !== 'ascending';
+      headers.forEach(function (h) { h.removeAttribute('aria-sort'); });
+      th.setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[column].dataset.value, y = b.cells[column].dataset.value;
+        if (x === undefined || x === '') return 1;   // cells without a value go last either way
+        if (y === undefined || y === '') return -1;
+        var nx = Number(x), ny = Number(y), order;
+        order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def _value_attr(value: float | str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isinf(value):
+        return ' data-value="1e308"'
+    return f' data-value="{html.escape(str(value))}"'
+
+
+TEXT_COLUMNS = ("method", "model")
+
+
+def _th(header: str, figure: str | None) -> str:
+    klass = "text" if header in TEXT_COLUMNS else ""
+    help_text = FIGURE_BY_NAME[figure].help if figure else ""
+    return (f'<th class="{klass}" data-figure="{html.escape(figure or header)}" title="{html.escape(help_text)}">'
+            f"{html.escape(header)}</th>")
+
+
+def html_page(board: Board) -> str:
+    e = html.escape
+    head = "".join(_th(header, figure) for header, figure in COLUMNS)
+    rows = []
+    for entry in board.entries:
+        css = "control" if entry.is_control else ("ranked" if entry.rank is not None else "unranked")
+        cells = []
+        for (header, _), (text, value) in zip(COLUMNS, row_cells(entry), strict=True):
+            klass = ' class="text"' if header in TEXT_COLUMNS else ' class="ids"' if header == "records" else ""
+            title = f' title="{e(" ".join(entry.run_ids))}"' if header == "records" else (
+                f' title="{e(entry.status)}"' if header == "rank" else "")
+            cells.append(f"<td{klass}{title}{_value_attr(value)}>{e(text)}</td>")
+        rows.append(f'<tr class="{css}">{"".join(cells)}</tr>')
+    svg = plot_curves(board, "svg").decode()
+    svg = svg[svg.index("<svg"):]  # drop the XML prologue: the SVG is inline
+    notes = "".join(f"<li>{e(x.label)}: {e(x.status)}</li>" for x in board.unranked())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>relearn-bench leaderboard: {e(board.task)} ({e(board.concept)})</title>
+<style>{PAGE_STYLE}</style></head>
+<body>
+<h1>relearn-bench: {e(board.task)} ({e(board.concept)})</h1>
+<p>Target metric <code>{e(board.target)}</code>. Click a column header to sort; hover a header for its definition.</p>
+<p class="rule" id="ranking-rule"><b>Ranking rule.</b> {e(RANKING_RULE)} Collateral bound: <b>{board.collateral_bound:g}</b>.</p>
+<table class="board" id="board"><thead><tr>{head}</tr></thead>
+<tbody>{"".join(rows)}</tbody></table>
+{f"<ul>{notes}</ul>" if notes else ""}
+<h2>Relearning curves</h2>
+<figure id="curves">{svg}</figure>
+<script>{SORT_SCRIPT}</script>
+</body></html>
+"""
+
+
+def write_leaderboard(boards: list[Board], out_dir: Path) -> list[Path]:
+    """Write every board's page, table and curves, an index README and leaderboard.json; return the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    sections = []
+    for board in boards:
+        slug = board_slug(board)
+        png = out_dir / f"{slug}.png"
+        png.parent.mkdir(parents=True, exist_ok=True)
+        tmp = png.with_suffix(".png.tmp")
+        tmp.write_bytes(plot_curves(board, "png"))
+        tmp.replace(png)
+        md = markdown(board, png.name)
+        write_text_atomic(out_dir / f"{slug}.md", md)
+        write_text_atomic(out_dir / f"{slug}.html", html_page(board))
+        sections.append(md + f"\n[sortable page]({slug}.html)\n")
+        written += [out_dir / f"{slug}.md", out_dir / f"{slug}.html", png]
+    index = ("# relearn-bench leaderboards\n\nBuilt by `bench leaderboard build` from the records in "
+             "`records/`; never edited by hand.\n\n" + "\n".join(sections))
+    write_text_atomic(out_dir / "README.md", index)
+    write_json_atomic(out_dir / "leaderboard.json", leaderboard_json(boards))
+    return [out_dir / "README.md", out_dir / "leaderboard.json", *written]

@@ -1,0 +1,27 @@
+"""Writing records for a leaderboard pull request: every record is validated first (schema and
+consistency), and a record that fails is refused with the reason, before anything is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.record import Record, write_json_atomic
+from bench.validate import validate_data
+
+DEFAULT_RECORDS = Path("leaderboards") / "records"
+
+
+def record_path(folder: Path, record: Record) -> Path:
+    return folder / record.task["name"] / record.method["name"] / f"{record.run_id}.json"
+
+
+def export_records(records: list[Record], folder: Path) -> list[Path]:
+    """Validate all of `records`, then write each under folder/TASK/METHOD/RUN_ID.json (atomically)."""
+    for record in records:
+        validate_data(record.to_dict(), f"run {record.run_id} ({record.method['name']} on {record.task['name']})")
+    paths = []
+    for record in records:
+        path = record_path(folder, record)
+        write_json_atomic(path, record.to_dict())
+        paths.append(path)
+    return paths

@@ -1,0 +1,130 @@
+"""Record validation: the JSON schema of a record, and the checks that its numbers are what the protocol
+computes from its own stage scores. A leaderboard record must come from a run, never from an editor: a
+summary that its stages do not reproduce is refused."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.metrics import summarize
+from bench.record import SCHEMA_VERSION, Record
+
+NUMBER_OR_NULL = {"type": ["number", "null"]}
+STAGE = {
+    "type": "object",
+    "required": ["stage", "step", "epoch", "scores", "seconds"],
+    "properties": {
+        "stage": {"enum": ["base", "unlearned", "relearn"]},
+        "step": {"type": "integer", "minimum": 0},
+        "epoch": {"type": "number", "minimum": 0},
+        "scores": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "number"}},
+        "seconds": {"type": "number", "minimum": 0},
+    },
+}
+RECORD_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "relearn-bench run record",
+    "type": "object",
+    "required": ["schema_version", "run_id", "created", "config", "method", "task", "model", "metrics", "mask",
+                 "stages", "summary", "provenance"],
+    "properties": {
+        "schema_version": {"type": "integer", "minimum": 1, "maximum": SCHEMA_VERSION},
+        "run_id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+        "created": {"type": "string", "format": "date-time"},
+        "config": {"type": "object", "required": ["method", "task", "seed", "model", "concept", "fraction", "k",
+                                                  "unit_space", "mask_mode", "method_options", "task_options"]},
+        "method": {"type": "object", "required": ["name", "version", "origin"]},
+        "task": {"type": "object", "required": ["name", "version", "origin", "concept", "data_fingerprint"]},
+        "model": {"type": "object", "required": ["ref", "source", "fingerprint"]},
+        "metrics": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["name", "role", "higher_is_better"],
+            "properties": {"role": {"enum": ["target", "retain", "info"]}}}},
+        "mask": {"type": "object", "required": ["hash", "space", "mode", "k", "total", "per_layer"],
+                 "properties": {"k": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 1}}},
+        "stages": {"type": "array", "minItems": 3, "items": STAGE},
+        "summary": {"type": "object", "required": ["target", "m_base", "m_unlearned", "forgetting", "collateral",
+                                                   "recovery", "rt90", "aurc", "resistance"],
+                    "properties": {"forgetting": NUMBER_OR_NULL, "collateral": NUMBER_OR_NULL, "aurc": NUMBER_OR_NULL,
+                                   "resistance": NUMBER_OR_NULL, "rt90": {"type": ["integer", "null"]}}},
+        "provenance": {"type": "object", "required": ["versions", "device"]},
+        "timings": {"type": "object"},
+    },
+}
+
+
+class InvalidRecord(BenchError):
+    """A record that is not what a run of this harness writes; the message says why."""
+
+
+def _close(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def validate_data(data: Any, where: str) -> Record:
+    """The record in `data`, or InvalidRecord naming the first problem and where it is."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(RECORD_SCHEMA)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        at = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise InvalidRecord(f"{where}: fails the record schema at {at}: {error.message}")
+    record = Record.from_dict(data, where=where)
+    check_consistency(record, where)
+    return record
+
+
+def check_consistency(record: Record, where: str) -> None:
+    """The summary must be the one the metric definitions give for the record's own stage scores."""
+    cfg, s = record.config, record.summary
+    if cfg["method"] != record.method["name"] or cfg["task"] != record.task["name"]:
+        raise InvalidRecord(f"{where}: config names method {cfg['method']!r} / task {cfg['task']!r} but the record "
+                            f"says {record.method['name']!r} / {record.task['name']!r}")
+    specs = {m["name"]: m for m in record.metrics}
+    targets = [m["name"] for m in record.metrics if m["role"] == "target"]
+    if not targets or s["target"] != targets[0]:
+        raise InvalidRecord(f"{where}: summary target {s['target']!r} is not the first target metric")
+    for stage in record.stages:
+        missing = sorted(set(specs) - set(stage.scores))
+        if missing:
+            raise InvalidRecord(f"{where}: stage {stage.stage}@{stage.step} lacks scores for {', '.join(missing)}")
+    base, unlearned = record.stage("base"), record.stage("unlearned")
+    if len(base) != 1 or len(unlearned) != 1 or not record.stage("relearn"):
+        raise InvalidRecord(f"{where}: a record has one base stage, one unlearned stage and relearning stages")
+    retain = {m["name"]: m.get("higher_is_better", True) for m in record.metrics if m["role"] == "retain"}
+    expected = summarize(s["target"], retain, base[0].scores, unlearned[0].scores,
+                         [(st.step, st.scores) for st in record.stage("relearn")])
+    for name in ("m_base", "m_unlearned", "forgetting", "collateral", "rt90", "aurc", "resistance"):
+        if not _close(s[name], getattr(expected, name)):
+            raise InvalidRecord(f"{where}: summary {name} = {s[name]!r}, but its stage scores give "
+                                f"{getattr(expected, name)!r} (records are written by runs, not by hand; a record of an older relearn-bench must be run again)")
+    recovery = [list(p) for p in expected.recovery]
+    if len(s["recovery"]) != len(recovery) or not all(
+            a[0] == b[0] and _close(a[1], b[1]) for a, b in zip(s["recovery"], recovery, strict=True)):
+        raise InvalidRecord(f"{where}: summary recovery curve does not match its relearning stages")
+    if record.mask["k"] > record.mask["total"] or sum(record.mask["per_layer"]) != record.mask["k"]:
+        raise InvalidRecord(f"{where}: mask k {record.mask['k']} does not match its per-layer counts")
+
+
+def validate_file(path: Path) -> Record:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InvalidRecord(f"no record at {path}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidRecord(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    return validate_data(data, str(path))
+
+
+def read_records(folder: Path) -> list[Record]:
+    """Every record under `folder` (recursively), each validated; the first invalid one stops the build."""
+    paths = sorted(Path(folder).rglob("*.json"))
+    if not paths:
+        raise BenchError(f"no records (*.json) under {folder}")
+    return [validate_file(p) for p in paths]

@@ -1,0 +1,52 @@
+"""Records with chosen stage scores, summarised by the real metric definitions (so they validate like a
+run's): for testing what leaderboards and checks compute from records, without running models."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+from bench.config import RunConfig
+from bench.metrics import summarize
+from bench.record import SCHEMA_VERSION, Record, StageScores
+
+STEPS = (0, 4, 16, 64)
+
+
+def made_record(method: str, seed: int, *, base: float = 0.8, unlearned: float = 0.2,
+                relearn: tuple[float, ...] = (0.2, 0.4, 0.6, 0.7), retain_base: float = 0.9,
+                retain_unlearned: float = 0.85, k: int = 10, method_options: dict | None = None) -> Record:
+    options = method_options or {}
+    cfg = dataclasses.replace(RunConfig(method=method, task="ner", seed=seed, fraction=0.1, model="m", concept="geo-loc"),
+                              method_options=options)
+    run_id = hashlib.sha256(repr((method, seed, base, unlearned, relearn, options)).encode()).hexdigest()[:16]
+    stages = [StageScores("base", 0, 0.0, {"f1/geo-loc": base, "f1/person": retain_base}, 1.0),
+              StageScores("unlearned", 0, 0.0, {"f1/geo-loc": unlearned, "f1/person": retain_unlearned}, 1.0)]
+    stages += [StageScores("relearn", step, step / 64, {"f1/geo-loc": value, "f1/person": retain_unlearned}, 1.0)
+               for step, value in zip(STEPS, relearn, strict=True)]
+    summary = summarize("f1/geo-loc", {"f1/person": True}, stages[0].scores, stages[1].scores,
+                        [(s.step, s.scores) for s in stages[2:]])
+    k = 0 if method == "none" else k
+    record = Record(
+        schema_version=SCHEMA_VERSION, run_id=run_id, created="2026-11-23T00:00:00+00:00", config=cfg.to_dict(),
+        method={"name": method, "version": 1, "origin": "built-in"},
+        task={"name": "ner", "version": 1, "origin": "built-in", "concept": "geo-loc", "data_fingerprint": "d"},
+        model={"ref": "m", "source": "local", "fingerprint": "f"},
+        metrics=[{"name": "f1/geo-loc", "role": "target", "higher_is_better": True},
+                 {"name": "f1/person", "role": "retain", "higher_is_better": True}],
+        mask={"hash": "h", "space": "mlp", "mode": "persistent", "k": k, "total": 100, "per_layer": [k, 0]},
+        stages=stages, summary={**dataclasses.asdict(summary), "relearn_steps": 64},
+        provenance={"versions": {}, "device": {"type": "cpu"}})
+    # Through JSON and back, exactly as a stored record is read.
+    return Record.from_dict(__import__("json").loads(__import__("json").dumps(record.to_dict())))
+
+
+def made_sweep(method_relearn: dict[str, list[tuple[float, ...]]], **kwargs) -> list[Record]:
+    """Records of several methods over seeds: method -> one relearning curve per seed (seed = position)."""
+    records = []
+    for method, curves in method_relearn.items():
+        for seed, curve in enumerate(curves):
+            unlearned = kwargs.get("unlearned", 0.2) if method != "none" else 0.8
+            records.append(made_record(method, seed, unlearned=unlearned, relearn=curve,
+                                       retain_unlearned=0.9 if method == "none" else 0.85))
+    return records

@@ -1,0 +1,67 @@
+"""Sweeps: the grid, its controls, the settings' precedence, bad input, and resuming without rerunning."""
+
+import pytest
+
+from bench.cli import main
+from bench.errors import BenchError, UnknownNameError
+from bench.sweep import Budget, SweepSpec, plan, read_sweep_file, run_sweep, spec_from_dict
+
+
+def test_the_plan_puts_seeds_outermost_and_the_controls_first():
+    spec = SweepSpec(methods=("concept-neurons",), tasks=("ner",), seeds=(0, 1), budgets=(Budget(0.1), Budget(k=7)))
+    runs = [(c.seed, c.method, c.fraction, c.k) for c in plan(spec)]
+    assert runs[:6] == [(0, "random", 0.1, None), (0, "none", 0.1, None), (0, "concept-neurons", 0.1, None),
+                        (0, "random", None, 7), (0, "none", None, 7), (0, "concept-neurons", None, 7)]
+    assert len(runs) == 12 and {seed for seed, *_ in runs[6:]} == {1}
+    assert [c.method for c in plan(SweepSpec(("random",), ("ner",), seeds=(0,), controls=False))] == ["random"]
+
+
+def test_settings_go_run_then_task_then_method_and_option_tables_merge():
+    spec = spec_from_dict({
+        "seeds": [3],
+        "run": {"relearn_max_steps": 16, "task_options": {"eval_split": "dev"}},
+        "tasks": {"ner": {"relearn_max_steps": 64, "k": 50}},
+        "methods": {"concept-neurons": {"method_options": {"ranker": "probe"}, "relearn_lr": 1e-3}},
+    }, "test.toml")
+    controls, method = plan(spec)[0], plan(spec)[2]
+    assert method.method == "concept-neurons" and method.seed == 3
+    assert method.relearn_max_steps == 64 and method.k == 50 and method.fraction is None  # the task's budget
+    assert method.relearn_lr == 1e-3 and controls.relearn_lr != 1e-3  # a method's table is its own
+    assert method.method_options == {"ranker": "probe"} and method.task_options == {"eval_split": "dev"}
+    # A grid budget replaces the budget of the tables.
+    grid = spec_from_dict({"fractions": [0.2], "tasks": {"ner": {"k": 50}}, "methods": {"random": {}}}, "t")
+    assert {(c.fraction, c.k) for c in plan(grid)} == {(0.2, None)}
+
+
+def test_bad_sweeps_are_refused_with_the_reason(tmp_path):
+    with pytest.raises(UnknownNameError, match="unknown method 'nope'.*choices: .*concept-neurons"):
+        plan(SweepSpec(methods=("nope",), tasks=("ner",)))
+    with pytest.raises(UnknownNameError, match="unknown task 'ner2'.*did you mean 'ner'"):
+        plan(SweepSpec(methods=("random",), tasks=("ner2",)))
+    with pytest.raises(BenchError, match="unknown setting.*'relearn_stepz'"):
+        spec_from_dict({"methods": ["random"], "tasks": ["ner"], "run": {"relearn_stepz": 3}}, "s.toml")
+    with pytest.raises(BenchError, match="s.toml: unknown key.*'metods'"):
+        spec_from_dict({"metods": ["random"]}, "s.toml")
+    with pytest.raises(BenchError, match="seeds must be a list of ints"):
+        spec_from_dict({"methods": ["random"], "tasks": ["ner"], "seeds": "0,1"}, "s.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("methods = [\n")
+    with pytest.raises(BenchError, match="bad.toml"):
+        read_sweep_file(bad)
+    assert main(["sweep", "--methods", "random,nope", "--tasks", "ner", "--dry-run"]) == 2
+
+
+def test_a_sweep_resumes_where_it_stopped_and_skips_recorded_runs(tiny_sweep, monkeypatch):
+    config, records, home = tiny_sweep
+    assert sorted(p.parent.name for p in records.rglob("*.json")) == ["concept-neurons"] * 3 + ["none"] * 3 + ["random"] * 3
+    monkeypatch.setenv("BENCH_HOME", str(home))
+    configs = plan(read_sweep_file(config))
+    # An interrupted sweep: remove one record; the rerun computes exactly that one and skips the rest.
+    from bench.protocol import resolve
+    from bench.store import run_folder
+
+    lost = resolve(configs[4]).run_id
+    (run_folder(lost) / "record.json").unlink()
+    outcomes = run_sweep(configs)
+    assert [o.status for o in outcomes].count("recorded") == 8
+    assert [(o.status, o.record.run_id) for o in outcomes if o.status != "recorded"] == [("ran", lost)]
