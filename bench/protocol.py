@@ -130,6 +130,26 @@ def _evaluate(setup: Setup, model: nn.Module, stage: str, step: int = 0, epoch: 
     return result
 
 
+def base_evaluation(setup: Setup, model: nn.Module, preparation: dict[str, Any]) -> StageScores:
+    """The base model's scores, shared by every run on the same prepared model and evaluation (all methods
+    and budgets of a seed): the evaluation is deterministic given these inputs, so it is computed once."""
+    cfg = setup.cfg
+    key_parts = {"model": preparation.get("cache_key") or setup.loaded.fingerprint,
+                 "task": [cfg.task, type(setup.task).version, setup.task.fingerprint(), cfg.concept],
+                 "options": cfg.task_options, "max_eval_examples": cfg.max_eval_examples, "seed": cfg.seed,
+                 "eval_batch_size": cfg.eval_batch_size, "device": setup.device.type,
+                 "autocast": str(setup.autocast_dtype)}
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = subdir("evaluations") / f"base-{key}.json"
+    if path.exists():
+        stage = StageScores(**json.loads(path.read_text()))
+        console.print(f"[dim]base: {stage.scores.get(setup.task.metrics()[0].name):.4f} (evaluated before: {path.name})[/]")
+        return stage
+    stage = _evaluate(setup, model, "base")
+    write_json_atomic(path, dataclasses.asdict(stage))
+    return stage
+
+
 def existing_record(run_id: str, cfg: RunConfig) -> Record | None:
     path = run_folder(run_id) / "record.json"
     if not path.exists():
@@ -167,7 +187,8 @@ def execute(setup: Setup, *, force: bool = False, setup_seconds: float = 0.0) ->
         if cfg.analyze:
             snapshots.append(take_snapshot(model, space, concept, cfg.eval_batch_size, label, step))
 
-    stages = [_evaluate(setup, model, "base")]
+    stages = [base_evaluation(setup, model, preparation)]
+    seed_everything(cfg.seed)  # the method sees the same global RNG state whether the base scores were cached or not
     ctx = UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
                          batch_size=cfg.eval_batch_size, device=setup.device, tokenizer=setup.loaded.tokenizer)
     if cfg.analyze:  # the base snapshot and a method's own pass over the concept data share one stream
