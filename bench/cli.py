@@ -279,7 +279,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                               **({"method_options": options} if options else {})}}
     spec = dc.replace(spec, methods=(args.method,), controls=False,
                       method_settings={k: v for k, v in settings.items() if v})
-    out.print(f"submitting {args.method} ({entry.origin}) with the pinned configuration {args.config}")
+    out.print(f"submitting {args.method} ({entry.origin}) with the pinned configuration {args.config}", soft_wrap=True)
     outcomes = run_sweep(plan(spec, has_gpu=torch.cuda.is_available()))
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
@@ -288,7 +288,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     for path in paths:
         out.print(f"[green]✓[/] {path}", soft_wrap=True, highlight=False)
     out.print(f"{len(paths)} validated records written; rebuild the pages with `bench leaderboard build --records "
-              f"{args.records}` and open a pull request with both")
+              f"{args.records}` and open a pull request with both", soft_wrap=True)
     return 0
 
 

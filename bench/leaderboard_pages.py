@@ -17,6 +17,7 @@ from bench.record import write_json_atomic, write_text_atomic
 COLUMNS = [("rank", None), ("method", None), *[(f.label, f.name) for f in FIGURES],
            ("model", None), ("budget", None), ("seeds", None), ("records", None)]
 NEVER = "never"
+CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":")}  # controls in greys, apart from the methods' colours
 
 
 def board_slug(board: Board) -> str:
@@ -84,8 +85,7 @@ def plot_curves(board: Board, fmt: str) -> bytes:
     fig, (ax_r, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, entry in enumerate(board.entries):
-        color = "0.45" if entry.is_control else colors[i % len(colors)]
-        style = "--" if entry.is_control else "-"
+        color, style = CONTROL_STYLE.get(entry.method, (colors[i % len(colors)], "-"))
         for ax, curve in ((ax_r, entry.curve), (ax_m, entry.target_curve)):
             points = [(math.log1p(step), s) for step, s in curve if s.mean is not None]
             if not points:
@@ -193,8 +193,8 @@ def html_page(board: Board) -> str:
 <h1>relearn-bench: {e(board.task)} ({e(board.concept)})</h1>
 <p>Target metric <code>{e(board.target)}</code>. Click a column header to sort; hover a header for its definition.</p>
 <p class="rule" id="ranking-rule"><b>Ranking rule.</b> {e(RANKING_RULE)} Collateral bound: <b>{board.collateral_bound:g}</b>.</p>
-<table class="board" id="board"><thead><tr>{head}</tr></thead>
-<tbody>{"".join(rows)}</tbody></table>
+<div style="overflow-x: auto"><table class="board" id="board"><thead><tr>{head}</tr></thead>
+<tbody>{"".join(rows)}</tbody></table></div>
 {f"<ul>{notes}</ul>" if notes else ""}
 <h2>Relearning curves</h2>
 <figure id="curves">{svg}</figure>

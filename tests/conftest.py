@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -236,3 +238,27 @@ def tiny_sweep(tmp_path_factory):
         mp.setenv("BENCH_HOME", str(root / "home"))
         assert main(["sweep", "--config", str(config), "--export", str(root / "records")]) == 0
     return config, root / "records", root / "home"
+
+
+PLUGIN = Path(__file__).parent / "plugin_example"
+
+
+@pytest.fixture(scope="session")
+def installed_plugin(tmp_path_factory):
+    """pip-installs the example plug-in package into a folder and puts it on sys.path, as a user would."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--target", str(target), str(PLUGIN)],
+        check=True,
+    )
+    sys.path.insert(0, str(target))
+    from bench.method import METHODS
+
+    METHODS.refresh()
+    yield target
+    sys.path.remove(str(target))
+    sys.modules.pop("bench_example_plugin", None)
+    METHODS.refresh()
+
+

@@ -1,18 +1,11 @@
 """The registry: decorator registration, did-you-mean errors, and third-party entry points."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from bench.errors import UnknownNameError
 from bench.method import METHODS, PruningMethod
 from bench.registry import BUILT_IN, DuplicateNameError, PluginLoadError
 from bench.task import TASKS
-
-PLUGIN = Path(__file__).parent / "plugin_example"
-
 
 def test_builtins_are_registered_at_their_definition_site():
     entry = METHODS.entry("random")
@@ -38,23 +31,6 @@ def test_a_taken_name_is_an_error():
 
     with pytest.raises(DuplicateNameError, match="'random' is already taken"):
         METHODS.register("random")(Other)
-
-
-@pytest.fixture(scope="module")
-def installed_plugin(tmp_path_factory):
-    """pip-installs the example plug-in package into a folder and puts it on sys.path, as a user would."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(target), str(PLUGIN)],
-        check=True,
-    )
-    sys.path.insert(0, str(target))
-    METHODS.refresh()
-    yield target
-    sys.path.remove(str(target))
-    sys.modules.pop("bench_example_plugin", None)
-    METHODS.refresh()
 
 
 def test_third_party_methods_are_found_through_entry_points(installed_plugin):

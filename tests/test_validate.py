@@ -1,0 +1,52 @@
+"""Record validation: a run's record passes; a record typed or edited by hand is refused with the reason."""
+
+import json
+
+import pytest
+
+from bench.cli import main
+from bench.submission import export_records
+from bench.validate import InvalidRecord, validate_data, validate_file
+from tests.made_records import made_record
+
+
+def test_a_record_summarised_by_the_metric_definitions_is_valid():
+    record = made_record("concept-neurons", 0)
+    assert validate_data(record.to_dict(), "r") == record
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda d: d["summary"].update(aurc=0.01), "summary aurc = 0.01, but its stage scores give"),
+    (lambda d: d["summary"].update(forgetting=1.0), "summary forgetting = 1.0"),
+    (lambda d: d["stages"][3]["scores"].update({"f1/geo-loc": 0.9}), "summary"),
+    (lambda d: d.pop("provenance"), "fails the record schema at (top level): 'provenance' is a required property"),
+    (lambda d: d.update(run_id="not-an-id"), "fails the record schema at run_id"),
+    (lambda d: d["stages"][0].update(stage="before"), "fails the record schema at stages/0/stage"),
+    (lambda d: d["method"].update(name="other"), "config names method 'concept-neurons'"),
+    (lambda d: d["stages"][2]["scores"].pop("f1/person"), "lacks scores for f1/person"),
+])
+def test_an_edited_record_is_refused_with_the_reason(edit, reason):
+    data = made_record("concept-neurons", 0).to_dict()
+    edit(data)
+    with pytest.raises(InvalidRecord, match="^r: .*" + reason.replace("(", r"\(").replace(")", r"\)")):
+        validate_data(data, "r")
+
+
+def test_export_writes_nothing_when_any_record_is_invalid(tmp_path):
+    good, bad = made_record("random", 0), made_record("random", 1)
+    bad.summary["aurc"] = 0.0
+    with pytest.raises(InvalidRecord, match="run .* \\(random on ner\\): summary aurc"):
+        export_records([good, bad], tmp_path / "records")
+    assert not (tmp_path / "records").exists()
+    (path,) = export_records([good], tmp_path / "records")
+    assert path == tmp_path / "records" / "ner" / "random" / f"{good.run_id}.json"
+    assert validate_file(path) == good
+
+
+def test_a_hand_edited_file_stops_the_leaderboard_build_naming_the_file(tmp_path, capsys):
+    (path,) = export_records([made_record("random", 0)], tmp_path)
+    data = json.loads(path.read_text())
+    data["summary"]["forgetting"] = 0.99
+    path.write_text(json.dumps(data))
+    assert main(["leaderboard", "build", "--records", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert f"{path}: summary forgetting = 0.99" in capsys.readouterr().err
