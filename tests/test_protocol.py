@@ -63,6 +63,26 @@ def test_the_same_run_is_not_computed_twice_and_prepared_models_are_shared(
     assert other_budget.model["preparation"] == first.model["preparation"]
 
 
+def test_the_base_model_is_evaluated_once_for_all_methods_of_a_seed(tiny_bert_folder, tiny_conll, monkeypatch,
+                                                                   bench_home):
+    evaluated = []
+    real = protocol._evaluate
+    monkeypatch.setattr(protocol, "_evaluate", lambda setup, model, stage, *a: evaluated.append(stage) or real(setup, model, stage, *a))
+    fresh = protocol.run(tiny_config(tiny_bert_folder, tiny_conll))
+    assert evaluated.count("base") == 1
+    again = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, method="none"))
+    assert evaluated.count("base") == 1 and evaluated.count("unlearned") == 2
+    assert again.stages[0] == fresh.stages[0]
+    # Computed again (cache removed), the base scores and every later stage are the same as with the cache.
+    for cached in (bench_home / "evaluations").iterdir():
+        cached.unlink()
+    recomputed = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, method="none"), force=True)
+    assert evaluated.count("base") == 2
+    assert [s.scores for s in recomputed.stages] == [s.scores for s in again.stages]
+    protocol.run(tiny_config(tiny_bert_folder, tiny_conll, seed="1"))
+    assert evaluated.count("base") == 3  # another seed, another prepared model
+
+
 def test_runs_are_reproducible_per_seed(tiny_bert_folder, tiny_conll):
     a = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, seed="3"))
     b = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, seed="3"), force=True)
