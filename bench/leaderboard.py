@@ -130,6 +130,18 @@ class Board:
     entries: list[Entry]
     collateral_bound: float
 
+    def setting(self) -> str:
+        """What every entry of the board shares, in one line: how the numbers were made."""
+        records = [r for e in self.entries for r in e.records]
+        cfg = records[0].config
+        devices = sorted({r.provenance["device"]["type"] for r in records})
+        versions = sorted({str(r.provenance["versions"].get("relearn-bench")) for r in records})
+        options = ", ".join(f"{k}={v}" for k, v in sorted(cfg["task_options"].items())) or "defaults"
+        return (f"profile {cfg['profile']}; relearning {cfg['relearn_max_steps'] or 'all'} steps max at lr "
+                f"{cfg['relearn_lr']:g}, batch {cfg['batch_size']}, evaluated at log{cfg['eval_log_base']} steps; "
+                f"task options: {options}; {cfg['unit_space']} units, {cfg['mask_mode']} masks; "
+                f"{len(records)} records on {'/'.join(devices)}; relearn-bench {', '.join(versions)}")
+
     def ranked(self) -> list[Entry]:
         return sorted((e for e in self.entries if e.rank is not None), key=lambda e: e.rank)
 

@@ -61,7 +61,8 @@ def _md_escape(text: str) -> str:
 
 def markdown(board: Board, curves_png: str | None = None) -> str:
     lines = [f"## {board.task} ({board.concept})", "",
-             f"Target metric `{board.target}`; collateral bound {board.collateral_bound:g}. {RANKING_RULE}", ""]
+             f"Target metric `{board.target}`; collateral bound {board.collateral_bound:g}. {RANKING_RULE}", "",
+             f"Setting: {board.setting()}.", ""]
     lines.append("| " + " | ".join(h for h, _ in COLUMNS) + " |")
     lines.append("|" + "|".join("---" if f is None else "---:" for _, f in COLUMNS) + "|")
     for entry in board.entries:
@@ -192,6 +193,7 @@ def html_page(board: Board) -> str:
 <body>
 <h1>relearn-bench: {e(board.task)} ({e(board.concept)})</h1>
 <p>Target metric <code>{e(board.target)}</code>. Click a column header to sort; hover a header for its definition.</p>
+<p id="setting">Setting: {e(board.setting())}.</p>
 <p class="rule" id="ranking-rule"><b>Ranking rule.</b> {e(RANKING_RULE)} Collateral bound: <b>{board.collateral_bound:g}</b>.</p>
 <div style="overflow-x: auto"><table class="board" id="board"><thead><tr>{head}</tr></thead>
 <tbody>{"".join(rows)}</tbody></table></div>

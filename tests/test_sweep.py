@@ -33,6 +33,18 @@ def test_settings_go_run_then_task_then_method_and_option_tables_merge():
     assert {(c.fraction, c.k) for c in plan(grid)} == {(0.2, None)}
 
 
+def test_a_pinned_file_can_be_narrowed_to_some_tasks_and_methods_from_the_command_line(tmp_path):
+    pinned = tmp_path / "sweep.toml"
+    pinned.write_text('seeds = [0]\n[tasks.ner]\n[tasks.toxicity]\nk = 92\n[methods.concept-neurons]\n[methods.snip]\n')
+    from bench.cli import build_parser, sweep_spec
+
+    args = build_parser().parse_args(["sweep", "--config", str(pinned), "--tasks", "ner", "--methods", "snip"])
+    assert [(c.task, c.method) for c in plan(sweep_spec(args))] == [("ner", "random"), ("ner", "none"), ("ner", "snip")]
+    typo = spec_from_dict({"tasks": {"ner": {}}, "methods": {"random": {}}}, "t")
+    with pytest.raises(UnknownNameError, match="unknown task 'nerr'"):
+        plan(SweepSpec(methods=typo.methods, tasks=typo.tasks, task_settings={"nerr": {}}))
+
+
 def test_bad_sweeps_are_refused_with_the_reason(tmp_path):
     with pytest.raises(UnknownNameError, match="unknown method 'nope'.*choices: .*concept-neurons"):
         plan(SweepSpec(methods=("nope",), tasks=("ner",)))
