@@ -31,7 +31,7 @@ def test_list_shows_methods_and_tasks_with_their_origin(capsys):
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["--method", "randm"], "unknown method 'randm' (did you mean 'random'?); choices: concept-neurons, keyword, llm-select, random, snip"),
+        (["--method", "randm"], "unknown method 'randm' (did you mean 'random'?); choices: concept-neurons, keyword, llm-select, none, random, snip"),
         (["--task", "tox"], "unknown task 'tox'; choices: cbt, ner, toxicity"),
         (["--fraction", "1.5"], "--fraction must be in (0, 1], got 1.5"),
         (["--fraction", "0"], "--fraction must be in (0, 1], got 0.0"),
@@ -98,11 +98,11 @@ def test_assets_status_lists_every_asset(capsys):
     assert code == 2 and "unknown asset 'gpt5'" in err
 
 
-def test_seeds_run_once_per_seed_and_report_mean_and_sd(capsys, tiny_conll, tiny_bert_folder):
+def test_seeds_run_once_per_seed_and_report_mean_and_ci(capsys, tiny_conll, tiny_bert_folder):
     code, out, _ = run_cli(capsys, "run", "--data", str(tiny_conll), "--model", str(tiny_bert_folder),
                            "--finetune-epochs", "1", "--relearn-max-steps", "4", "--k", "6", "--seeds", "0,1")
     assert code == 0
-    assert "mean ± SD over seeds 0, 1" in " ".join(out.split()) and "forgetting" in out
+    assert "mean ± 95% CI over seeds 0, 1" in " ".join(out.split()) and "forgetting" in out
     assert sorted(r.seed for r in list_runs()) == [0, 1]
     code, _, err = run_cli_raw(["run", "--seeds", "1,1"])
     assert code == 2

@@ -71,11 +71,12 @@ def test_the_build_writes_markdown_html_curves_and_json_from_real_runs(tiny_swee
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "leaderboard.json", "ner-geo-loc.html",
                                                      "ner-geo-loc.md", "ner-geo-loc.png"]
     md = (out / "ner-geo-loc.md").read_text()
-    header = md.splitlines()[4]
+    header = next(line for line in md.splitlines() if line.startswith("| rank |"))
     for column in ("rank", "score", "forgetting", "collateral", "rt90", "aurc", "resistance", "aurc ÷ random",
                    "model", "budget", "seeds", "records"):
         assert f" {column} |" in header
     assert "Score = forgetting × resistance" in md and "collateral bound 0.25" in md
+    assert "Setting: profile quick; relearning 20 steps max" in md and "9 records on cpu" in md
     assert md.count("| 0, 1, 2 |") == 3  # three entries, each over the three seeds
     for record in read_records(records):
         assert record.run_id[:8] in md
