@@ -167,6 +167,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         what = f"[{i + 1}/{n}] {cfg.method} on {cfg.task}, seed {cfg.seed}"
         if outcome.status == "failed":
             out.print(f"[red]✗[/] {what}: {outcome.error}", highlight=False)
+        elif outcome.status == "missing":
+            out.print(f"[yellow]·[/] {what}: not recorded", highlight=False)
         else:
             s = outcome.record.summary
             note = "already recorded" if outcome.status == "recorded" else f"{outcome.seconds:.0f} s"
@@ -174,9 +176,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                       f"{fmt(s.get('forgetting'))}, collateral {fmt(s.get('collateral'))}, aurc {fmt(s.get('aurc'))}",
                       highlight=False)
 
-    outcomes = run_sweep(configs, force=args.force, on_outcome=report)
-    counts = {status: sum(o.status == status for o in outcomes) for status in ("ran", "recorded", "failed")}
-    out.print(f"sweep: {counts['ran']} ran, {counts['recorded']} already recorded, {counts['failed']} failed")
+    outcomes = run_sweep(configs, force=args.force, run_missing=not args.recorded_only, on_outcome=report)
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("ran", "recorded", "failed", "missing")}
+    out.print(f"sweep: {counts['ran']} ran, {counts['recorded']} already recorded, {counts['failed']} failed"
+              + (f", {counts['missing']} not recorded" if args.recorded_only else ""))
     if args.export:
         from pathlib import Path
 
@@ -420,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="KEY=VALUE", help="a task option for every run (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
     p.add_argument("--export", metavar="DIR", help="also write the sweep's validated records under DIR (e.g. leaderboards/records)")
+    p.add_argument("--recorded-only", action="store_true", help="run nothing: report (and --export) the runs already recorded")
     p.add_argument("--force", action="store_true", help="run again even where a record exists")
     p.set_defaults(func=cmd_sweep)
     p = sub.add_parser("leaderboard", help="build leaderboards (Markdown, HTML, JSON) from records")

@@ -173,15 +173,16 @@ def read_sweep_file(path: str | Path) -> SweepSpec:
 @dataclass
 class Outcome:
     cfg: RunConfig
-    status: str  # "recorded" (skipped: it existed), "ran", "failed"
+    status: str  # "recorded" (skipped: it existed), "ran", "failed", "missing" (not recorded, not run)
     record: Record | None = None
     error: str | None = None
     seconds: float = 0.0
 
 
-def run_sweep(configs: Iterable[RunConfig], *, force: bool = False,
+def run_sweep(configs: Iterable[RunConfig], *, force: bool = False, run_missing: bool = True,
               on_outcome: Callable[[int, int, Outcome], None] | None = None) -> list[Outcome]:
-    """Run every config; a failure is reported and the sweep goes on (its record is simply missing)."""
+    """Run every config; a failure is reported and the sweep goes on (its record is simply missing).
+    With `run_missing=False` nothing runs: the outcomes say which runs are recorded (to export a partial sweep)."""
     from bench.protocol import execute, existing_record, resolve
 
     configs = list(configs)
@@ -193,6 +194,8 @@ def run_sweep(configs: Iterable[RunConfig], *, force: bool = False,
             existing = None if force else existing_record(setup.run_id, setup.cfg)
             if existing is not None:
                 outcome = Outcome(cfg, "recorded", existing)
+            elif not run_missing:
+                outcome = Outcome(cfg, "missing")
             else:
                 outcome = Outcome(cfg, "ran", execute(setup, force=True, setup_seconds=time.perf_counter() - t0))
         except BenchError as exc:

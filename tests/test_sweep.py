@@ -74,6 +74,7 @@ def test_a_sweep_resumes_where_it_stopped_and_skips_recorded_runs(tiny_sweep, mo
 
     lost = resolve(configs[4]).run_id
     (run_folder(lost) / "record.json").unlink()
+    assert [o.status for o in run_sweep(configs, run_missing=False)].count("missing") == 1  # runs nothing
     outcomes = run_sweep(configs)
     assert [o.status for o in outcomes].count("recorded") == 8
     assert [(o.status, o.record.run_id) for o in outcomes if o.status != "recorded"] == [("ran", lost)]
