@@ -110,15 +110,19 @@ def coerce_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """A TOML file's table; a missing file or a syntax error is a BenchError naming the file (and line)."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise BenchError(f"config file {path} does not exist") from None
+        raise BenchError(f"{what} {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise BenchError(f"{path}: {exc}") from None
-    return coerce_fields(raw, str(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    return coerce_fields(read_toml(path, "config file"), str(path))
 
 
 def build_config(

@@ -100,11 +100,15 @@ def write_record(record: Record, path: Path) -> None:
     write_json_atomic(path, record.to_dict())
 
 
-def read_record(path: Path) -> Record:
+def read_record_json(path: Path, error: type[BenchError] = BenchError) -> Any:
+    """A record file's JSON; a missing file or bad JSON raises `error` naming the file (and line)."""
     try:
-        data = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise BenchError(f"no record at {path}") from None
+        raise error(f"no record at {path}") from None
     except json.JSONDecodeError as exc:
-        raise BenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    return Record.from_dict(data, where=str(path))
+        raise error(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+def read_record(path: Path) -> Record:
+    return Record.from_dict(read_record_json(path), where=str(path))

@@ -26,13 +26,12 @@ The TOML file:
 from __future__ import annotations
 
 import time
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.config import RunConfig, build_config, coerce_fields
+from bench.config import RunConfig, build_config, coerce_fields, read_toml
 from bench.errors import BenchError
 from bench.method import METHODS
 from bench.record import Record
@@ -160,14 +159,7 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> SweepSpec:
 
 
 def read_sweep_file(path: str | Path) -> SweepSpec:
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise BenchError(f"sweep file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BenchError(f"{path}: {exc}") from None
-    return spec_from_dict(raw, str(path))
+    return spec_from_dict(read_toml(path, "sweep file"), str(path))
 
 
 @dataclass

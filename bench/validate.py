@@ -4,14 +4,13 @@ summary that its stages do not reproduce is refused."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
 from bench.metrics import summarize
-from bench.record import SCHEMA_VERSION, Record
+from bench.record import SCHEMA_VERSION, Record, read_record_json
 
 NUMBER_OR_NULL = {"type": ["number", "null"]}
 STAGE = {
@@ -113,13 +112,7 @@ def check_consistency(record: Record, where: str) -> None:
 
 
 def validate_file(path: Path) -> Record:
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InvalidRecord(f"no record at {path}") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidRecord(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    return validate_data(data, str(path))
+    return validate_data(read_record_json(path, InvalidRecord), str(path))
 
 
 def read_records(folder: Path) -> list[Record]:
