@@ -51,6 +51,18 @@ FIGURES = (
     Figure("residual", "residual vs none", True,
            "(m_none(T) − m(T)) / m_none(T) at the last step: how much of the concept is still missing compared "
            "with the unpruned model relearned the same way"),
+    # Defined even where the random control forgot nothing (and so has no aurc to divide by): compares
+    # where the concept ends up after the attack, with random pruning of the same size as the yardstick.
+    Figure("residual_vs_random", "residual vs random", True,
+           "(m_random(T) − m(T)) / m_random(T) at the last step, paired per seed: how much less of the concept "
+           "there is after relearning than after random pruning of the same size relearned the same way"),
+)
+
+# Why a cell can be empty: every metric is None where it is undefined, never 0 (bench.metrics).
+UNDEFINED_NOTE = (
+    "A – is a figure that is undefined, never a zero: r(t), rt90, aurc and resistance need something "
+    "forgotten; aurc ÷ random also needs the random control to have forgotten something at the same seed, "
+    "which at small budgets it often has not."
 )
 FIGURE_BY_NAME = {f.name: f for f in FIGURES}
 
@@ -184,11 +196,9 @@ def _entry(records: list[Record], controls: dict[str, dict[int, Record]]) -> Ent
                                else s["forgetting"] * s["resistance"])
         rnd, base = controls.get(RANDOM_CONTROL, {}).get(seed), controls.get(BASE_CONTROL, {}).get(seed)
         values["aurc_vs_random"].append(ratio(s.get("aurc"), rnd.summary.get("aurc")) if rnd else None)
-        if base is not None:
-            m_none = final_target(base)
-            values["residual"].append(ratio(m_none - final_target(r), m_none))
-        else:
-            values["residual"].append(None)
+        for name, control in (("residual", base), ("residual_vs_random", rnd)):
+            m_control = None if control is None else final_target(control)
+            values[name].append(None if m_control is None else ratio(m_control - final_target(r), m_control))
     entry.values = dict(values)
     entry.stats = {name: stat(vals) for name, vals in values.items()}
     entry.curve = _curve(records, lambda r: [(step, value) for step, value in r.summary["recovery"]])

@@ -9,7 +9,7 @@ import io
 import math
 from pathlib import Path
 
-from bench.leaderboard import FIGURE_BY_NAME, FIGURES, RANKING_RULE, Board, Entry, leaderboard_json
+from bench.leaderboard import FIGURE_BY_NAME, FIGURES, RANKING_RULE, UNDEFINED_NOTE, Board, Entry, leaderboard_json
 from bench.multiseed import SeedStat
 from bench.record import write_json_atomic, write_text_atomic
 
@@ -70,6 +70,7 @@ def markdown(board: Board, curves_png: str | None = None) -> str:
     unranked = [e for e in board.unranked()]
     if unranked:
         lines += ["", "Not ranked: " + "; ".join(f"{e.label} ({e.status.removeprefix('not ranked: ')})" for e in unranked) + "."]
+    lines += ["", UNDEFINED_NOTE]
     if curves_png:
         lines += ["", f"![relearning curves of {board.task}]({curves_png})"]
     return "\n".join(lines) + "\n"
@@ -198,6 +199,7 @@ def html_page(board: Board) -> str:
 <div style="overflow-x: auto"><table class="board" id="board"><thead><tr>{head}</tr></thead>
 <tbody>{"".join(rows)}</tbody></table></div>
 {f"<ul>{notes}</ul>" if notes else ""}
+<p id="undefined">{e(UNDEFINED_NOTE)}</p>
 <h2>Relearning curves</h2>
 <figure id="curves">{svg}</figure>
 <script>{SORT_SCRIPT}</script>

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from bench.cli import main
-from bench.leaderboard import build_boards
+from bench.leaderboard import UNDEFINED_NOTE, build_boards
+from bench.leaderboard_pages import markdown
 from bench.multiseed import stat
 from bench.validate import read_records
 from tests.made_records import made_record, made_sweep
@@ -35,7 +36,22 @@ def test_every_figure_is_computed_per_seed_and_reported_with_a_95_percent_ci():
     assert rnd.values["aurc_vs_random"] == pytest.approx([1.0, 1.0, 1.0])
     # Residual against the base control: the concept still missing after relearning, relative to `none`.
     assert entry.values["residual"] == pytest.approx([(0.9 - 0.4) / 0.9, (0.9 - 0.35) / 0.9, (0.9 - 0.4) / 0.9])
+    # And against the random control, which is defined even when random forgot nothing (no aurc of its own).
+    assert entry.values["residual_vs_random"] == pytest.approx([(0.8 - 0.4) / 0.8, (0.8 - 0.35) / 0.8, (0.8 - 0.4) / 0.8])
+    assert rnd.values["residual_vs_random"] == pytest.approx([0.0, 0.0, 0.0])
     assert [step for step, _ in entry.curve] == [0, 4, 16, 64] and entry.curve[0][1].mean == 0.0
+
+
+def test_when_random_forgets_nothing_aurc_over_random_is_undefined_but_residual_vs_random_is_not():
+    # The usual case at small budgets: random pruning leaves the concept where it was, so it has no r(t).
+    records = [made_record("random", s, unlearned=0.8, relearn=(0.8, 0.8, 0.85, 0.9)) for s in range(3)]
+    records += [made_record("concept-neurons", s, relearn=curve) for s, curve in enumerate(RESISTANT)]
+    board = board_of(records)
+    entry = next(e for e in board.entries if e.method == "concept-neurons")
+    assert entry.values["aurc_vs_random"] == [None, None, None] and entry.stats["aurc_vs_random"].mean is None
+    assert entry.values["residual_vs_random"] == pytest.approx([(0.9 - 0.4) / 0.9, (0.9 - 0.35) / 0.9, (0.9 - 0.4) / 0.9])
+    # The page says what an empty cell means rather than leaving a reader to guess.
+    assert UNDEFINED_NOTE in markdown(board)
 
 
 def test_the_ranking_rule_ranks_by_score_and_lists_entries_beyond_the_collateral_bound_unranked():
