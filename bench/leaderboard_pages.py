@@ -30,7 +30,10 @@ def cell(stat: SeedStat, figure: str, seeds: int, digits: int = 3) -> str:
             return NEVER
         text = stat.format(0)
         return text if stat.n == seeds else f"{text} ({stat.n}/{seeds} reached)"
-    return stat.format(digits)
+    # A mean over fewer seeds than the entry has (the others undefined) must say so: it is not comparable
+    # with a mean over all of them.
+    text = stat.format(digits)
+    return text if stat.n in (0, seeds) else f"{text} ({stat.n}/{seeds} defined)"
 
 
 def sort_value(stat: SeedStat, figure: str) -> float | None:

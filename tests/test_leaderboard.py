@@ -6,7 +6,7 @@ import pytest
 
 from bench.cli import main
 from bench.leaderboard import UNDEFINED_NOTE, build_boards
-from bench.leaderboard_pages import markdown
+from bench.leaderboard_pages import cell, markdown
 from bench.multiseed import stat
 from bench.validate import read_records
 from tests.made_records import made_record, made_sweep
@@ -110,3 +110,20 @@ def test_a_build_without_records_or_with_a_bad_one_fails_with_the_file(tmp_path,
     (tmp_path / "x.json").write_text('{"schema_version": 1,\n "run_id": ')
     assert main(["leaderboard", "build", "--records", str(tmp_path)]) == 2
     assert "x.json:2: not valid JSON" in capsys.readouterr().err
+
+
+def test_a_cell_averaged_over_fewer_seeds_than_the_entry_has_says_how_many():
+    assert cell(stat([0.2, None, 0.4]), "score", 3) == "0.300 ± 1.271 (2/3 defined)"
+    assert cell(stat([0.2, 0.3, 0.4]), "score", 3) == "0.300 ± 0.248"
+    assert cell(stat([None, None, None]), "score", 3) == "–"
+    assert cell(stat([4, None, None]), "rt90", 3) == "4 (1/3 reached)"
+
+
+def test_a_seed_that_forgot_nothing_scores_zero_instead_of_leaving_the_mean():
+    curves = [(0.2, 0.2, 0.3, 0.4), (0.2, 0.25, 0.3, 0.35)]
+    records = [made_record("concept-neurons", s, relearn=c) for s, c in enumerate(curves)]
+    records.append(made_record("concept-neurons", 2, unlearned=0.85, relearn=(0.85, 0.85, 0.9, 0.9)))
+    entry = board_of(records).entries[0]
+    assert entry.values["resistance"][2] is None and entry.values["score"][2] == 0.0
+    good = entry.values["score"][:2]
+    assert entry.stats["score"].mean == pytest.approx(sum(good) / 3) and entry.stats["score"].n == 3
