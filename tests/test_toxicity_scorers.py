@@ -3,6 +3,8 @@ registry."""
 
 import io
 import pickle
+import re
+import sys
 
 import h5py
 import numpy as np
@@ -98,8 +100,21 @@ def test_profanity_check_orders_toxic_above_polite():
     assert scores[:2].min() > scores[2:].max() and scorer.describe()["version"].startswith("alt-profanity-check")
 
 
-def test_detoxify_without_its_package_or_checkpoint_says_what_to_do(tmp_path):
-    with pytest.raises(BenchError, match="detoxify"):
+def test_detoxify_without_its_package_names_the_extra_that_installs_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "detoxify", None)  # what an environment without the package looks like
+    with pytest.raises(BenchError, match=re.escape("pip install 'relearn-bench[detoxify]'")):
+        load_scorer("detoxify", ScorerSettings())
+
+
+def test_profanity_check_without_its_package_names_the_extra_that_installs_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "profanity_check", None)
+    with pytest.raises(BenchError, match=re.escape("pip install 'relearn-bench[scorers]'")):
+        load_scorer("profanity-check", ScorerSettings())
+
+
+def test_detoxify_with_a_missing_checkpoint_says_which(tmp_path):
+    pytest.importorskip("detoxify", reason="the detoxify extra is not installed")
+    with pytest.raises(BenchError, match="missing.ckpt does not exist"):
         load_scorer("detoxify", ScorerSettings(checkpoint=str(tmp_path / "missing.ckpt")))
 
 

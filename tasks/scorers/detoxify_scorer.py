@@ -17,14 +17,16 @@ from tasks.scorers import SCORERS, ScorerSettings, ToxicityScorer
 class DetoxifyScorer(ToxicityScorer):
     """Detoxify 'original' (BERT on Jigsaw); needs its checkpoint (a local file or its torch.hub cache)."""
 
-    description = "Detoxify 'original' (the paper's scorer); needs `pip install detoxify` and its checkpoint"
+    description = ("Detoxify 'original' (the paper's scorer); needs `pip install 'relearn-bench[detoxify]'` "
+                   "and its checkpoint")
 
     def __init__(self, settings: ScorerSettings) -> None:
         super().__init__(settings)
         try:
             from detoxify import Detoxify
         except ImportError:
-            raise BenchError("the detoxify scorer needs `pip install detoxify` and its checkpoint; "
+            raise BenchError("the detoxify scorer needs the `detoxify` extra: `pip install 'relearn-bench[detoxify]'` "
+                             "(and its checkpoint, --task-option scorer_checkpoint=PATH); "
                              "the offline default scorer is jigsaw-lstm") from None
         checkpoint = settings.checkpoint
         if checkpoint is not None and not Path(checkpoint).is_file():

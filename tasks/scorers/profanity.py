@@ -23,8 +23,8 @@ class ProfanityCheckScorer(ToxicityScorer):
         try:
             from profanity_check import predict_prob
         except ImportError:
-            raise BenchError("the profanity-check scorer needs `pip install alt-profanity-check` "
-                             "(or `pip install relearn-bench[scorers]`)") from None
+            raise BenchError("the profanity-check scorer needs the `scorers` extra: "
+                             "`pip install 'relearn-bench[scorers]'`") from None
         self._predict = predict_prob
         self.version = f"alt-profanity-check=={metadata.version('alt-profanity-check')}"
 
