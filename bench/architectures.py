@@ -24,6 +24,9 @@ class ArchFamily:
     # `unit_other`: the rest of the unit's weights (up projection, output projection).
     unit_in: tuple[tuple[str, int], ...]
     unit_other: tuple[tuple[str, int], ...]
+    # Decoder-only (causal attention): the first position of a sequence is an attention sink, with
+    # activations thousands of times larger than anywhere else whatever its token, so unit statistics skip it.
+    causal: bool = False
 
     @property
     def unit_weights(self) -> tuple[tuple[str, int], ...]:
@@ -55,6 +58,7 @@ FAMILIES: tuple[ArchFamily, ...] = (
         mlp_out="mlp.c_proj",
         unit_in=(("mlp.c_fc.weight", 1), ("mlp.c_fc.bias", 0)),
         unit_other=(("mlp.c_proj.weight", 0),),
+        causal=True,
     ),
     ArchFamily(
         # Gated MLP: the unit is act(gate) * up, so both input projections carry it.
@@ -64,6 +68,7 @@ FAMILIES: tuple[ArchFamily, ...] = (
         mlp_out="mlp.down_proj",
         unit_in=(("mlp.gate_proj.weight", 0), ("mlp.gate_proj.bias", 0)),
         unit_other=(("mlp.up_proj.weight", 0), ("mlp.up_proj.bias", 0), ("mlp.down_proj.weight", 1)),
+        causal=True,
     ),
 )
 

@@ -139,15 +139,28 @@ def option_log_likelihoods(model: nn.Module, tokenizer, items: Sequence[ChoiceIt
 
 
 def span_labelled(tokenizer, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], max_length: int,
-                  label_names: tuple[str, str]) -> ConceptData:
-    """Concept data from character spans: a token is the concept (1) when it overlaps a span, else 0."""
-    encoded = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length,
+                  label_names: tuple[str, str],
+                  ignored: Sequence[Sequence[tuple[int, int]]] | None = None) -> ConceptData:
+    """Concept data from character spans: a token is the concept (1) when it overlaps one of its text's
+    `spans`, else 0; a token inside one of its text's `ignored` spans (a prompt before a completion, say) is
+    neither (-100: not counted).
+
+    Each text starts with the tokenizer's BOS token where it has one, labelled -100: the first position of a
+    causal model is an attention sink (see `bench.activations.concept_labels`), which the BOS token takes
+    instead of the text's first word.
+    """
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    encoded = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length - len(bos),
                         return_offsets_mapping=True)
+
+    def overlaps(start: int, end: int, ranges: Sequence[tuple[int, int]]) -> bool:
+        return any(start < r_end and r_start < end for r_start, r_end in ranges)
+
     rows = []
     for i, text_spans in enumerate(spans):
-        labels = []
+        skip = ignored[i] if ignored is not None else ()
+        labels = [IGNORE] * len(bos)
         for start, end in encoded["offset_mapping"][i]:
-            inside = any(start < s_end and s_start < end for s_start, s_end in text_spans)
-            labels.append(1 if inside else 0)
-        rows.append({"input_ids": encoded["input_ids"][i], "labels": labels})
+            labels.append(IGNORE if overlaps(start, end, skip) else int(overlaps(start, end, text_spans)))
+        rows.append({"input_ids": bos + encoded["input_ids"][i], "labels": labels})
     return ConceptData(Examples(rows, pad_collate(tokenizer.pad_token_id)), label_names=label_names)

@@ -131,12 +131,15 @@ def build_config(
     *,
     has_gpu: bool = False,
 ) -> RunConfig:
-    """Precedence: RunConfig defaults < profile (global, then the task's refinement) < file < CLI."""
+    """Precedence: RunConfig defaults < profile (global, then the task's and the method's refinements) < file
+    < CLI."""
+    from bench.method import METHODS
     from bench.task import TASKS
 
     explicit = {**(file_values or {}), **coerce_fields(cli_values or {}, "command line")}
     profile = explicit.get("profile") or ("paper" if has_gpu else "quick")
     task_cls = TASKS.get(explicit.get("task", FIELDS["task"].default))
+    method_cls = METHODS.get(explicit.get("method", FIELDS["method"].default))
     refinement = dict(task_cls.profile_overrides.get(profile, {}))
     refined_task_options = refinement.pop("task_options", {})  # e.g. fewer samples per evaluation on CPU
     values: dict[str, Any] = {**PROFILES[profile], **refinement, **explicit}
@@ -148,7 +151,7 @@ def build_config(
         values["k"] = None
     merged_options = {}
     for key in ("method_options", "task_options"):
-        base = refined_task_options if key == "task_options" else {}
+        base = refined_task_options if key == "task_options" else dict(method_cls.profile_options.get(profile, {}))
         merged_options[key] = {**base, **(file_values or {}).get(key, {}), **(cli_values or {}).get(key, {})}
     values.update(merged_options)
     return RunConfig(**values)

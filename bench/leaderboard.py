@@ -84,6 +84,10 @@ def budget_label(config: dict[str, Any]) -> str:
 
 
 def method_label(record: Record) -> str:
+    """The method's own name for what ran (its options included); records from before methods named
+    themselves show the name and the explicit options."""
+    if record.method.get("label"):
+        return record.method["label"]
     options = record.config.get("method_options") or {}
     if not options:
         return record.method["name"]
@@ -115,7 +119,8 @@ class Entry:
     label: str  # name with its options, what the tables show
     model: str
     budget: str
-    k: int  # units pruned (the mask's k; 0 for the base control)
+    k: int  # units pruned (the mask's k, the fewest over seeds; 0 for the base control)
+    k_requested: int  # units the budget allowed; more than k when the method ranked fewer units than that
     total_units: int
     key: str  # pairing key: the configuration without seed, method and options
     records: list[Record]  # one per seed, in seed order
@@ -129,6 +134,11 @@ class Entry:
     @property
     def is_control(self) -> bool:
         return self.method in CONTROLS
+
+    @property
+    def short_of_budget(self) -> bool:
+        """The method ranked fewer units than its budget, so it pruned fewer (never filled in silently)."""
+        return self.k < self.k_requested
 
     @property
     def seeds(self) -> list[int]:
@@ -196,7 +206,8 @@ def _entry(records: list[Record], controls: dict[str, dict[int, Record]]) -> Ent
     first = records[0]
     entry = Entry(task=first.task["name"], concept=first.task["concept"], method=first.method["name"],
                   label=method_label(first), model=first.model["ref"], budget=budget_label(first.config),
-                  k=first.mask["k"], total_units=first.mask["total"], key=pairing_key(first), records=records)
+                  k=min(r.mask["k"] for r in records), k_requested=first.mask.get("k_requested", first.mask["k"]),
+                  total_units=first.mask["total"], key=pairing_key(first), records=records)
     values: dict[str, list[float | None]] = defaultdict(list)
     for r in records:
         s, seed = r.summary, r.config["seed"]
@@ -262,6 +273,7 @@ def board_json(board: Board) -> dict[str, Any]:
         "collateral_bound": board.collateral_bound,
         "entries": [{
             "id": e.entry_id, "method": e.method, "label": e.label, "model": e.model, "budget": e.budget, "k": e.k,
+            "k_requested": e.k_requested,
             "rank": e.rank, "status": e.status, "seeds": e.seeds, "run_ids": e.run_ids,
             "values": e.values,
             "stats": {name: {"mean": s.mean, "ci95": s.ci95, "sd": s.sd, "n": s.n} for name, s in e.stats.items()},

@@ -43,6 +43,13 @@ def sort_value(stat: SeedStat, figure: str) -> float | None:
     return stat.mean
 
 
+def budget_cell(entry: Entry) -> str:
+    """The budget and what was pruned; an entry that pruned fewer units than its budget says so."""
+    if entry.short_of_budget:
+        return f"{entry.budget} (pruned only {entry.k} of {entry.k_requested}: ranked no more; of {entry.total_units})"
+    return f"{entry.budget} ({entry.k}/{entry.total_units})"
+
+
 def row_cells(entry: Entry) -> list[tuple[str, float | str | None]]:
     """(text, sort value) for every column of one entry."""
     cells: list[tuple[str, float | str | None]] = [
@@ -53,7 +60,7 @@ def row_cells(entry: Entry) -> list[tuple[str, float | str | None]]:
     for f in FIGURES:
         s = entry.stats[f.name]
         cells.append((cell(s, f.name, len(entry.records)), sort_value(s, f.name)))
-    cells += [(entry.model, entry.model), (f"{entry.budget} ({entry.k}/{entry.total_units})", entry.k),
+    cells += [(entry.model, entry.model), (budget_cell(entry), entry.k),
               (", ".join(map(str, entry.seeds)), len(entry.seeds)), (" ".join(r[:8] for r in entry.run_ids), None)]
     return cells
 

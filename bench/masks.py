@@ -83,14 +83,23 @@ def budget_to_k(total: int, fraction: float | None = None, k: int | None = None)
     return int(k)  # type: ignore[arg-type]
 
 
+NOT_RANKED = float("nan")  # the score of a unit a method has no ranking for
+
+
 def select_top_k(scores: torch.Tensor, k: int, space: str) -> UnitMask:
-    """Prune the k highest-scoring units; ties go to the lower (layer, index), so selection is deterministic."""
+    """Prune the k highest-scoring units; ties go to the lower (layer, index), so selection is deterministic.
+
+    A unit scored NaN (`NOT_RANKED`) is one the method could not rank, and is never pruned: a method that
+    ranks fewer than k units prunes fewer than k, and the record says so, rather than the harness making up
+    an order for the rest.
+    """
     if scores.dim() != 2:
         raise BenchError(f"unit scores must be [layers, width], got shape {tuple(scores.shape)}")
     flat = scores.detach().float().cpu().flatten()
-    if torch.isnan(flat).any():
-        raise BenchError("unit scores contain NaN")
-    order = torch.argsort(-flat, stable=True)
+    ranked = ~torch.isnan(flat)
+    if not ranked.any():
+        raise BenchError("the method ranked no unit: there is nothing to prune")
+    order = torch.argsort(-flat.masked_fill(~ranked, float("-inf")), stable=True)[: int(ranked.sum())]
     pruned = torch.zeros(flat.numel(), dtype=torch.bool)
     pruned[order[:k]] = True
     return UnitMask(space=space, pruned=pruned.view_as(scores.cpu()))

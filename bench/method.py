@@ -48,7 +48,8 @@ class UnlearnContext:
 @dataclass(frozen=True)
 class Unlearned:
     mask: UnitMask
-    scores: torch.Tensor | None = None  # the ranking behind the mask, when there is one
+    k_requested: int  # the budget in units; the mask may hold fewer when the method ranked fewer
+    scores: torch.Tensor | None = None  # the ranking behind the mask, when there is one (NaN: not ranked)
     info: dict[str, Any] | None = None
     files: dict[str, str] = field(default_factory=dict)  # name -> text, written into the run folder
 
@@ -57,6 +58,8 @@ class Method(ABC):
     version: ClassVar[int] = 1
     description: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
+    # Per profile, options that replace the defaults (a config file or the command line still override them).
+    profile_options: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, options: Any = None) -> None:
         self.options = options if options is not None else self.Options()
@@ -64,17 +67,24 @@ class Method(ABC):
     @abstractmethod
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> Unlearned: ...
 
+    def label(self, name: str, explicit: dict[str, Any]) -> str:
+        """What leaderboards call this method's entries: its name and the options set explicitly. Methods
+        whose defaults decide what ran (a ranker, an explainer) name those too, set or not."""
+        shown = ", ".join(f"{key}={value}" for key, value in sorted(explicit.items()))
+        return f"{name} ({shown})" if shown else name
+
 
 class PruningMethod(Method):
     """Implement `score_units` (higher = remove first); selection by budget is the harness's job."""
 
     @abstractmethod
     def score_units(self, model: nn.Module, ctx: UnlearnContext) -> torch.Tensor:
-        """A [layers, width] tensor of scores over `ctx.space`."""
+        """A [layers, width] tensor of scores over `ctx.space`; NaN (`bench.masks.NOT_RANKED`) for a unit the
+        method cannot rank, which is then never pruned."""
 
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> Unlearned:
         k = budget_to_k(ctx.space.total, fraction=ctx.fraction, k=ctx.k)
         scores = self.score_units(model, ctx)
         if tuple(scores.shape) != ctx.space.shape:
             raise BenchError(f"{type(self).__name__}.score_units returned {tuple(scores.shape)}, expected {ctx.space.shape}")
-        return Unlearned(mask=select_top_k(scores, k, ctx.space.name), scores=scores.detach().cpu())
+        return Unlearned(mask=select_top_k(scores, k, ctx.space.name), k_requested=k, scores=scores.detach().cpu())

@@ -197,6 +197,9 @@ def execute(setup: Setup, *, force: bool = False, setup_seconds: float = 0.0) ->
     t = time.perf_counter()
     unlearned = setup.method.unlearn(model, ctx)
     timings["unlearn"] = time.perf_counter() - t
+    if unlearned.mask.k < unlearned.k_requested:
+        console.print(f"[yellow]{cfg.method} ranked only {unlearned.mask.k} units: it prunes {unlearned.mask.k} of the "
+                      f"{unlearned.k_requested} the budget allows (the record and the leaderboard say so)[/]")
 
     relearn_data = task.relearn_data(setup.loaded.tokenizer)
     relearn = TrainSettings(lr=cfg.relearn_lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
@@ -243,14 +246,14 @@ def execute(setup: Setup, *, force: bool = False, setup_seconds: float = 0.0) ->
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         config=cfg.to_dict(),
         method={"name": cfg.method, "version": method_entry.obj.version, "origin": method_entry.origin,
-                "info": unlearned.info or {}},
+                "label": setup.method.label(cfg.method, cfg.method_options), "info": unlearned.info or {}},
         task={"name": cfg.task, "version": task_entry.obj.version, "origin": task_entry.origin, "concept": task.concept,
               "data_fingerprint": task.fingerprint(), "data": task.describe_data()},
         model={"ref": cfg.model, "source": setup.loaded.source, "fingerprint": setup.loaded.fingerprint,
                "preparation": preparation},
         metrics=[dataclasses.asdict(s) for s in specs],
         mask={"hash": mask.content_hash(), "space": mask.space, "mode": cfg.mask_mode, "k": mask.k,
-              "total": mask.total, "per_layer": mask.per_layer(), "file": "mask.safetensors"},
+              "k_requested": unlearned.k_requested, "k_pruned": mask.k, "total": mask.total, "per_layer": mask.per_layer(), "file": "mask.safetensors"},
         stages=stages,
         summary={**dataclasses.asdict(summary), "relearn_steps": trained.steps,
                  "relearn_steps_per_epoch": trained.steps_per_epoch},

@@ -1,10 +1,12 @@
 """Neuron rankings for a concept and the paper's concept-saliency view of them (pure tensor functions).
 
 Probeless ranking (Antverg & Belinkov 2022, as used by Lo, Cohen & Barez 2024): with q(z) the mean
-activation vector of the tokens labelled z, a unit's salience for concept z is
+activation vector of the tokens labelled z, a unit's salience for concept z is the paper's Eq. 1,
     r(z) = sum over z' != z of |q(z) - q(z')|
-computed per unit. Concept saliency cuts the global ranking into groups of 100 consecutive units and
-scores each group by its position (1.0 = the top 100).
+computed per unit, in activation units. Its scale-free variant divides each unit's r(z) by the unit's
+pooled within-label standard deviation, so that a unit whose activations are simply large everywhere
+does not outrank one that separates the labels cleanly. Concept saliency cuts the global ranking into
+groups of 100 consecutive units and scores each group by its position (1.0 = the top 100).
 """
 
 from __future__ import annotations
@@ -30,6 +32,23 @@ def probeless_scores(label_means: torch.Tensor, concept: int) -> torch.Tensor:
     if not others:
         raise BenchError("the concept data has no tokens outside the concept: nothing to contrast with")
     return sum((target - label_means[:, z]).abs() for z in others)
+
+
+def standardized_scores(label_means: torch.Tensor, label_vars: torch.Tensor, label_counts: torch.Tensor,
+                        concept: int) -> torch.Tensor:
+    """Eq. 1 divided, per unit, by the pooled within-label standard deviation
+        s = sqrt( sum_z n_z var_z / (N - Z) )   over the Z labels that have tokens (N tokens in all),
+    i.e. a sum of standardised mean differences (Cohen's d against each other label). A unit that never
+    varies (s = 0) separates nothing and scores 0.
+    """
+    raw = probeless_scores(label_means, concept)
+    present = label_counts > 0
+    n, z = float(label_counts[present].sum()), int(present.sum())
+    if n <= z:
+        raise BenchError("the concept data has too few tokens to estimate a within-label spread")
+    weighted = (label_vars[:, present] * label_counts[present].view(1, -1, 1).to(label_vars.dtype)).sum(dim=1)
+    spread = (weighted / (n - z)).sqrt()
+    return torch.where(spread > 0, raw / spread.clamp(min=torch.finfo(spread.dtype).tiny), torch.zeros_like(raw))
 
 
 def global_ranks(scores: torch.Tensor) -> torch.Tensor:

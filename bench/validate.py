@@ -43,7 +43,11 @@ RECORD_SCHEMA: dict[str, Any] = {
             "type": "object", "required": ["name", "role", "higher_is_better"],
             "properties": {"role": {"enum": ["target", "retain", "info"]}}}},
         "mask": {"type": "object", "required": ["hash", "space", "mode", "k", "total", "per_layer"],
-                 "properties": {"k": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 1}}},
+                 "properties": {"k": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 1},
+                                "k_requested": {"type": "integer", "minimum": 0},
+                                "k_pruned": {"type": "integer", "minimum": 0}},
+                 # Records before k_requested / k_pruned existed pruned exactly k (they filled the rest).
+                 "dependentRequired": {"k_pruned": ["k_requested"], "k_requested": ["k_pruned"]}},
         "stages": {"type": "array", "minItems": 3, "items": STAGE},
         "summary": {"type": "object", "required": ["target", "m_base", "m_unlearned", "forgetting", "collateral",
                                                    "recovery", "rt90", "aurc", "resistance"],
@@ -107,8 +111,12 @@ def check_consistency(record: Record, where: str) -> None:
     if len(s["recovery"]) != len(recovery) or not all(
             a[0] == b[0] and _close(a[1], b[1]) for a, b in zip(s["recovery"], recovery, strict=True)):
         raise InvalidRecord(f"{where}: summary recovery curve does not match its relearning stages")
-    if record.mask["k"] > record.mask["total"] or sum(record.mask["per_layer"]) != record.mask["k"]:
-        raise InvalidRecord(f"{where}: mask k {record.mask['k']} does not match its per-layer counts")
+    mask = record.mask
+    if mask["k"] > mask["total"] or sum(mask["per_layer"]) != mask["k"]:
+        raise InvalidRecord(f"{where}: mask k {mask['k']} does not match its per-layer counts")
+    if "k_pruned" in mask and (mask["k_pruned"] != mask["k"] or mask["k_pruned"] > mask["k_requested"]):
+        raise InvalidRecord(f"{where}: mask k_pruned {mask['k_pruned']} must equal k ({mask['k']}) and be at most "
+                            f"k_requested ({mask['k_requested']})")
 
 
 def validate_file(path: Path) -> Record:

@@ -1,7 +1,11 @@
 """Concept-neuron pruning (Lo, Cohen & Barez 2024): rank units by salience for the concept, prune the top.
 
-`ranker=probeless` (default): one streaming pass over the concept data for per-label mean activations,
-then r(concept) = sum over other labels of |q(concept) - q(other)| per unit.
+`ranker=raw`: the paper's Eq. 1 (probeless): one streaming pass over the concept data for per-label mean
+activations, then r(concept) = sum over other labels of |q(concept) - q(other)| per unit, in activation units.
+`ranker=standardized`: the same sum with each unit's differences divided by its pooled within-label standard
+deviation (from the same pass), so a unit that is large everywhere cannot outrank one that separates the
+labels. The paper's models (DistilBERT, DistilGPT2, GPT-2) have comparable unit scales; a Llama-family model
+has units whose scale differs by orders of magnitude.
 `ranker=probe`: an elastic-net logistic probe on the activations (the paper's appendix A.3 alternative),
 units ranked by the magnitude of their probe weight. The probe is fitted (SGD, log loss) on every concept
 token and a seeded sample of the other tokens, bounded by `probe_max_tokens`. An elastic net sets many
@@ -12,22 +16,22 @@ would prune zero-weight units in layer order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from bench.activations import IGNORE
+from bench.activations import IGNORE, concept_labels
 from bench.errors import BenchError
 from bench.method import METHODS, PruningMethod, UnlearnContext
 from bench.progress import progress_bar
-from bench.ranking import probeless_scores
+from bench.ranking import probeless_scores, standardized_scores
 
 
 @dataclass(frozen=True)
 class ConceptNeuronOptions:
-    ranker: Literal["probeless", "probe"] = "probeless"
+    ranker: Literal["raw", "standardized", "probe"] = "standardized"
     probe_max_tokens: int = 20000  # activations kept in memory for the probe: concept tokens + sampled others
     probe_l1_ratio: float = 0.5  # elastic-net mix (1.0 = pure L1)
     probe_alpha: float = 1e-3  # regularisation strength
@@ -38,14 +42,25 @@ class ConceptNeuronOptions:
 class ConceptNeurons(PruningMethod):
     """Prune the units most salient for the concept (probeless ranking, or an elastic-net probe)."""
 
-    description = "Prune the units most salient for the concept (probeless ranking; Lo, Cohen & Barez 2024)."
-    version = 2  # 2: the probe ranker fits by SGD and breaks weight ties by probeless salience
+    description = ("Prune the units most salient for the concept (probeless ranking, Eq. 1 raw or standardized; "
+                   "Lo, Cohen & Barez 2024).")
+    # 2: the probe ranker fits by SGD and breaks weight ties by probeless salience. 3: statistics skip a causal
+    # model's first position (attention sink) and BOS; rankers raw (Eq. 1) and standardized.
+    version = 3
     Options = ConceptNeuronOptions
+
+    def label(self, name: str, explicit: dict[str, Any]) -> str:
+        """The ranker decides what a row measures, so pages name it, default or not."""
+        rest = ", ".join(f"{k}={v}" for k, v in sorted(explicit.items()) if k != "ranker")
+        return f"{name} [{self.options.ranker}]" + (f" ({rest})" if rest else "")
 
     def score_units(self, model: nn.Module, ctx: UnlearnContext) -> torch.Tensor:
         concept_label = len(ctx.concept.label_names) - 1
-        if self.options.ranker == "probeless":
+        if self.options.ranker == "raw":
             return probeless_scores(ctx.concept_statistics(model).label_means, concept_label)
+        if self.options.ranker == "standardized":
+            stats = ctx.concept_statistics(model)
+            return standardized_scores(stats.label_means, stats.label_vars, stats.label_counts, concept_label)
         return probe_scores(model, ctx, ctx.concept.data.loader(ctx.batch_size), concept_label, self.options)
 
 
@@ -55,7 +70,7 @@ def sample_activations(model: nn.Module, ctx: UnlearnContext, batches, concept_l
     """All concept tokens plus a seeded uniform sample of the others, as [tokens, layers * width]."""
     n_concept = n_other = 0
     for batch in batches:
-        labels = batch["labels"]
+        labels = concept_labels(batch["labels"], batch["attention_mask"], ctx.space)
         n_concept += int((labels == concept_label).sum())
         n_other += int(((labels != IGNORE) & (labels != concept_label)).sum())
     if n_concept == 0:
@@ -76,7 +91,7 @@ def sample_activations(model: nn.Module, ctx: UnlearnContext, batches, concept_l
     try:
         with ctx.space.hooked(model, keep):
             for batch in progress_bar(batches, "activations for the probe"):
-                labels = batch["labels"].reshape(-1)
+                labels = concept_labels(batch["labels"], batch["attention_mask"], ctx.space).reshape(-1)
                 valid = labels != IGNORE
                 is_concept = labels == concept_label
                 sampled = torch.rand(labels.shape, generator=generator) < keep_other

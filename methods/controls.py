@@ -23,4 +23,4 @@ class NoUnlearning(Method):
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> Unlearned:
         # The budget is ignored on purpose: the control shares its configuration (and so its pairing key)
         # with the entries it controls, but removes no unit.
-        return Unlearned(mask=UnitMask(ctx.space.name, torch.zeros(ctx.space.shape, dtype=torch.bool)))
+        return Unlearned(mask=UnitMask(ctx.space.name, torch.zeros(ctx.space.shape, dtype=torch.bool)), k_requested=0)

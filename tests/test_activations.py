@@ -50,6 +50,8 @@ def test_label_means_match_brute_force(family, space_name):
     for label in range(3):
         expected = acts[:, labels == label].double().mean(dim=1)
         torch.testing.assert_close(stats.label_means[:, label], expected.float(), rtol=1e-5, atol=1e-6)
+        variance = acts[:, labels == label].double().var(dim=1, unbiased=False)
+        torch.testing.assert_close(stats.label_vars[:, label], variance.float(), rtol=1e-4, atol=1e-6)
         assert stats.label_counts[label] == (labels == label).sum()
     assert stats.tokens == labels.numel()
 
@@ -66,11 +68,33 @@ def test_top_k_tokens_match_brute_force():
 
 
 def test_unlabelled_batches_count_every_attended_token_under_label_zero():
-    model = tiny_model("gpt2")
+    model = tiny_model("bert")
     space = unit_space(model, "mlp")
     batches = [{k: v for k, v in b.items() if k != "labels"} for b in labelled_batches(n_batches=2)]
     stats = collect_unit_statistics(model, space, batches)
     assert stats.tokens == sum(int(b["attention_mask"].sum()) for b in batches)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_a_causal_models_first_position_is_never_counted(family):
+    """The attention sink: whatever its label, the first attended position of each sequence is skipped."""
+    model = tiny_model(family)
+    space = unit_space(model, "mlp")
+    batches = labelled_batches(n_batches=2)
+    for b in batches:
+        b["labels"][:, 0] = 1  # label the first positions, as concept data without a BOS token once did
+        b["attention_mask"][1, :2] = 0  # and left-pad one row: its first attended position is 2
+        b["labels"][1, :2] = -100
+    stats = collect_unit_statistics(model, space, batches, n_labels=3)
+    expected = []
+    for b in batches:
+        labels = b["labels"].clone()
+        labels[0, 0] = labels[1, 2] = labels[2, 0] = -100
+        expected.append({**b, "labels": labels})
+    acts, labels, _ = brute_force(model, space, expected)
+    assert stats.tokens == labels.numel()
+    torch.testing.assert_close(stats.label_means[:, 1], acts[:, labels == 1].double().mean(dim=1).float(),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_a_label_without_tokens_has_nan_means_not_zeros():

@@ -6,7 +6,7 @@ import torch
 
 from bench.errors import BenchError
 from bench.ranking import (concept_saliency, global_ranks, mean_saliency_per_layer, probeless_scores,
-                           salient_share_per_layer)
+                           salient_share_per_layer, standardized_scores)
 
 
 def test_probeless_ranking_matches_brute_force_numpy():
@@ -31,6 +31,20 @@ def test_labels_without_tokens_are_skipped_and_a_missing_concept_is_an_error():
     assert probeless_scores(means, 1).tolist() == [[2.0, 2.0]]
     with pytest.raises(BenchError, match="no tokens"):
         probeless_scores(means, 2)
+
+
+def test_the_standardized_ranking_divides_by_the_pooled_within_label_spread_by_hand():
+    # Unit 0: labels at 0 and 10 with spread 100 (a large unit); unit 1: at 0 and 1 with spread 0.1; unit 2 never varies.
+    other = np.array([[-100.0, 100.0], [-0.1, 0.1], [3.0, 3.0]])  # two tokens per label and unit
+    concept = np.array([[-90.0, 110.0], [0.9, 1.1], [3.0, 3.0]])
+    means = torch.tensor(np.array([[other.mean(1), concept.mean(1)]]), dtype=torch.float32)  # [layer, label, unit]
+    variances = torch.tensor(np.array([[other.var(1), concept.var(1)]]), dtype=torch.float32)
+    counts = torch.tensor([2.0, 2.0])
+    # Pooled variance: (2 * 100^2 + 2 * 100^2) / (4 - 2) = 20000 for unit 0, 0.02 for unit 1.
+    expected = [10 / np.sqrt(20000), 1 / np.sqrt(0.02), 0.0]
+    got = standardized_scores(means, variances, counts, concept=1)
+    np.testing.assert_allclose(got[0].numpy(), expected, rtol=1e-5)
+    assert probeless_scores(means, 1)[0].argmax() == 0 and got[0].argmax() == 1  # Eq. 1 prefers the large unit
 
 
 def test_concept_saliency_by_hand():

@@ -14,7 +14,7 @@ from bench.options import parse_options
 from bench.units import unit_space
 from methods.snip.explainers import read_explanations
 from methods.snip.forget_set import concept_samples, distinctive_words
-from methods.snip.pruning import ranked_scores, top_units
+from methods.snip.pruning import keyword_matches, keywords_from, ranked_scores, top_units
 from methods.snip.prompts import explanation_request, parse_concepts, parse_explanation, parse_rating
 from methods.snip.records import ActivationRecords, activation_records
 from tests.conftest import concept_data, tiny_model, word_tokenizer
@@ -104,12 +104,24 @@ def test_a_rating_is_the_first_integer_from_0_to_10():
 
 
 # -- ranking --------------------------------------------------------------------------------------
-def test_ranked_units_come_first_in_their_order_and_the_rest_follow_the_fallback():
+def test_ranked_units_come_first_in_their_order_and_the_rest_are_not_ranked():
+    scores = ranked_scores([(1, 2), (0, 0)], (2, 3))
+    assert torch.isnan(scores).sum() == 4
+    assert torch.argsort(-scores.nan_to_num(float("-inf")).flatten())[:2].tolist() == [5, 0]
+
+
+def test_an_explicit_fill_orders_the_rest_after_every_ranked_unit():
     fallback = torch.tensor([[0.1, 0.9, 0.5], [0.7, 0.3, 0.2]])
-    scores = ranked_scores([(1, 2), (0, 0)], fallback)
+    scores = ranked_scores([(1, 2), (0, 0)], (2, 3), fill=fallback)
     order = torch.argsort(-scores.flatten()).tolist()
     assert order == [5, 0, 1, 3, 2, 4]  # (1,2), (0,0), then 0.9, 0.7, 0.5, 0.3
     assert top_units(fallback, 2).tolist() == [[0, 1], [1, 0]]
+
+
+def test_keywords_default_to_the_content_words_of_the_forget_sets_concepts():
+    assert keywords_from(["Insults and name-calling", "offensive language", "insults"]) == \
+        ["insults", "name-calling", "offensive"]
+    assert keyword_matches("words that insult a person", ["insult", "sult", "person"]) == ["insult", "person"]
 
 
 def test_distinctive_words_are_whole_words_over_represented_in_the_concept():
@@ -161,10 +173,37 @@ def test_snip_with_the_hats_backend_prunes_k_units_and_explains_them():
     assert [u["layer"] for u in info["top_units"]] == [r["layer"] for r in rows[:len(info["top_units"])]]
 
 
-def test_a_budget_beyond_the_explained_units_is_filled_by_forget_set_activation():
+def test_a_budget_beyond_the_explained_units_prunes_only_what_the_method_ranked():
     unlearned = unlearn("snip", tiny_model("llama"), backend="hats", explain_top=4, concepts="a")
-    assert unlearned.mask.k == 6
-    assert unlearned.info["pruned_by_ranking"] == 4 and unlearned.info["pruned_by_forget_activation"] == 2
+    assert unlearned.k_requested == 6 and unlearned.mask.k == 4
+    assert unlearned.info["pruned_by_ranking"] == 4 and unlearned.info["pruned_by_fill"] == 0
+
+
+def test_filling_the_budget_by_forget_set_activation_is_an_option_the_label_names():
+    cls = METHODS.get("snip")
+    method = cls(parse_options(cls.Options, {"backend": "hats", "explain_top": 4, "concepts": "a",
+                                             "fill": "forget-activation"}, "snip"))
+    unlearned = method.unlearn(tiny_model("llama"), context(tiny_model("llama")))
+    assert unlearned.mask.k == 6 and unlearned.info["pruned_by_fill"] == 2
+    assert method.label("snip", {"backend": "hats", "fill": "forget-activation"}) == \
+        "snip [hats, top 4, fill=forget-activation] (ablation: no LLM)"
+
+
+def test_entry_labels_name_the_explainer_and_the_candidate_prefilter():
+    def label(method, **options):
+        cls = METHODS.get(method)
+        return cls(parse_options(cls.Options, options, method)).label(method, options)
+
+    assert label("snip") == "snip [local, top 256]"
+    assert label("snip", explain_top=0) == "snip [local, every unit]"
+    assert label("keyword", backend="hats", keywords="toxic") == "keyword [hats, top 256] (keywords=toxic) (ablation: no LLM)"
+    assert label("concept-neurons") == "concept-neurons [standardized]"
+    assert label("random") == "random"
+
+
+def test_keyword_without_a_match_fails_naming_the_keywords_and_some_explanations():
+    with pytest.raises(BenchError, match=r"none of the \d+ explanations contains any of the keywords zebra.*look like: '"):
+        unlearn("keyword", tiny_model("llama"), backend="hats", explain_top=20, keywords="zebra", concepts="a")
 
 
 def test_the_file_backend_prunes_units_by_their_given_explanations(tmp_path):
@@ -231,4 +270,34 @@ def test_llm_select_prunes_the_units_the_llm_rates_highest(fake_llm):
     nines = [r for r in rows if r["rating"] == 9.0]
     assert nines, "the scripted LLM rates units explained by token `a` 9"
     assert all(r["pruned"] for r in nines[:6])
-    assert unlearned.info["unparsed_ratings"] == 0
+    assert unlearned.info["unparsed_first_reply"] == unlearned.info["unparsed_after_retry"] == 0
+    rating_prompts = [r["messages"][-1]["content"] for r in fake_llm.requests if "0 (irrelevant)" in str(r["messages"])]
+    assert rating_prompts and all("Examples from a dataset:" in p for p in rating_prompts)  # as the paper's GPT-4 saw
+
+
+def evasive_llm(first_replies_only: bool):
+    """Like `scripted_llm`, but its ratings are words; a strict follow-up gets a number unless refused."""
+    def reply(messages):
+        prompt = messages[-1]["content"]
+        if prompt.startswith("That was not a single number"):
+            return "I would say it matters." if first_replies_only else "7"
+        if "0 (irrelevant)" in prompt:
+            return "Rating: quite important"
+        return scripted_llm(messages)
+    return reply
+
+
+def test_llm_select_retries_an_unparsed_rating_with_a_stricter_follow_up(monkeypatch):
+    monkeypatch.setenv("BENCH_TEST_KEY", "sk-test")
+    with FakeOpenAI(evasive_llm(first_replies_only=False)) as server:
+        unlearned = unlearn("llm-select", tiny_model("llama"), **openai_options(server))
+    info = unlearned.info
+    assert info["unparsed_first_reply"] > 0 and info["unparsed_after_retry"] == 0
+    assert info["rating_counts"]["7"] == info["unparsed_first_reply"]
+
+
+def test_llm_select_fails_when_more_than_a_tenth_of_ratings_stay_unparsed(monkeypatch):
+    monkeypatch.setenv("BENCH_TEST_KEY", "sk-test")
+    with FakeOpenAI(evasive_llm(first_replies_only=True)) as server:
+        with pytest.raises(BenchError, match=r"ratings held no integer 0–10 even after a stricter retry.*'I would say"):
+            unlearn("llm-select", tiny_model("llama"), **openai_options(server))

@@ -81,14 +81,24 @@ def parse_concepts(reply: str, max_concepts: int) -> list[str]:
 
 
 RATING_SYSTEM = "You rate how important a neuron of a language model is for producing a kind of text."
+RATING_RETRY = "That was not a single number. Reply with one integer from 0 to 10 and nothing else."
 
 
-def rating_request(explanation: str, concepts: list[str], max_tokens: int = 4) -> ChatRequest:
-    user = (f"A dataset is about: {'; '.join(concepts)}.\n"
+def rating_request(explanation: str, concepts: list[str], samples: list[str], max_tokens: int = 4) -> ChatRequest:
+    """The paper's GPT-4 selection: the LLM sees dataset examples and the neuron's concept, and rates 0–10."""
+    examples = "\n".join(f"- {text}" for text in samples)
+    user = (f"Examples from a dataset:\n{examples}\n"
+            f"The dataset is about: {'; '.join(concepts)}.\n"
             f"A neuron's explanation: the main thing this neuron does is find {explanation}\n\n"
             "On a scale from 0 (irrelevant) to 10 (essential), how important is this neuron for producing text "
             "like the dataset's? Answer with one integer only.")
     return ChatRequest((("system", RATING_SYSTEM), ("user", user)), max_tokens=max_tokens, reply_prefix="Rating:")
+
+
+def rating_retry(request: ChatRequest, reply: str) -> ChatRequest:
+    """The stricter follow-up to a reply that held no rating: the conversation so far, then a plain demand."""
+    return ChatRequest((*request.messages, ("assistant", reply), ("user", RATING_RETRY)),
+                       max_tokens=request.max_tokens, reply_prefix="")
 
 
 def parse_rating(reply: str) -> int | None:

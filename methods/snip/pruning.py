@@ -2,23 +2,25 @@
 
 1. candidates: the `explain_top` units the forget set activates most (its mean activation on concept tokens
    minus that on the other tokens) — explaining every unit of a model is the expensive step, so the budget
-   is explicit; `explain_top=0` explains them all;
+   is explicit and part of every entry's name; `explain_top=0` explains them all, as the paper does (and
+   as `--profile paper` runs);
 2. activation records for the candidates, and one explanation per unit from the backend;
 3. the forget set's concepts (the backend's LLM, or `concepts=...`).
 
 Then each method ranks the explained units its own way: `snip` by the maximum cosine similarity of the
-explanation's embedding to any concept's; `keyword` by explanation score among units whose explanation
-contains a keyword; `llm-select` by the LLM's 0–10 importance rating. Units a method does not rank come
-after every unit it does, in order of forget-set activation; the record says how many of the pruned units
-were ranked by the method itself.
+explanation's embedding to any concept's; `keyword` among the units whose explanation contains a keyword;
+`llm-select` by the LLM's 0–10 importance rating. A unit a method does not rank is not pruned: a method that
+ranks fewer units than the budget prunes fewer, and the record and the leaderboard say so. Filling the rest
+by forget-set activation is an explicit option (`fill=forget-activation`) that every page names.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -26,12 +28,12 @@ from torch import nn
 from bench.errors import BenchError
 from bench.llm.cache import LLMCache
 from bench.llm.embedders import EmbedderSettings, load_embedder
-from bench.masks import budget_to_k, select_top_k
+from bench.masks import NOT_RANKED, budget_to_k, select_top_k
 from bench.method import METHODS, Method, UnlearnContext, Unlearned
 from bench.progress import console
 from methods.snip.explainers import EXPLAINERS, BackendSettings, Explainer, Explanation
 from methods.snip.forget_set import concept_samples, distinctive_words
-from methods.snip.prompts import parse_rating, rating_request
+from methods.snip.prompts import parse_rating, rating_request, rating_retry
 from methods.snip.records import ActivationRecords, activation_records
 
 
@@ -54,6 +56,7 @@ class SnipOptions:
     embedder: str = "sentence-transformers"  # or openai
     embedder_model: str | None = None  # sentence-transformers: all-MiniLM-L6-v2; openai: text-embedding-3-small
     explain_top: int = 256  # explain this many candidate units (0: every unit); about 1 s each on 2 CPU cores
+    fill: Literal["none", "forget-activation"] = "none"  # what prunes the budget the method's own ranking leaves
     records_per_unit: int = 3  # activation records in each explanation prompt
     record_window: int = 12  # tokens per record
     llm_batch_size: int = 16  # local: prompts per generate() call
@@ -86,26 +89,46 @@ def top_units(scores: torch.Tensor, n: int) -> torch.Tensor:
     return torch.stack([order // scores.shape[1], order % scores.shape[1]], dim=1)
 
 
-def ranked_scores(ranked: list[tuple[int, int]], fallback: torch.Tensor) -> torch.Tensor:
-    """Scores that put `ranked` first (in that order) and every other unit after, in `fallback` order."""
-    width = fallback.shape[1]
+def ranked_scores(ranked: list[tuple[int, int]], shape: tuple[int, int],
+                  fill: torch.Tensor | None = None) -> torch.Tensor:
+    """Scores that put `ranked` first, in that order. Every other unit is NOT_RANKED, or, given a `fill`
+    ordering, comes after all of them in that order."""
+    layers, width = shape
     first = torch.tensor([layer * width + index for layer, index in ranked], dtype=torch.long)
-    is_ranked = torch.zeros(fallback.numel(), dtype=torch.bool)
-    is_ranked[first] = True
-    rest = torch.argsort(-fallback.flatten().masked_fill(is_ranked, float("-inf")), stable=True)[: (~is_ranked).sum()]
-    order = torch.cat([first, rest])
-    scores = torch.empty(fallback.numel())
-    scores[order] = torch.arange(fallback.numel(), 0, -1, dtype=torch.float32)
-    return scores.view_as(fallback)
+    scores = torch.full((layers * width,), NOT_RANKED)
+    scores[first] = torch.arange(layers * width, layers * width - len(ranked), -1, dtype=torch.float32)
+    if fill is not None:
+        is_ranked = torch.zeros(layers * width, dtype=torch.bool)
+        is_ranked[first] = True
+        rest = torch.argsort(-fill.flatten().masked_fill(is_ranked, float("-inf")), stable=True)[: int((~is_ranked).sum())]
+        scores[rest] = torch.arange(len(rest), 0, -1, dtype=torch.float32)
+    return scores.view(layers, width)
 
 
 class SnipFamily(Method):
     """The shared pipeline; subclasses implement `rank`."""
 
-    version = 1
+    # 2: no silent fill of the budget (option `fill`); statistics skip a causal model's first position;
+    # keyword matches words its backend can produce and fails on none; llm-select shows dataset examples,
+    # retries unparsed ratings and fails above 10% unparsed.
+    version = 2
     Options: ClassVar[type] = SnipOptions
+    profile_options = {"paper": {"explain_top": 0}}  # the paper explains every unit
     score_name: ClassVar[str] = "score"
     needs_llm: ClassVar[bool] = False  # True: the method asks the LLM itself, beyond explanations
+
+    def label(self, name: str, explicit: dict[str, Any]) -> str:
+        """e.g. `snip [local, top 256]`, `snip [hats, every unit] (ablation: no LLM)`: the explainer and the
+        candidate prefilter decide what a row measures, so every page names them, defaults included."""
+        o = self.options
+        candidates = ("units in the file" if o.backend == "file" else
+                      "every unit" if o.explain_top <= 0 else f"top {o.explain_top}")
+        parts = [o.backend, candidates] + ([f"fill={o.fill}"] if o.fill != "none" else [])
+        rest = {k: v for k, v in explicit.items() if k not in ("backend", "explain_top", "fill")}
+        text = f"{name} [{', '.join(parts)}]"
+        if rest:
+            text += " (" + ", ".join(f"{k}={v}" for k, v in sorted(rest.items())) + ")"
+        return text + (" (ablation: no LLM)" if o.backend == "hats" else "")
 
     @abstractmethod
     def rank(self, found: Explained, ctx: UnlearnContext) -> tuple[list[Unit], dict[Unit, float], dict[str, Any]]:
@@ -114,15 +137,15 @@ class SnipFamily(Method):
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> Unlearned:
         k = budget_to_k(ctx.space.total, fraction=ctx.fraction, k=ctx.k)
         found = self.explain(model, ctx)
-        ranked, unit_scores, extra = self.rank(found, ctx)
-        if k > len(ranked):
-            console.print(f"[yellow]warning:[/] the budget ({k} units) exceeds the {len(ranked)} units {type(self).__name__} "
-                          f"ranked; the other {k - len(ranked)} follow forget-set activation (raise explain_top)")
-        scores = ranked_scores(ranked, found.forget_activation)
-        mask = select_top_k(scores, k, ctx.space.name)
-        info, files = self.describe(found, ranked, unit_scores, mask.pruned, k, extra)
-        found.cache.close()
-        return Unlearned(mask=mask, scores=scores, info=info, files=files)
+        try:
+            ranked, unit_scores, extra = self.rank(found, ctx)
+            fill = found.forget_activation if self.options.fill == "forget-activation" else None
+            scores = ranked_scores(ranked, ctx.space.shape, fill)
+            mask = select_top_k(scores, k, ctx.space.name)
+            info, files = self.describe(found, ranked, unit_scores, mask.pruned, k, extra)
+        finally:
+            found.cache.close()
+        return Unlearned(mask=mask, k_requested=k, scores=scores, info=info, files=files)
 
     def backend_settings(self, ctx: UnlearnContext) -> BackendSettings:
         o = self.options
@@ -181,7 +204,8 @@ class SnipFamily(Method):
             "concepts": found.concepts,
             "ranked_units": len(ranked),
             "pruned_by_ranking": min(k, len(ranked)),
-            "pruned_by_forget_activation": max(0, k - len(ranked)),
+            "fill": self.options.fill,
+            "pruned_by_fill": int(pruned.sum()) - min(k, len(ranked)),
             "score": self.score_name,
             "top_units": shown,
             "llm_cache": found.cache.usage(),
@@ -221,7 +245,28 @@ class Snip(SnipFamily):
 
 @dataclass(frozen=True)
 class KeywordOptions(SnipOptions):
-    keywords: tuple[str, ...] = ()  # default: the concept's label name (e.g. "toxic")
+    keywords: tuple[str, ...] = ()  # default: the words of the forget set's concepts (the backend's own list)
+
+
+# Words a concept phrase is built from that say nothing about the concept itself.
+_FILLER = frozenset("""a an and are as at be by for from in into is it its of on or that the their this to with
+use used using words word language text texts phrases phrase terms term other various related expressions""".split())
+
+
+def keywords_from(concepts: list[str]) -> list[str]:
+    """The content words of the forget set's concepts, in order: they come from the same backend as the
+    explanations (an LLM's phrases, or the highest-activating words for `hats`), so they can occur in them."""
+    words: list[str] = []
+    for concept in concepts:
+        for word in re.findall(r"[a-z][a-z'-]+", concept.lower()):
+            if len(word) > 2 and word not in _FILLER and word not in words:
+                words.append(word)
+    return words
+
+
+def keyword_matches(text: str, keywords: list[str]) -> list[str]:
+    """The keywords that start a word of `text` (`insult` matches "insults", not "consultant")."""
+    return [k for k in keywords if re.search(rf"\b{re.escape(k)}", text, flags=re.IGNORECASE)]
 
 
 @METHODS.register("keyword")
@@ -233,33 +278,62 @@ class Keyword(SnipFamily):
     score_name = "explanation_score"
 
     def rank(self, found: Explained, ctx: UnlearnContext):
-        keywords = [k.lower() for k in (self.options.keywords or (ctx.concept.label_names[-1],))]
-        matched = [e for e in found.explanations if any(k in e.text.lower() for k in keywords)]
-        has_scores = any(e.score is not None for e in matched)
-        # Explanations from an LLM here carry no quality score (that needs a simulator model): rank those by
-        # forget-set activation instead, and say so in the record.
-        scores = {(e.layer, e.index): (e.score if has_scores and e.score is not None else
-                                       float(found.forget_activation[e.layer, e.index])) for e in matched}
-        ranked = sorted(scores, key=lambda u: -scores[u])
-        return ranked, scores, {"keywords": keywords, "matched_units": len(matched),
-                                "ranked_by": "explanation score" if has_scores else "forget-set activation"}
+        keywords = [k.lower() for k in self.options.keywords] or keywords_from(found.concepts)
+        if not keywords:
+            raise BenchError(f"keyword: the forget set's concepts {found.concepts} hold no usable word; pass keywords=...")
+        matched = [e for e in found.explanations if e.text and keyword_matches(e.text, keywords)]
+        if not matched:
+            explained = [e.text for e in found.explanations if e.text]
+            sample = "; ".join(repr(t) for t in explained[:5]) or "(no unit was explained)"
+            raise BenchError(f"keyword: none of the {len(explained)} explanations contains any of the keywords "
+                             f"{', '.join(keywords)}; explanations look like: {sample}. Pass keywords= words that occur "
+                             f"in this backend's explanations")
+        scored = all(e.score is not None for e in matched)
+        # The paper ranks matches by their explanation score (Bills et al.'s simulation score). LLM explanations
+        # made here carry none (that takes a simulator model): such matches are unscored, and keep the
+        # candidates' order, which the record says.
+        order = sorted(matched, key=lambda e: -e.score) if scored else matched
+        scores = {(e.layer, e.index): e.score for e in order}
+        return [(e.layer, e.index) for e in order], scores, {
+            "keywords": keywords, "keywords_from": "option" if self.options.keywords else "forget-set concepts",
+            "matched_units": len(matched),
+            "ranked_by": "explanation score" if scored else "unscored: matches in candidate order",
+            "matches_per_keyword": {k: sum(bool(keyword_matches(e.text, [k])) for e in matched) for k in keywords}}
 
 
 @METHODS.register("llm-select")
 class LLMSelect(SnipFamily):
-    """SNIP's baseline: the LLM rates each explained unit's importance for the forget set, 0–10."""
+    """SNIP's baseline: the LLM sees forget-set examples and a unit's explanation, and rates the unit 0–10."""
 
     description = "SNIP baseline: the LLM rates each explained unit's importance (0–10) for the forget set."
     score_name = "rating"
     needs_llm = True
+    max_unparsed = 0.10  # the share of ratings that may stay unreadable after the retry before the run fails
 
     def rank(self, found: Explained, ctx: UnlearnContext):
         chat = found.explainer.chat()
         explained = [e for e in found.explanations if e.text]
-        replies = chat.complete([rating_request(e.text, found.concepts) for e in explained], found.cache,
-                                description="rate units")
+        if not explained:
+            raise BenchError("llm-select: the backend explained no unit, so there is nothing to rate")
+        samples = concept_samples(ctx.concept, ctx.tokenizer, self.options.concept_samples, ctx.seed)
+        requests = [rating_request(e.text, found.concepts, samples) for e in explained]
+        replies = chat.complete(requests, found.cache, description="rate units")
         ratings = [parse_rating(reply) for reply in replies]
+        first_unparsed = [i for i, r in enumerate(ratings) if r is None]
+        if first_unparsed:
+            retried = chat.complete([rating_retry(requests[i], replies[i]) for i in first_unparsed], found.cache,
+                                    description="rate units (retry)")
+            for i, reply in zip(first_unparsed, retried):
+                ratings[i] = parse_rating(reply)
+                replies[i] = reply
+        unparsed = [i for i, r in enumerate(ratings) if r is None]
+        if len(unparsed) > self.max_unparsed * len(explained):
+            raise BenchError(f"llm-select: {len(unparsed)} of {len(explained)} ratings held no integer 0–10 even after a "
+                             f"stricter retry (more than {self.max_unparsed:.0%}); e.g. {replies[unparsed[0]]!r}. "
+                             f"Use a stronger model (backend=openai) or model=...")
         scores = {(e.layer, e.index): float(r) for e, r in zip(explained, ratings) if r is not None}
-        ranked = sorted(scores, key=lambda u: (-scores[u], -float(found.forget_activation[u])))
-        return ranked, scores, {"unparsed_ratings": sum(r is None for r in ratings),
+        # Equal ratings keep the candidates' order; the record says so.
+        ranked = sorted(scores, key=lambda u: -scores[u])
+        return ranked, scores, {"unparsed_first_reply": len(first_unparsed), "unparsed_after_retry": len(unparsed),
+                                "ties": "candidate order",
                                 "rating_counts": {str(v): sum(r == v for r in ratings) for v in range(11)}}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench.activations import IGNORE
+from bench.activations import IGNORE, concept_labels
 from bench.data import Examples
 from bench.progress import progress_bar
 from bench.units import UnitSpace
@@ -50,11 +50,12 @@ class ActivationRecords:
         return seen
 
 
-def _valid(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    valid = batch["attention_mask"].bool()
-    if "labels" in batch:
-        valid &= batch["labels"] != IGNORE
-    return valid
+def _valid(batch: dict[str, torch.Tensor], space: UnitSpace) -> torch.Tensor:
+    """Where a unit's activation counts: attended tokens that carry a concept label (see `concept_labels`)."""
+    labels = batch.get("labels")
+    if labels is None:
+        labels = torch.where(batch["attention_mask"].bool(), 0, IGNORE)
+    return concept_labels(labels, batch["attention_mask"], space) != IGNORE
 
 
 @torch.no_grad()
@@ -91,7 +92,7 @@ def activation_records(model: nn.Module, space: UnitSpace, data: Examples, units
         with space.hooked(model, top_sequences):
             offset = 0
             for batch in progress_bar(data.loader(batch_size), "activation records (pass 1: top sequences)"):
-                state["valid"], state["offset"] = _valid(batch).to(device), offset
+                state["valid"], state["offset"] = _valid(batch, space).to(device), offset
                 model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
                 offset += batch["input_ids"].shape[0]
         found = best > float("-inf")
@@ -105,11 +106,16 @@ def activation_records(model: nn.Module, space: UnitSpace, data: Examples, units
 
         def slice_windows(layer: int, acts: torch.Tensor) -> None:
             for row, seq in enumerate(state["sequences"]):
+                # A window stays within the positions that count: a BOS token or an attention sink at the
+                # start would otherwise be shown, and its activation would set the 0–10 scale.
+                counted = torch.nonzero(state["valid"][row]).flatten()
+                low, high = int(counted[0]), int(counted[-1]) + 1
                 for unit, slot, pos in wanted.get((layer, seq), ()):
                     ids = data.examples[seq]["input_ids"]
-                    start = max(0, min(pos - (2 * window) // 3, len(ids) - window))
-                    stop = min(len(ids), start + window)
-                    values = acts[row, start:stop, int(units[unit, 1])].float().cpu().tolist()
+                    start = max(low, min(pos - (2 * window) // 3, high - window))
+                    stop = min(high, start + window)
+                    values = acts[row, start:stop, int(units[unit, 1])].float()
+                    values = values.masked_fill(~state["valid"][row, start:stop], 0.0).cpu().tolist()
                     excerpts[(unit, slot)] = (ids[start:stop], values)
             return None
 
@@ -118,6 +124,7 @@ def activation_records(model: nn.Module, space: UnitSpace, data: Examples, units
             for number, batch in enumerate(progress_bar(subset.loader(batch_size),
                                                         "activation records (pass 2: excerpts)")):
                 state["sequences"] = sequences[number * batch_size:(number + 1) * batch_size]
+                state["valid"] = _valid(batch, space).to(device)
                 model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
     finally:
         model.train(was_training)
