@@ -50,6 +50,25 @@ def budget_cell(entry: Entry) -> str:
     return f"{entry.budget} ({entry.k}/{entry.total_units})"
 
 
+ABLATION_NOTE = ("Rows marked (ablation: no LLM) are ablations of SNIP, not the paper's method: their "
+                 "explanations are each unit's highest-activating tokens (the hats backend) instead of an LLM's "
+                 "sentence. The paper's SNIP (an LLM explains every unit) is `--profile paper`, or "
+                 "`--method-option explain_top=0` with backend local or openai.")
+
+
+def board_notes(board: Board) -> list[str]:
+    """What a reader must know to read this board's rows, beyond the ranking rule."""
+    notes = []
+    if any("(ablation: no LLM)" in e.label for e in board.entries):
+        notes.append(ABLATION_NOTE)
+    short = [e for e in board.entries if e.short_of_budget]
+    if short:
+        notes.append("Pruned fewer units than the budget: " + "; ".join(
+            f"{e.label} pruned {e.k} of {e.k_requested} (it ranked no more units)" for e in short) +
+            ". The harness never fills a budget with an order the method did not give.")
+    return notes
+
+
 def row_cells(entry: Entry) -> list[tuple[str, float | str | None]]:
     """(text, sort value) for every column of one entry."""
     cells: list[tuple[str, float | str | None]] = [
@@ -80,6 +99,7 @@ def markdown(board: Board, curves_png: str | None = None) -> str:
     unranked = [e for e in board.unranked()]
     if unranked:
         lines += ["", "Not ranked: " + "; ".join(f"{e.label} ({e.status.removeprefix('not ranked: ')})" for e in unranked) + "."]
+    lines += [note for text in board_notes(board) for note in ("", text)]
     lines += ["", UNDEFINED_NOTE]
     if curves_png:
         lines += ["", f"![relearning curves of {board.task}]({curves_png})"]
@@ -209,6 +229,7 @@ def html_page(board: Board) -> str:
 <div style="overflow-x: auto"><table class="board" id="board"><thead><tr>{head}</tr></thead>
 <tbody>{"".join(rows)}</tbody></table></div>
 {f"<ul>{notes}</ul>" if notes else ""}
+{"".join(f'<p class="note">{e(text)}</p>' for text in board_notes(board))}
 <p id="undefined">{e(UNDEFINED_NOTE)}</p>
 <h2>Relearning curves</h2>
 <figure id="curves">{svg}</figure>

@@ -15,7 +15,8 @@ STEPS = (0, 4, 16, 64)
 
 def made_record(method: str, seed: int, *, base: float = 0.8, unlearned: float = 0.2,
                 relearn: tuple[float, ...] = (0.2, 0.4, 0.6, 0.7), retain_base: float = 0.9,
-                retain_unlearned: float = 0.85, k: int = 10, method_options: dict | None = None) -> Record:
+                retain_unlearned: float = 0.85, k: int = 10, method_options: dict | None = None,
+                k_requested: int | None = None, label: str | None = None) -> Record:
     options = method_options or {}
     cfg = dataclasses.replace(RunConfig(method=method, task="ner", seed=seed, fraction=0.1, model="m", concept="geo-loc"),
                               method_options=options)
@@ -29,12 +30,13 @@ def made_record(method: str, seed: int, *, base: float = 0.8, unlearned: float =
     k = 0 if method == "none" else k
     record = Record(
         schema_version=SCHEMA_VERSION, run_id=run_id, created="2026-11-23T00:00:00+00:00", config=cfg.to_dict(),
-        method={"name": method, "version": 1, "origin": "built-in"},
+        method={"name": method, "version": 1, "origin": "built-in", **({"label": label} if label else {})},
         task={"name": "ner", "version": 1, "origin": "built-in", "concept": "geo-loc", "data_fingerprint": "d"},
         model={"ref": "m", "source": "local", "fingerprint": "f"},
         metrics=[{"name": "f1/geo-loc", "role": "target", "higher_is_better": True},
                  {"name": "f1/person", "role": "retain", "higher_is_better": True}],
-        mask={"hash": "h", "space": "mlp", "mode": "persistent", "k": k, "total": 100, "per_layer": [k, 0]},
+        mask={"hash": "h", "space": "mlp", "mode": "persistent", "k": k, "total": 100, "per_layer": [k, 0],
+              "k_requested": k if k_requested is None else k_requested, "k_pruned": k},
         stages=stages, summary={**dataclasses.asdict(summary), "relearn_steps": 64},
         provenance={"versions": {}, "device": {"type": "cpu"}})
     # Through JSON and back, exactly as a stored record is read.

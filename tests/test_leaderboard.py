@@ -54,6 +54,21 @@ def test_when_random_forgets_nothing_aurc_over_random_is_undefined_but_residual_
     assert UNDEFINED_NOTE in markdown(board)
 
 
+def test_an_entry_is_named_by_its_method_and_one_short_of_its_budget_says_so():
+    records = made_sweep({"random": SLOW, "none": NONE})
+    records += [made_record("snip", s, relearn=curve, k=4, k_requested=10,
+                            label="snip [hats, top 256] (ablation: no LLM)") for s, curve in enumerate(RESISTANT)]
+    board = board_of(records)
+    entry = next(e for e in board.entries if e.method == "snip")
+    assert entry.label == "snip [hats, top 256] (ablation: no LLM)"
+    assert entry.short_of_budget and (entry.k, entry.k_requested) == (4, 10)
+    page = markdown(board)
+    assert "pruned only 4 of 10" in page and "snip [hats, top 256] (ablation: no LLM) pruned 4 of 10" in page
+    assert "are ablations of SNIP, not the paper's method" in page
+    rnd = next(e for e in board.entries if e.method == "random")
+    assert not rnd.short_of_budget and "ablations" not in markdown(board_of(made_sweep({"random": SLOW})))
+
+
 def test_the_ranking_rule_ranks_by_score_and_lists_entries_beyond_the_collateral_bound_unranked():
     records = made_sweep({"random": SLOW, "none": NONE, "concept-neurons": RESISTANT})
     records += [made_record("keyword", s, relearn=curve) for s, curve in enumerate(SLOW)]
