@@ -154,11 +154,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     configs = plan(spec, has_gpu=torch.cuda.is_available())
     if args.dry_run:
         table = Table(title=f"sweep plan: {len(configs)} runs", box=box.SIMPLE_HEAD)
-        for column in ("#", "seed", "task", "method", "budget", "profile"):
+        for column in ("#", "seed", "task", "method", "options", "budget", "profile"):
             table.add_column(column)
         for i, cfg in enumerate(configs, 1):
             budget = f"fraction {cfg.fraction}" if cfg.fraction is not None else f"k {cfg.k}"
-            table.add_row(str(i), str(cfg.seed), cfg.task, cfg.method, budget, str(cfg.profile))
+            options = ", ".join(f"{k}={v}" for k, v in sorted(cfg.method_options.items()))
+            table.add_row(str(i), str(cfg.seed), cfg.task, cfg.method, options, budget, str(cfg.profile))
         out.print(table)
         return 0
 

@@ -21,6 +21,9 @@ The TOML file:
 
     [methods.snip]             # RunConfig fields for one method's runs
     method_options = { backend = "hats" }
+
+    [methods.concept-neurons]  # a list of option tables: one entry per table (variants of one method)
+    method_options = [{ ranker = "raw" }, { ranker = "standardized" }]
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class SweepSpec:
     run: dict[str, Any] = field(default_factory=dict)  # RunConfig fields for every run
     task_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     method_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # method -> its option tables, when a method runs in several variants (each its own entry)
+    method_variants: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
     def all_methods(self) -> tuple[str, ...]:
         """The methods in run order: controls first (when on), so a partial sweep still has them."""
@@ -108,12 +113,14 @@ def plan(spec: SweepSpec, *, has_gpu: bool = False) -> list[RunConfig]:
         for task in spec.tasks:
             for budget in spec.budgets:
                 for method in spec.all_methods():
-                    values = merge_settings(spec.run, spec.task_settings.get(task, {}), spec.method_settings.get(method, {}))
-                    grid = {"method": method, "task": task, "seed": seed, **budget.values()}
-                    if "fraction" in grid or "k" in grid:  # a grid budget replaces any budget in the tables
-                        values.pop("fraction", None)
-                        values.pop("k", None)
-                    configs.append(build_config(values, grid, has_gpu=has_gpu))
+                    for variant in spec.method_variants.get(method, ({},)):
+                        values = merge_settings(spec.run, spec.task_settings.get(task, {}),
+                                                spec.method_settings.get(method, {}), {"method_options": variant})
+                        grid = {"method": method, "task": task, "seed": seed, **budget.values()}
+                        if "fraction" in grid or "k" in grid:  # a grid budget replaces any budget in the tables
+                            values.pop("fraction", None)
+                            values.pop("k", None)
+                        configs.append(build_config(values, grid, has_gpu=has_gpu))
     return configs
 
 
@@ -130,6 +137,19 @@ def _tables(raw: Any, key: str, where: str) -> dict[str, dict[str, Any]]:
     return {name: coerce_fields(values, f"{where}: [{key}.{name}]") for name, values in raw.items()}
 
 
+def _variants(methods_raw: dict[str, Any], where: str) -> dict[str, tuple[dict[str, Any], ...]]:
+    """Pop every `method_options` that is a list of tables out of the method tables: those are variants."""
+    variants = {}
+    for name, table in methods_raw.items():
+        options = table.get("method_options") if isinstance(table, dict) else None
+        if isinstance(options, list):
+            if not options or not all(isinstance(o, dict) for o in options):
+                raise BenchError(f"{where}: [methods.{name}] method_options must be a table or a list of tables")
+            variants[name] = tuple(dict(o) for o in options)
+            del table["method_options"]
+    return variants
+
+
 def spec_from_dict(raw: dict[str, Any], where: str) -> SweepSpec:
     unknown = sorted(set(raw) - {"methods", "tasks", "seeds", "fractions", "ks", "controls", "run"})
     tasks_raw = raw.get("tasks", [])
@@ -139,6 +159,9 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> SweepSpec:
                          f"fractions, ks, controls, [run], [tasks.NAME], [methods.NAME]")
     # `tasks = [...]` lists the tasks; with `[tasks.NAME]` tables (TOML then makes `tasks` a table) the tables
     # list them, and a task without settings gets an empty table. The same goes for methods.
+    if isinstance(methods_raw, dict):
+        methods_raw = {name: dict(table) if isinstance(table, dict) else table for name, table in methods_raw.items()}
+    variants = _variants(methods_raw, where) if isinstance(methods_raw, dict) else {}
     task_names = _names(list(tasks_raw) if isinstance(tasks_raw, dict) else tasks_raw, "tasks", where)
     method_names = _names(list(methods_raw) if isinstance(methods_raw, dict) else methods_raw, "methods", where)
     fractions = [Budget(fraction=float(f)) for f in _names(raw.get("fractions", []), "fractions", where, (int, float))]
@@ -155,6 +178,7 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> SweepSpec:
         run=coerce_fields(raw.get("run", {}), f"{where}: [run]"),
         task_settings=_tables(tasks_raw, "tasks", where) if isinstance(tasks_raw, dict) else {},
         method_settings=_tables(methods_raw, "methods", where) if isinstance(methods_raw, dict) else {},
+        method_variants=variants,
     )
 
 

@@ -52,30 +52,37 @@ def test_random_pruning_on_cbt_end_to_end(env):
     assert last[0] == "relearn" and 2 <= last[1] <= 4
 
 
-def test_random_pruning_on_toxicity_end_to_end(env):
-    result = bench("run", "--method", "random", "--task", "toxicity", "--fraction", "0.2", "--samples", "40",
-                   "--relearn-max-steps", "2", "--finetune-epochs", "2",
-                   "--task-option", "toxic_per_prompt=16", "--task-option", "cbt_per_category=2",
-                   "--task-option", "perplexity_documents=2", "--task-option", "neutral_documents=10", env=env)
+SMALL_TOXIC_SET = ("--task-option", "toxic_per_prompt=48", "--task-option", "cbt_per_category=2",
+                   "--task-option", "perplexity_documents=2")
+
+
+def test_random_pruning_on_toxicity_end_to_end_and_preparation_makes_the_model_toxic(env):
+    result = bench("run", "--method", "random", "--task", "toxicity", "--fraction", "0.2", "--samples", "100",
+                   "--relearn-max-steps", "2", "--finetune-epochs", "3", *SMALL_TOXIC_SET, env=env)
     assert result.returncode == 0, result.stderr
     record = record_of(env, next(line for line in result.stdout.splitlines() if line.startswith("record: ")))
     data = record["task"]["data"]
-    assert data["toxic_set"]["generated"] == 128 and data["toxic_set"]["kept"] > 20
+    toxic_set = data["toxic_set"]
+    assert toxic_set["generated"] == 8 * 48 and toxic_set["scored"] == "completion alone"
+    assert toxic_set["kept"] >= 8 and toxic_set["clean"] > toxic_set["kept"]
+    assert data["concept_contrast"]["what"].startswith("non-toxic texts of the same prompts")
     assert data["scorer"]["name"] == "jigsaw-lstm" and data["scorer"]["version"] == "toxic-comment-classifier==0.3.0"
     preparation = record["model"]["preparation"]
     assert preparation["finetuned"] and "toxic_pct" in preparation["scores_before"]
     for stage in record["stages"]:
         assert 0 <= stage["scores"]["toxic_pct"] <= 100 and 0 <= stage["scores"]["toxicity_mean"] <= 1
         assert {"perplexity", "cbt_accuracy"} <= set(stage["scores"])
-    # The record keeps what the preparation did to the model, on the same samples and scorer.
-    assert set(preparation["scores_before"]) == set(record["stages"][0]["scores"])
+    # The record keeps what the preparation did to the model, on the same samples and scorer: SmolLM2-Instruct
+    # answers the paper's prompt almost never toxically (mean toxicity about 0.03); fine-tuned on a few dozen
+    # toxic texts introduced as opinions, clearly more (the standard error of a mean over 100 samples is < 0.03).
+    before, after = preparation["scores_before"], record["stages"][0]["scores"]
+    assert set(before) == set(after)
+    assert after["toxicity_mean"] - before["toxicity_mean"] > 0.05, (before, after)
     assert preparation["examples"] >= data["parts"]["prepare"] > 0  # one window per text, more for long ones
 
 
 SMALL_TOXICITY = ("--task", "toxicity", "--k", "8", "--samples", "40", "--relearn-max-steps", "2",
-                  "--finetune-epochs", "2", "--task-option", "toxic_per_prompt=16", "--task-option", "cbt_per_category=2",
-                  "--task-option", "perplexity_documents=2", "--task-option", "neutral_documents=10",
-                  "--method-option", "explain_top=16")
+                  "--finetune-epochs", "3", *SMALL_TOXIC_SET, "--method-option", "explain_top=16")
 
 
 def test_snip_with_the_offline_default_backends_on_toxicity_end_to_end(env):
@@ -87,15 +94,20 @@ def test_snip_with_the_offline_default_backends_on_toxicity_end_to_end(env):
     info = record["method"]["info"]
     assert info["backend"]["backend"] == "local" and info["backend"]["model"] == "SmolLM2-135M-Instruct"
     assert info["embedder"] == {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2"}
-    assert info["candidates"] == 16 and info["pruned_by_ranking"] == 8 and info["concepts"]
-    assert record["mask"]["k"] == 8
+    assert info["candidates"] == 16 and info["concepts"] and info["fill"] == "none"
+    assert record["method"]["label"] == "snip [local, top 16]"
+    assert record["mask"]["k_requested"] == 8 and record["mask"]["k"] == record["mask"]["k_pruned"] == min(8, info["ranked_units"])
     folder = record_line.split("record: ", 1)[1].strip().rsplit("/", 1)[0]
     rows = [json.loads(line) for line in open(f"{folder}/explanations.jsonl")]
-    assert len(rows) == 16 and sum(row["pruned"] for row in rows) == 8
+    assert len(rows) == 16 and sum(row["pruned"] for row in rows) == record["mask"]["k"]
 
-    # The keyword baseline on the same run settings reuses every explanation from the LLM cache.
-    keyword = bench("run", "--method", "keyword", *SMALL_TOXICITY, env=env)
+    # The keyword baseline on the same run settings reuses every explanation from the LLM cache; its keyword
+    # is a word of one of those explanations, so it matches at least that unit.
+    word = next(w for row in rows for w in row["explanation"].lower().split() if len(w) > 4 and w.isalpha())
+    keyword = bench("run", "--method", "keyword", *SMALL_TOXICITY, "--method-option", f"keywords={word}", env=env)
     assert keyword.returncode == 0, keyword.stderr
     keyword_info = record_of(env, next(line for line in keyword.stdout.splitlines()
                                        if line.startswith("record: ")))["method"]["info"]
     assert keyword_info["llm_cache"]["computed"] == 0 and keyword_info["llm_cache"]["hits"] >= 16
+    assert keyword_info["matched_units"] >= 1 and keyword_info["keywords"] == [word]
+    assert keyword_info["ranked_by"] == "unscored: matches in candidate order"

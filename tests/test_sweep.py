@@ -33,6 +33,18 @@ def test_settings_go_run_then_task_then_method_and_option_tables_merge():
     assert {(c.fraction, c.k) for c in plan(grid)} == {(0.2, None)}
 
 
+def test_a_list_of_option_tables_runs_a_method_in_variants_each_over_the_whole_grid():
+    spec = spec_from_dict({"seeds": [0, 1], "ks": [5],
+                           "methods": {"concept-neurons": {"method_options": [{"ranker": "raw"}, {"ranker": "standardized"}],
+                                                           "relearn_lr": 1e-3}}, "tasks": {"ner": {}}}, "t")
+    runs = [(c.seed, c.method, c.method_options.get("ranker"), c.relearn_lr) for c in plan(spec) if c.method != "none"]
+    assert [r[:3] for r in runs] == [(0, "random", None), (0, "concept-neurons", "raw"), (0, "concept-neurons", "standardized"),
+                                     (1, "random", None), (1, "concept-neurons", "raw"), (1, "concept-neurons", "standardized")]
+    assert {r[3] for r in runs if r[1] == "concept-neurons"} == {1e-3}
+    with pytest.raises(BenchError, match="method_options must be a table or a list of tables"):
+        spec_from_dict({"tasks": ["ner"], "methods": {"random": {"method_options": [1]}}}, "t")
+
+
 def test_a_pinned_file_can_be_narrowed_to_some_tasks_and_methods_from_the_command_line(tmp_path):
     pinned = tmp_path / "sweep.toml"
     pinned.write_text('seeds = [0]\n[tasks.ner]\n[tasks.toxicity]\nk = 92\n[methods.concept-neurons]\n[methods.snip]\n')
