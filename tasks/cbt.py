@@ -107,7 +107,7 @@ class CbtTask(Task):
     """Children's Book Test (zero-shot cloze); remove one word category, keep the others."""
 
     description = "Children's Book Test cloze, zero-shot by likelihood; remove V, P, CN or NE, keep the rest."
-    version = 1
+    version = 2  # 2: concept data starts with the BOS token; statistics skip the first position
     head_kind = "causal-lm"
     default_model = "SmolLM2-135M-Instruct"
     Options = CbtOptions
