@@ -61,7 +61,10 @@ class _Accumulator:
         if flat.shape[0] == 0:
             return
         self.sums[layer] += (self.onehot.T @ flat).double()
-        self.squares[layer] += (self.onehot.T @ flat.square()).double()
+        # In float64 from the start: a variance is E[x²] − E[x]², which float32 products would cancel away
+        # for a unit whose mean is large next to its spread.
+        wide = flat.double()
+        self.squares[layer] += self.onehot.double().T @ wide.square()
         if self.top_k:
             values, rows = flat.topk(min(self.top_k, flat.shape[0]), dim=0)
             merged_values = torch.cat([self.top_values[layer], values])

@@ -21,6 +21,14 @@ def test_task_refines_the_profile():
     assert quick.finetune_lr == NerTask.profile_overrides["quick"]["finetune_lr"]
 
 
+def test_the_paper_profile_runs_the_papers_snip_explaining_every_unit_unless_told_otherwise():
+    assert build_config({"method": "snip", "profile": "paper"}).method_options == {"explain_top": 0}
+    assert build_config({"method": "keyword"}, has_gpu=True).method_options == {"explain_top": 0}
+    assert build_config({"method": "snip", "profile": "quick"}).method_options == {}
+    assert build_config({"method": "snip", "profile": "paper"},
+                        {"method_options": {"explain_top": "64"}}).method_options == {"explain_top": "64"}
+
+
 def test_precedence_file_over_profile_and_cli_over_file(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text('profile = "paper"\nrelearn_epochs = 4\nseed = 3\n[method_options]\nalpha = "1"\n')

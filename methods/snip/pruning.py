@@ -201,6 +201,9 @@ class SnipFamily(Method):
             "backend": found.explainer.identity(),
             "explained_units": sum(bool(e.text) for e in found.explanations),
             "candidates": len(found.explanations),
+            "candidates_are": ("the units in the explanations file" if not found.explainer.needs_records else
+                               "every unit" if self.options.explain_top <= 0 else
+                               "the units the forget set activates most (explain_top)"),
             "concepts": found.concepts,
             "ranked_units": len(ranked),
             "pruned_by_ranking": min(k, len(ranked)),
