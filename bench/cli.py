@@ -10,6 +10,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench import __version__
@@ -159,7 +160,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for i, cfg in enumerate(configs, 1):
             budget = f"fraction {cfg.fraction}" if cfg.fraction is not None else f"k {cfg.k}"
             options = ", ".join(f"{k}={v}" for k, v in sorted(cfg.method_options.items()))
-            table.add_row(str(i), str(cfg.seed), cfg.task, cfg.method, options, budget, str(cfg.profile))
+            table.add_row(str(i), str(cfg.seed), cfg.task, cfg.method, escape(options), budget, str(cfg.profile))
         out.print(table)
         return 0
 
@@ -167,13 +168,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cfg = outcome.cfg
         what = f"[{i + 1}/{n}] {cfg.method} on {cfg.task}, seed {cfg.seed}"
         if outcome.status == "failed":
-            out.print(f"[red]✗[/] {what}: {outcome.error}", highlight=False)
+            out.print(f"[red]✗[/] {escape(what)}: {escape(str(outcome.error))}", highlight=False)
         elif outcome.status == "missing":
-            out.print(f"[yellow]·[/] {what}: not recorded", highlight=False)
+            out.print(f"[yellow]·[/] {escape(what)}: not recorded", highlight=False)
         else:
             s = outcome.record.summary
             note = "already recorded" if outcome.status == "recorded" else f"{outcome.seconds:.0f} s"
-            out.print(f"[green]✓[/] {what} ({note}): run {outcome.record.run_id}, forgetting "
+            out.print(f"[green]✓[/] {escape(what)} ({note}): run {outcome.record.run_id}, forgetting "
                       f"{fmt(s.get('forgetting'))}, collateral {fmt(s.get('collateral'))}, aurc {fmt(s.get('aurc'))}",
                       highlight=False)
 
@@ -223,7 +224,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     boards = build_boards(_records_for(args), collateral_bound=args.collateral_bound)
     paths = write_leaderboard(boards, Path(args.out))
     for board in boards:
-        ranked = ", ".join(f"{e.rank}. {e.label}" for e in board.ranked()) or "none ranked"
+        ranked = escape(", ".join(f"{e.rank}. {e.label}" for e in board.ranked()) or "none ranked")
         out.print(f"[bold]{board.task}[/] ({board.concept}): {len(board.entries)} entries; {ranked}", highlight=False)
     out.print(f"wrote {len(paths)} files to {args.out} (open {paths[2] if len(paths) > 2 else paths[0]})", soft_wrap=True)
     return 0
@@ -251,12 +252,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     for column in ("entry", "figure", "baseline", "now", "change", "tolerance", "verdict"):
         table.add_column(column, justify="left" if column in ("entry", "figure", "verdict") else "right")
     for r in results:
-        verdict = "[green]ok[/]" if r.problem is None else f"[red]REGRESSED[/]: {r.problem}"
-        table.add_row(r.entry, r.figure, fmt(r.baseline), fmt(r.current), fmt(r.change), fmt(r.tolerance), verdict)
+        verdict = "[green]ok[/]" if r.problem is None else f"[red]REGRESSED[/]: {escape(r.problem)}"
+        table.add_row(escape(r.entry), r.figure, fmt(r.baseline), fmt(r.current), fmt(r.change), fmt(r.tolerance), verdict)
     out.print(table)
     failed = [r for r in results if r.problem is not None]
     for r in failed:
-        Console(stderr=True).print(f"[red]regression[/] {r.entry}: {r.problem}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[red]regression[/] {escape(r.entry)}: {escape(r.problem)}", highlight=False, soft_wrap=True)
     out.print(f"{len(results) - len(failed)} passed, {len(failed)} failed" if failed else
               f"no regression: {len(results)} figures within tolerance")
     return 1 if failed else 0
@@ -474,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except BenchError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]: completed runs are recorded; rerun to continue")

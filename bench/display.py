@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from bench.record import Record
@@ -15,8 +16,12 @@ def fmt(value: float | int | None, digits: int = 3) -> str:
 
 
 def _title(record: Record) -> str:
-    return (f"{record.method['name']} on {record.task['name']} ({record.task['concept']}): "
-            f"{record.mask['k']}/{record.mask['total']} {record.mask['space']} units pruned")
+    mask = record.mask
+    short = (f" (of {mask['k_requested']} allowed: the method ranked no more)"
+             if mask.get("k_requested", mask["k"]) > mask["k"] else "")
+    name = escape(record.method.get("label") or record.method["name"])  # "[standardized]" is not markup
+    return (f"{name} on {record.task['name']} ({record.task['concept']}): "
+            f"{mask['k']}/{mask['total']} {mask['space']} units pruned{short}")
 
 
 def stages_table(record: Record) -> Table:
@@ -120,5 +125,5 @@ def top_units_table(record: Record) -> Table | None:
     table.add_column(score, justify="right")
     table.add_column("explanation")
     for unit in units:
-        table.add_row(f"{unit['layer']}.{unit['index']}", fmt(unit.get(score)), unit.get("explanation") or "–")
+        table.add_row(f"{unit['layer']}.{unit['index']}", fmt(unit.get(score)), escape(unit.get("explanation") or "–"))
     return table

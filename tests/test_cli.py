@@ -115,3 +115,16 @@ def run_cli_raw(argv):
         return main(argv), None, None
     except SystemExit as exc:  # argparse rejects malformed flags itself, with exit code 2
         return exc.code, None, None
+
+
+def test_square_brackets_in_messages_are_printed_not_read_as_markup(capsys, monkeypatch):
+    # rich reads "[word]" as a style tag and drops it: an install hint must keep its extra, a label its ranker
+    import bench.cli
+    from bench.errors import BenchError
+
+    def fails(args):
+        raise BenchError("install it with `pip install 'relearn-bench[detoxify]'` (concept-neurons [standardized])")
+
+    monkeypatch.setattr(bench.cli, "cmd_assets", fails)
+    assert main(["assets"]) == 2
+    assert "pip install 'relearn-bench[detoxify]'` (concept-neurons [standardized])" in capsys.readouterr().err

@@ -29,4 +29,4 @@ def test_the_gate_passes_on_its_baseline_and_fails_on_an_injected_regression(mon
     monkeypatch.setattr(ConceptNeurons, "score_units", lambda self, model, ctx: -real(self, model, ctx))
     assert main(["check", "--config", str(CONFIG), "--baseline", str(BASELINE)]) == 1
     err = capsys.readouterr().err
-    assert "regression ner/geo-loc · concept-neurons · all-MiniLM-L6-v2 · k = 92: forgetting fell by" in err
+    assert "regression ner/geo-loc · concept-neurons [standardized] · all-MiniLM-L6-v2 · k = 184: forgetting fell by" in err

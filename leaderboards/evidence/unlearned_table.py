@@ -6,10 +6,14 @@ the README's ranker comparison.
 Per task and entry (method label), mean ± 95% CI half-width over seeds (Student's t) of: forgetting of the
 target metric, the other target metrics' relative drop, the perplexity ratio unlearned / base, the mean
 drop of the retain accuracies, and where the pruned units sit (the largest share of them in one layer).
+The seed intervals do not include evaluation-sampling error; as a guide to it, the last column gives the
+binomial 95% half-width of a proportion target at the base model (CBT accuracy, toxic share), where the
+record says on how many examples it was measured.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -26,13 +30,27 @@ def fmt(values: list[float | None], digits: int = 3) -> str:
     return f"{s.mean:.{digits}f} ± {s.ci95:.{digits}f}" if s.n > 1 else f"{s.mean:.{digits}f}"
 
 
+def base_resolution(record) -> str:
+    """Binomial 95% half-width of the base model's proportion target, on the record's evaluation size."""
+    data, base = record.task.get("data", {}), record.stage("base")[0].scores
+    if record.task["name"] == "cbt":
+        name, n, p = f"accuracy/{record.task['concept']}", data["eval_questions_per_category"][record.task["concept"]], None
+        p = base[name]
+    elif record.task["name"] == "toxicity":
+        name, n, p = "toxic_pct", data["samples"], base["toxic_pct"] / 100
+    else:
+        return "–"
+    half = 1.96 * math.sqrt(p * (1 - p) / n)
+    return f"{name} {p:.3f} ± {half:.3f} (n = {n})"
+
+
 def main(folder: str) -> None:
     rows: dict[tuple[str, str], list] = defaultdict(list)
     for record in read_records(Path(folder)):
         rows[(f"{record.task['name']} ({record.task['concept']})", method_label(record))].append(record)
     print("| task | entry | seeds | forgetting | other targets' drop | perplexity × | retain accuracy drop | "
-          "most units in one layer |")
-    print("|---|---|---|---:|---:|---:|---:|---|")
+          "most units in one layer | base target, evaluation ± (seed 0) |")
+    print("|---|---|---|---:|---:|---:|---:|---|---|")
     for (task, label), records in sorted(rows.items()):
         records.sort(key=lambda r: r.config["seed"])
         forgetting, others, ppl, retain, layers = [], [], [], [], []
@@ -51,7 +69,7 @@ def main(folder: str) -> None:
             layers.append(f"{per_layer[top]}/{r.mask['k']} in layer {top}")
         k = ", ".join(sorted({f"{r.mask['k']}/{r.mask.get('k_requested', r.mask['k'])}" for r in records}))
         print(f"| {task} | {label} (k {k}) | {len(records)} | {fmt(forgetting)} | {fmt(others)} | {fmt(ppl, 2)} | "
-              f"{fmt(retain)} | {'; '.join(layers)} |")
+              f"{fmt(retain)} | {'; '.join(layers)} | {base_resolution(records[0])} |")
 
 
 if __name__ == "__main__":
