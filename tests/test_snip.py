@@ -275,6 +275,22 @@ def test_llm_select_prunes_the_units_the_llm_rates_highest(fake_llm):
     assert rating_prompts and all("Examples from a dataset:" in p for p in rating_prompts)  # as the paper's GPT-4 saw
 
 
+def test_llm_select_does_not_prune_units_the_llm_rated_irrelevant(monkeypatch):
+    # With a budget above the rated units, pruning the zeros too would prune the candidate prefilter's choice
+    def judge(messages):
+        reply = scripted_llm(messages)
+        return "Rating: 0" if reply == "Rating: 1" else reply
+
+    monkeypatch.setenv("BENCH_TEST_KEY", "sk-test")
+    with FakeOpenAI(judge) as server:
+        unlearned = unlearn("llm-select", tiny_model("llama"), **openai_options(server))
+    rows = [json.loads(line) for line in unlearned.files["explanations.jsonl"].splitlines()]
+    nines = {(r["layer"], r["index"]) for r in rows if r["rating"] == 9.0}
+    pruned = {(r["layer"], r["index"]) for r in rows if r["pruned"]}
+    assert 0 < len(nines) < unlearned.k_requested and pruned == nines
+    assert unlearned.info["rated_irrelevant"] == unlearned.info["rated"] - len(nines)
+
+
 def evasive_llm(first_replies_only: bool):
     """Like `scripted_llm`, but its ratings are words; a strict follow-up gets a number unless refused."""
     def reply(messages):

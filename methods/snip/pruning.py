@@ -311,6 +311,7 @@ class LLMSelect(SnipFamily):
     description = "SNIP baseline: the LLM rates each explained unit's importance (0–10) for the forget set."
     score_name = "rating"
     needs_llm = True
+    version = 3  # 3: a unit rated 0 (irrelevant) is not ranked, so never pruned
     max_unparsed = 0.10  # the share of ratings that may stay unreadable after the retry before the run fails
 
     def rank(self, found: Explained, ctx: UnlearnContext):
@@ -334,9 +335,12 @@ class LLMSelect(SnipFamily):
             raise BenchError(f"llm-select: {len(unparsed)} of {len(explained)} ratings held no integer 0–10 even after a "
                              f"stricter retry (more than {self.max_unparsed:.0%}); e.g. {replies[unparsed[0]]!r}. "
                              f"Use a stronger model (backend=openai) or model=...")
-        scores = {(e.layer, e.index): float(r) for e, r in zip(explained, ratings) if r is not None}
+        # A unit rated 0 was judged irrelevant, so it is not ranked: when the budget exceeds the rated units,
+        # pruning it anyway would prune the candidate prefilter's choice, not the LLM's.
+        scores = {(e.layer, e.index): float(r) for e, r in zip(explained, ratings) if r}
         # Equal ratings keep the candidates' order; the record says so.
         ranked = sorted(scores, key=lambda u: -scores[u])
-        return ranked, scores, {"unparsed_first_reply": len(first_unparsed), "unparsed_after_retry": len(unparsed),
+        return ranked, scores, {"rated": len(explained), "unparsed_first_reply": len(first_unparsed),
+                                "unparsed_after_retry": len(unparsed), "rated_irrelevant": ratings.count(0),
                                 "ties": "candidate order",
                                 "rating_counts": {str(v): sum(r == v for r in ratings) for v in range(11)}}
