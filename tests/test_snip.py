@@ -14,7 +14,7 @@ from bench.options import parse_options
 from bench.units import unit_space
 from methods.snip.explainers import read_explanations
 from methods.snip.forget_set import concept_samples, distinctive_words
-from methods.snip.pruning import keyword_matches, keywords_from, ranked_scores, top_units
+from methods.snip.pruning import among_equals_at_the_cut, keyword_matches, keywords_from, ranked_scores, top_units
 from methods.snip.prompts import explanation_request, parse_concepts, parse_explanation, parse_rating
 from methods.snip.records import ActivationRecords, activation_records
 from tests.conftest import concept_data, tiny_model, word_tokenizer
@@ -291,12 +291,34 @@ def test_llm_select_does_not_prune_units_the_llm_rated_irrelevant(monkeypatch):
     assert unlearned.info["rated_irrelevant"] == unlearned.info["rated"] - len(nines)
 
 
+def test_llm_select_fails_when_it_rates_every_unit_the_same(monkeypatch):
+    # A constant rating ranks nothing: the order would be the candidates', which the prefilter chose
+    def flat(messages):
+        reply = scripted_llm(messages)
+        return "Rating: 5" if reply.startswith("Rating:") else reply
+
+    monkeypatch.setenv("BENCH_TEST_KEY", "sk-test")
+    with FakeOpenAI(flat) as server, pytest.raises(BenchError, match=r"rated all \d+ units the same \(5\)"):
+        unlearn("llm-select", tiny_model("llama"), **openai_options(server))
+
+
+def test_the_record_counts_the_pruned_units_that_only_the_tie_order_chose():
+    ranked = [(0, i) for i in range(6)]
+    scores = dict(zip(ranked, [9.0, 8.0, 5.0, 5.0, 5.0, 1.0]))
+    assert among_equals_at_the_cut(ranked, scores, k=3) == 1  # one of three fives
+    assert among_equals_at_the_cut(ranked, scores, k=5) == 0  # all fives fit
+    assert among_equals_at_the_cut(ranked, dict.fromkeys(ranked), k=4) == 4  # unscored keyword matches
+    assert among_equals_at_the_cut(ranked, scores, k=6) == 0
+
+
 def evasive_llm(first_replies_only: bool):
     """Like `scripted_llm`, but its ratings are words; a strict follow-up gets a number unless refused."""
     def reply(messages):
         prompt = messages[-1]["content"]
         if prompt.startswith("That was not a single number"):
-            return "I would say it matters." if first_replies_only else "7"
+            if first_replies_only:
+                return "I would say it matters."
+            return "7" if "token a." in messages[-3]["content"] else "2"
         if "0 (irrelevant)" in prompt:
             return "Rating: quite important"
         return scripted_llm(messages)
@@ -309,7 +331,7 @@ def test_llm_select_retries_an_unparsed_rating_with_a_stricter_follow_up(monkeyp
         unlearned = unlearn("llm-select", tiny_model("llama"), **openai_options(server))
     info = unlearned.info
     assert info["unparsed_first_reply"] > 0 and info["unparsed_after_retry"] == 0
-    assert info["rating_counts"]["7"] == info["unparsed_first_reply"]
+    assert info["rating_counts"]["7"] + info["rating_counts"]["2"] == info["unparsed_first_reply"]
 
 
 def test_llm_select_fails_when_more_than_a_tenth_of_ratings_stay_unparsed(monkeypatch):

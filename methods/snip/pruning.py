@@ -105,6 +105,19 @@ def ranked_scores(ranked: list[tuple[int, int]], shape: tuple[int, int],
     return scores.view(layers, width)
 
 
+def among_equals_at_the_cut(ranked: list[Unit], unit_scores: dict[Unit, float | None], k: int) -> int:
+    """How many of the pruned units were chosen from a group of equal scores that the budget splits.
+
+    Those were picked by the ranking's tie order (the candidates' order), not by their score; unscored units
+    (a keyword's matches) are all equal."""
+    if len(ranked) <= k or k <= 0:
+        return 0
+    cut = unit_scores.get(ranked[k - 1])
+    if unit_scores.get(ranked[k]) != cut:
+        return 0  # the budget ends between two scores
+    return sum(unit_scores.get(unit) == cut for unit in ranked[:k])
+
+
 class SnipFamily(Method):
     """The shared pipeline; subclasses implement `rank`."""
 
@@ -209,6 +222,7 @@ class SnipFamily(Method):
             "pruned_by_ranking": min(k, len(ranked)),
             "fill": self.options.fill,
             "pruned_by_fill": int(pruned.sum()) - min(k, len(ranked)),
+            "pruned_among_equals_at_the_cut": among_equals_at_the_cut(ranked, unit_scores, k),
             "score": self.score_name,
             "top_units": shown,
             "llm_cache": found.cache.usage(),
@@ -311,7 +325,8 @@ class LLMSelect(SnipFamily):
     description = "SNIP baseline: the LLM rates each explained unit's importance (0–10) for the forget set."
     score_name = "rating"
     needs_llm = True
-    version = 3  # 3: a unit rated 0 (irrelevant) is not ranked, so never pruned
+    # 3: a unit rated 0 (irrelevant) is not ranked, so never pruned. 4: the same rating for every unit fails.
+    version = 4
     max_unparsed = 0.10  # the share of ratings that may stay unreadable after the retry before the run fails
 
     def rank(self, found: Explained, ctx: UnlearnContext):
@@ -337,6 +352,12 @@ class LLMSelect(SnipFamily):
                              f"Use a stronger model (backend=openai) or model=...")
         # A unit rated 0 was judged irrelevant, so it is not ranked: when the budget exceeds the rated units,
         # pruning it anyway would prune the candidate prefilter's choice, not the LLM's.
+        parsed = [r for r in ratings if r is not None]
+        if len(parsed) > 1 and len(set(parsed)) == 1:
+            # One rating for every unit carries no judgement: the order would be the candidates' (the prefilter's).
+            raise BenchError(f"llm-select: the LLM rated all {len(parsed)} units the same ({parsed[0]}), so its "
+                             f"ranking would be the candidates' order, not its judgement; e.g. {replies[0]!r}. "
+                             f"Use a stronger model (backend=openai) or model=...")
         scores = {(e.layer, e.index): float(r) for e, r in zip(explained, ratings) if r}
         # Equal ratings keep the candidates' order; the record says so.
         ranked = sorted(scores, key=lambda u: -scores[u])
