@@ -6,9 +6,8 @@ Per task: each method's budget, how many units it ranked and pruned, its LLM par
 an LLM, and how many of its pruned units it shares with each other method and with the fill order (the
 same number of candidates taken by forget-set activation, which is what the withdrawn v1 filled with), and
 how many pruned units only the tie order chose (equal scores split by the budget; unscored matches are
-equal). The
-masks and the candidates' forget-set activations are read from the runs' folders (`explanations.jsonl`),
-so run this on the machine that ran the sweep.
+equal). The masks and the candidates' forget-set activations are read from the runs' folders
+(`explanations.jsonl`), so run this on the machine that ran the sweep.
 """
 
 from __future__ import annotations

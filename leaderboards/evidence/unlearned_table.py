@@ -34,8 +34,8 @@ def base_resolution(record) -> str:
     """Binomial 95% half-width of the base model's proportion target, on the record's evaluation size."""
     data, base = record.task.get("data", {}), record.stage("base")[0].scores
     if record.task["name"] == "cbt":
-        name, n, p = f"accuracy/{record.task['concept']}", data["eval_questions_per_category"][record.task["concept"]], None
-        p = base[name]
+        name = f"accuracy/{record.task['concept']}"
+        n, p = data["eval_questions_per_category"][record.task["concept"]], base[name]
     elif record.task["name"] == "toxicity":
         name, n, p = "toxic_pct", data["samples"], base["toxic_pct"] / 100
     else:

@@ -350,14 +350,14 @@ class LLMSelect(SnipFamily):
             raise BenchError(f"llm-select: {len(unparsed)} of {len(explained)} ratings held no integer 0–10 even after a "
                              f"stricter retry (more than {self.max_unparsed:.0%}); e.g. {replies[unparsed[0]]!r}. "
                              f"Use a stronger model (backend=openai) or model=...")
-        # A unit rated 0 was judged irrelevant, so it is not ranked: when the budget exceeds the rated units,
-        # pruning it anyway would prune the candidate prefilter's choice, not the LLM's.
         parsed = [r for r in ratings if r is not None]
         if len(parsed) > 1 and len(set(parsed)) == 1:
             # One rating for every unit carries no judgement: the order would be the candidates' (the prefilter's).
             raise BenchError(f"llm-select: the LLM rated all {len(parsed)} units the same ({parsed[0]}), so its "
                              f"ranking would be the candidates' order, not its judgement; e.g. {replies[0]!r}. "
                              f"Use a stronger model (backend=openai) or model=...")
+        # A unit rated 0 was judged irrelevant, so it is not ranked: when the budget exceeds the rated units,
+        # pruning it anyway would prune the candidate prefilter's choice, not the LLM's.
         scores = {(e.layer, e.index): float(r) for e, r in zip(explained, ratings) if r}
         # Equal ratings keep the candidates' order; the record says so.
         ranked = sorted(scores, key=lambda u: -scores[u])
