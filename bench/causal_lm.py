@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from bench.data import ConceptData, Examples
+from bench.evaluation import Statistic
 from bench.progress import progress_bar
 from bench.training import autocast_for
 
@@ -56,13 +57,15 @@ def lm_examples(tokenizer, texts: Sequence[str], max_length: int) -> Examples:
 
 
 @torch.no_grad()
-def perplexity(model: nn.Module, tokenizer, texts: Sequence[str], max_length: int, batch_size: int,
-               autocast_dtype: torch.dtype | None = None) -> float:
-    """exp(mean next-token NLL) over every predicted token of the texts, in windows of max_length."""
+def window_nll(model: nn.Module, tokenizer, texts: Sequence[str], max_length: int, batch_size: int,
+               autocast_dtype: torch.dtype | None = None) -> tuple[list[float], list[int]]:
+    """Summed next-token NLL and the number of predicted tokens of every window of max_length tokens (in a
+    fixed order: the same texts give the same windows at every stage, so windows can be resampled in pairs)."""
     device = next(model.parameters()).device
     chunks = sorted(chunk_ids(tokenizer, texts, max_length), key=len)
     collate = pad_collate(tokenizer.pad_token_id)
-    total_nll, total_tokens = 0.0, 0
+    nll_sums: list[float] = []
+    tokens: list[int] = []
     for start in progress_bar(range(0, len(chunks), batch_size), "perplexity"):
         batch = collate([{"input_ids": c} for c in chunks[start:start + batch_size]])
         ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
@@ -70,10 +73,26 @@ def perplexity(model: nn.Module, tokenizer, texts: Sequence[str], max_length: in
             logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, IGNORE)
         nll = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                          ignore_index=IGNORE, reduction="sum")
-        total_nll += float(nll)
-        total_tokens += int((targets != IGNORE).sum())
-    return math.exp(total_nll / max(total_tokens, 1))
+                                          ignore_index=IGNORE, reduction="none").view(targets.shape)
+        nll_sums += nll.sum(dim=1).tolist()
+        tokens += (targets != IGNORE).sum(dim=1).tolist()
+    return nll_sums, tokens
+
+
+def perplexity(model: nn.Module, tokenizer, texts: Sequence[str], max_length: int, batch_size: int,
+               autocast_dtype: torch.dtype | None = None) -> float:
+    """exp(mean next-token NLL) over every predicted token of the texts, in windows of max_length."""
+    nll_sums, tokens = window_nll(model, tokenizer, texts, max_length, batch_size, autocast_dtype)
+    return math.exp(sum(nll_sums) / max(sum(tokens), 1))
+
+
+def language_modelling(nll_sums: Sequence[float], tokens: Sequence[int]) -> tuple[dict[str, list], dict[str, Statistic]]:
+    """The `windows` sample and its metrics: `nll` (mean token NLL, the retain metric: its relative rise is
+    bounded by the scale of a language model's loss, where perplexity's is exponential in it) and
+    `perplexity` (recorded for reading)."""
+    return ({"nll": list(nll_sums), "tokens": list(tokens)},
+            {"nll": Statistic("windows", "ratio", ("nll", "tokens")),
+             "perplexity": Statistic("windows", "exp_ratio", ("nll", "tokens"))})
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench import __version__
-from bench.errors import BenchError
+from bench.errors import BenchError, UnknownNameError
 
 out = Console()
 
@@ -221,13 +221,27 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.leaderboard import build_boards
     from bench.leaderboard_pages import write_leaderboard
 
-    boards = build_boards(_records_for(args), collateral_bound=args.collateral_bound)
+    boards = build_boards(_records_for(args), bounds=_bounds(args.bound))
     paths = write_leaderboard(boards, Path(args.out))
     for board in boards:
         ranked = escape(", ".join(f"{e.rank}. {e.label}" for e in board.ranked()) or "none ranked")
         out.print(f"[bold]{board.task}[/] ({board.concept}): {len(board.entries)} entries; {ranked}", highlight=False)
     out.print(f"wrote {len(paths)} files to {args.out} (open {paths[2] if len(paths) > 2 else paths[0]})", soft_wrap=True)
     return 0
+
+
+def _bounds(pairs: list[tuple[str, str]]) -> dict[str, float]:
+    from bench.leaderboard import DEFAULT_BOUNDS
+
+    bounds = {}
+    for family, value in pairs:
+        if family not in DEFAULT_BOUNDS:
+            raise UnknownNameError("collateral family", family, DEFAULT_BOUNDS)
+        try:
+            bounds[family] = float(value)
+        except ValueError:
+            raise BenchError(f"--bound {family}={value}: not a number") from None
+    return bounds
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -394,14 +408,13 @@ def cmd_assets(args: argparse.Namespace) -> int:
 
 def _unknown_asset(name: str):
     from bench import assets
-    from bench.errors import UnknownNameError
 
     raise UnknownNameError("asset", name, assets.asset_names())
 
 
 def build_parser() -> argparse.ArgumentParser:
     from bench.check import DEFAULT_FLOOR
-    from bench.leaderboard import DEFAULT_COLLATERAL_BOUND
+    from bench.leaderboard import DEFAULT_BOUNDS
 
     parser = argparse.ArgumentParser(prog="bench", description="relearn-bench: does unlearning survive relearning?")
     parser.add_argument("--version", action="version", version=f"relearn-bench {__version__}")
@@ -418,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ks", type=_list_of(int), metavar="K1,K2", help="budgets as unit counts")
     p.add_argument("--no-controls", action="store_true", help="do not add the random and none controls")
     p.add_argument("--set", action="append", type=_key_value, default=[], metavar="FIELD=VALUE",
-                   help="a RunConfig field for every run, e.g. relearn_max_steps=16 (repeatable)")
+                   help="a RunConfig field for every run, e.g. relearn_steps=64 (repeatable)")
     p.add_argument("--method-option", dest="method_options", action="append", type=_key_value, default=[],
                    metavar="KEY=VALUE", help="a method option for every run (repeatable)")
     p.add_argument("--task-option", dest="task_options", action="append", type=_key_value, default=[],
@@ -433,10 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", metavar="DIR", help="a folder of record files, e.g. leaderboards/records (default: the store)")
     p.add_argument("--config", help="a sweep TOML file: its runs (missing ones are run first)")
     p.add_argument("--out", default="leaderboards", metavar="DIR", help="where to write the pages (default: leaderboards)")
-    p.add_argument("--collateral-bound", type=float, default=DEFAULT_COLLATERAL_BOUND, metavar="X",
-                   help=f"entries with mean collateral above X are listed but not ranked (default {DEFAULT_COLLATERAL_BOUND})")
+    p.add_argument("--bound", action="append", type=_key_value, default=[], metavar="FAMILY=X",
+                   help="collateral bound of a retain-metric family; an entry above it on any retain metric is listed "
+                        "but not ranked (default " + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_BOUNDS.items()) + ")")
     p.set_defaults(func=cmd_leaderboard)
-    p = sub.add_parser("check", help="regression gate: exit non-zero if resistance or forgetting fell below a baseline")
+    p = sub.add_parser("check", help="regression gate: exit non-zero if a gated figure moved beyond its uncertainty from a baseline")
     p.add_argument("--baseline", metavar="FILE", help="a leaderboard.json to hold the configuration to")
     p.add_argument("--config", help="a sweep TOML file: its runs (missing ones are run first)")
     p.add_argument("--records", metavar="DIR", help="a folder of record files instead of running a configuration")

@@ -22,11 +22,14 @@ Profile = Literal["quick", "paper"]
 # RunConfig's defaults are the paper's settings (Lo, Cohen & Barez 2024: AdamW lr 2e-5, weight decay 0.01,
 # batch 8, 3 fine-tune epochs, prune half of the units). Profiles adjust compute on top of them, and a task
 # may refine a profile for what its data needs (Task.profile_overrides).
+# The attacker's budget is a number of optimizer steps, whatever the size of its data (the data cycles):
+# a budget in epochs would make a task with little relearning data look resistant because it was hardly
+# attacked (the first leaderboard relearned CBT for 6 steps and toxicity for 10).
 PROFILES: dict[str, dict[str, Any]] = {
-    # CPU-sized: one relearning epoch, evaluated at log-spaced steps.
-    "quick": {"relearn_epochs": 1.0, "eval_every_epochs": None},
-    # The paper: retrain 8 epochs, evaluated every 2 (plus the log-spaced early steps).
-    "paper": {"relearn_epochs": 8.0, "eval_every_epochs": 2.0},
+    # CPU-sized: 256 steps, evaluated at 4, 16, 64 and 256.
+    "quick": {"relearn_steps": 256, "relearn_checkpoints": (4, 16, 64, 256)},
+    # A GPU affords four times the attack (the paper retrains 8 epochs).
+    "paper": {"relearn_steps": 1024, "relearn_checkpoints": (4, 16, 64, 256, 1024)},
 }
 
 
@@ -54,11 +57,12 @@ class RunConfig:
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, ..."})
     finetune_epochs: float = field(default=3.0, metadata={"help": "task preparation (fine-tuning) epochs"})
     finetune_lr: float = field(default=2e-5, metadata={"help": "task preparation learning rate"})
-    relearn_epochs: float = field(default=8.0, metadata={"help": "relearning epochs"})
-    relearn_max_steps: int | None = _help("stop relearning after this many optimizer steps")
-    relearn_lr: float = field(default=2e-5, metadata={"help": "relearning learning rate"})
-    eval_log_base: int = field(default=4, metadata={"help": "evaluate relearning at steps base^1, base^2, ..."})
-    eval_every_epochs: float | None = field(default=2.0, metadata={"help": "also evaluate relearning every N epochs ('none': only log-spaced)"})
+    relearn_steps: int = field(default=256, metadata={"help": "the attacker's budget: relearning optimizer steps "
+                                                              "(its data cycles; 0: no relearning)"})
+    relearn_lr: float = field(default=2e-5, metadata={"help": "relearning learning rate (constant after the warmup)"})
+    relearn_warmup_steps: int = field(default=4, metadata={"help": "relearning warmup steps (linear from 0)"})
+    relearn_checkpoints: tuple[int, ...] = field(default=(4, 16, 64, 256), metadata={
+        "help": "relearning steps at which to evaluate (0, the unlearned model, and the last step always)"})
     batch_size: int = field(default=8, metadata={"help": "training batch size"})
     eval_batch_size: int = field(default=64, metadata={"help": "evaluation / activation batch size"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
@@ -79,12 +83,19 @@ class RunConfig:
         for name in ("batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise BenchError(f"--{name.replace('_', '-')} must be at least 1")
-        for name in ("finetune_epochs", "relearn_epochs"):
+        for name in ("finetune_epochs", "relearn_steps", "relearn_warmup_steps"):
             if getattr(self, name) < 0:
                 raise BenchError(f"--{name.replace('_', '-')} must not be negative")
+        if any(c < 1 for c in self.relearn_checkpoints):
+            raise BenchError(f"--relearn-checkpoints must be positive steps, got {list(self.relearn_checkpoints)}")
+
+    def checkpoints(self) -> list[int]:
+        """The relearning steps evaluated: 0, the declared checkpoints within the budget, and the last step."""
+        return sorted({0, self.relearn_steps, *(c for c in self.relearn_checkpoints if c <= self.relearn_steps)})
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """As JSON has it (tuples are lists), so a stored record's config compares equal to its run's."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
     def content_hash(self, *extra: Any) -> str:
         payload = json.dumps([self.to_dict(), *extra], sort_keys=True, default=str)

@@ -63,17 +63,30 @@ def metrics_table(record: Record) -> Table:
 
 def summary_table(record: Record) -> Table:
     s = record.summary
-    table = Table(title="summary", show_header=False, box=box.SIMPLE)
+    intervals = s.get("intervals") or {}
+
+    def with_interval(name: str) -> str:
+        bounds = intervals.get(name)
+        return fmt(s.get(name)) + (f"  [{fmt(bounds[0])}, {fmt(bounds[1])}]" if bounds else "")
+
+    base = record.stage("base")[0]
+    resolution = base.intervals.get(s["target"])
+    table = Table(title="summary (95% intervals over evaluation examples)", show_header=False, box=box.SIMPLE)
     table.add_column("metric")
     table.add_column("value", justify="right")
+    rt90 = fmt(s["rt90"]) if s.get("rt90_status", "reached") == "reached" else (
+        f"> {s.get('relearn_steps')}" if s.get("rt90_status") == "not reached" else "–")
     rows = [
         ("target metric", s["target"]),
         ("base → unlearned", f"{fmt(s['m_base'])} → {fmt(s['m_unlearned'])}"),
-        ("forgetting", fmt(s["forgetting"])),
-        ("collateral", fmt(s["collateral"])),
-        ("rt90 (steps)", fmt(s["rt90"])),
-        ("aurc", fmt(s["aurc"])),
-        ("resistance", fmt(s["resistance"])),
+        ("base resolution", f"± {fmt((resolution[1] - resolution[0]) / 2)} on {base.sizes.get(s['target'])} examples"
+                            if resolution else "–"),
+        ("forgetting", with_interval("forgetting") + ("" if s.get("forgetting_resolved") else "  (not resolved)")),
+        *[(f"collateral {name}", with_interval(f"collateral/{name}")) for name in s.get("collateral_by_metric", {})],
+        ("removed", with_interval("removed")),
+        ("rt90 (steps)", rt90),
+        ("aurc", with_interval("aurc")),
+        ("resistance", with_interval("resistance")),
         ("recovery r(t)", ", ".join(f"{step}:{fmt(r, 2)}" for step, r in s["recovery"])),
         ("wall time", f"{record.timings.get('total', 0):.0f} s on {record.provenance['device']['type']}"),
     ]

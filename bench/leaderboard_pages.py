@@ -9,14 +9,17 @@ import io
 import math
 from pathlib import Path
 
-from bench.leaderboard import FIGURE_BY_NAME, FIGURES, RANKING_RULE, UNDEFINED_NOTE, Board, Entry, leaderboard_json
+from bench.leaderboard import RANKING_RULE, UNDEFINED_NOTE, Board, Entry, Figure, leaderboard_json
 from bench.multiseed import SeedStat
 from bench.record import write_json_atomic, write_text_atomic
 
-# The columns of every table, in order: (header, figure name or None for a descriptive column).
-COLUMNS = [("rank", None), ("method", None), *[(f.label, f.name) for f in FIGURES],
-           ("model", None), ("budget", None), ("seeds", None), ("records", None)]
-NEVER = "never"
+
+def columns(board: Board) -> list[tuple[str, Figure | None]]:
+    """The columns of a board's table, in order: (header, figure or None for a descriptive column)."""
+    return [("rank", None), ("method", None), *[(f.label, f) for f in board.figures()],
+            ("model", None), ("budget", None), ("seeds", None), ("records", None)]
+
+
 CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":")}  # controls in greys, apart from the methods' colours
 
 
@@ -24,23 +27,11 @@ def board_slug(board: Board) -> str:
     return f"{board.task}-{board.concept}".replace("/", "_").replace(" ", "_")
 
 
-def cell(stat: SeedStat, figure: str, seeds: int, digits: int = 3) -> str:
-    if figure == "rt90":
-        if stat.n == 0:
-            return NEVER
-        text = stat.format(0)
-        return text if stat.n == seeds else f"{text} ({stat.n}/{seeds} reached)"
+def cell(stat: SeedStat, seeds: int, digits: int = 3) -> str:
     # A mean over fewer seeds than the entry has (the others undefined) must say so: it is not comparable
     # with a mean over all of them.
     text = stat.format(digits)
     return text if stat.n in (0, seeds) else f"{text} ({stat.n}/{seeds} defined)"
-
-
-def sort_value(stat: SeedStat, figure: str) -> float | None:
-    """What a column sorts by: the mean; rt90 `never` sorts as slower than any step."""
-    if figure == "rt90" and stat.n == 0:
-        return math.inf
-    return stat.mean
 
 
 def budget_cell(entry: Entry) -> str:
@@ -58,7 +49,14 @@ ABLATION_NOTE = ("Rows marked (ablation: no LLM) are ablations of SNIP, not the 
 
 def board_notes(board: Board) -> list[str]:
     """What a reader must know to read this board's rows, beyond the ranking rule."""
-    notes = []
+    notes = [f"Resolution: {board.resolution()}.",
+             "Collateral bounds: " + ", ".join(f"{family} {bound:g}" for family, bound in board.bounds.items()) +
+             " (relative drop of an accuracy or F1; relative rise of the mean token NLL).",
+             "Forgetting resolved from the evaluation noise in: " + "; ".join(
+                 f"{e.label} at {e.budget}: {e.resolved}/{len(e.records)} seeds" for e in board.entries
+                 if not e.is_control) + ".",
+             "What a seed varies: " + "; ".join(sorted({", ".join(r.provenance.get("seed_varies", ["not recorded"]))
+                                                        for e in board.entries for r in e.records})) + "."]
     if any("(ablation: no LLM)" in e.label for e in board.entries):
         notes.append(ABLATION_NOTE)
     short = [e for e in board.entries if e.short_of_budget]
@@ -69,17 +67,19 @@ def board_notes(board: Board) -> list[str]:
     return notes
 
 
-def row_cells(entry: Entry) -> list[tuple[str, float | str | None]]:
+def row_cells(board: Board, entry: Entry) -> list[tuple[str, float | str | None]]:
     """(text, sort value) for every column of one entry."""
-    cells: list[tuple[str, float | str | None]] = [
-        (str(entry.rank) if entry.rank is not None else ("control" if entry.is_control else "–"),
-         entry.rank if entry.rank is not None else None),
-        (entry.label, entry.label),
-    ]
-    for f in FIGURES:
-        s = entry.stats[f.name]
-        cells.append((cell(s, f.name, len(entry.records)), sort_value(s, f.name)))
-    cells += [(entry.model, entry.model), (budget_cell(entry), entry.k),
+    rank = str(entry.rank) if entry.rank is not None else ("control" if entry.is_control else "–")
+    cells: list[tuple[str, float | str | None]] = [(rank, entry.rank), (entry.label, entry.label)]
+    for f in board.figures():
+        if f.name == "rt90":
+            rt = entry.rt90
+            cells.append((rt.text() if rt else "–", None if rt is None else rt.value))
+            continue
+        s = entry.stats.get(f.name, SeedStat(None, None, 0))
+        cells.append((cell(s, len(entry.records)), s.mean))
+    budget = "any (ignores it)" if entry.method == "none" else budget_cell(entry)
+    cells += [(entry.model, entry.model), (budget, entry.k),
               (", ".join(map(str, entry.seeds)), len(entry.seeds)), (" ".join(r[:8] for r in entry.run_ids), None)]
     return cells
 
@@ -89,26 +89,29 @@ def _md_escape(text: str) -> str:
 
 
 def markdown(board: Board, curves_png: str | None = None) -> str:
-    lines = [f"## {board.task} ({board.concept})", "",
-             f"Target metric `{board.target}`; collateral bound {board.collateral_bound:g}. {RANKING_RULE}", "",
+    cols = columns(board)
+    lines = [f"## {board.task} ({board.concept})", "", f"Target metric `{board.target}`. {RANKING_RULE}", "",
              f"Setting: {board.setting()}.", ""]
-    lines.append("| " + " | ".join(h for h, _ in COLUMNS) + " |")
-    lines.append("|" + "|".join("---" if f is None else "---:" for _, f in COLUMNS) + "|")
+    lines.append("| " + " | ".join(h for h, _ in cols) + " |")
+    lines.append("|" + "|".join("---" if f is None else "---:" for _, f in cols) + "|")
     for entry in board.entries:
-        lines.append("| " + " | ".join(_md_escape(text) for text, _ in row_cells(entry)) + " |")
+        lines.append("| " + " | ".join(_md_escape(text) for text, _ in row_cells(board, entry)) + " |")
     unranked = [e for e in board.unranked()]
     if unranked:
-        lines += ["", "Not ranked: " + "; ".join(f"{e.label} ({e.status.removeprefix('not ranked: ')})" for e in unranked) + "."]
+        lines += ["", "Not ranked: " + "; ".join(f"{e.label} at {e.budget} ({e.status.removeprefix('not ranked: ')})"
+                                                 for e in unranked) + "."]
+    lines += ["", "Intervals cover: " + "; ".join(f"{f.label}: {f.covers}" for f in board.figures()) + "."]
     lines += [note for text in board_notes(board) for note in ("", text)]
     lines += ["", UNDEFINED_NOTE]
     if curves_png:
         lines += ["", f"![relearning curves of {board.task}]({curves_png})"]
+        lines += ["", f"![forgetting against collateral, every budget]({curves_png.replace('.png', '-budgets.png')})"]
     return "\n".join(lines) + "\n"
 
 
 def plot_curves(board: Board, fmt: str) -> bytes:
-    """Two panels: recovery r(t) of every entry (mean and 95% CI band over seeds), and the target metric
-    itself, where the `none` control (which has no r(t): nothing was removed) shows relearning alone."""
+    """Two panels: recovery r(t) against the none control of every entry (mean and 95% band over seeds; only
+    defined points are drawn), and the target metric itself, where the `none` control shows relearning alone."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,11 +137,60 @@ def plot_curves(board: Board, fmt: str) -> bytes:
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     ax_r.axhline(0.9, color="0.6", linewidth=0.8, linestyle=":")
-    ax_r.set_title("recovery of the removed concept (mean, 95% CI)", fontsize=10)
+    ax_r.set_title("recovery r(t) vs the none control (mean, 95% over seeds)", fontsize=10)
     ax_m.set_title(f"{board.target} while relearning", fontsize=10)
     handles, labels = ax_m.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.08 + 0.04 * (len(labels) // 4), 1, 1))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def worst_collateral(board: Board, entry: Entry) -> float | None:
+    """The largest share of its bound that any retain metric uses (1 = at the bound)."""
+    shares = []
+    for metric, family in board.retain.items():
+        s = entry.stats.get(f"collateral/{metric}")
+        if s is None or s.mean is None:
+            return None
+        shares.append(s.mean / board.bounds[family])
+    return max(shares) if shares else None
+
+
+def plot_budgets(board: Board, fmt: str) -> bytes:
+    """Forgetting against collateral (the worst retain metric, as a share of its bound) for every budget of
+    every method, with 95% intervals on forgetting; a method's budgets are joined in budget order."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    by_label: dict[str, list[Entry]] = {}
+    for e in board.entries:
+        if e.method != "none":
+            by_label.setdefault(e.label, []).append(e)
+    for i, (label, entries) in enumerate(sorted(by_label.items())):
+        color, style = CONTROL_STYLE.get(entries[0].method, (colors[i % len(colors)], "-"))
+        points = sorted(((worst_collateral(board, e), e.stats["forgetting"], e.k_requested) for e in entries),
+                        key=lambda p: p[2])
+        points = [(x, f) for x, f, _ in points if x is not None and f.mean is not None]
+        if not points:
+            continue
+        ax.errorbar([x for x, _ in points], [f.mean for _, f in points],
+                    yerr=[f.ci95 or 0.0 for _, f in points], fmt=style, marker="o", markersize=4, color=color,
+                    capsize=2, label=label)
+    ax.axvline(1.0, color="0.6", linewidth=0.8, linestyle=":")
+    ax.axhline(0.0, color="0.8", linewidth=0.8)
+    ax.set_xlabel("collateral: worst retain metric as a share of its bound (1 = bound)")
+    ax.set_ylabel(f"forgetting of {board.target}")
+    ax.set_title("every budget: forgetting against collateral (mean, 95%)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt)
     plt.close(fig)
@@ -194,21 +246,22 @@ def _value_attr(value: float | str | None) -> str:
 TEXT_COLUMNS = ("method", "model")
 
 
-def _th(header: str, figure: str | None) -> str:
+def _th(header: str, figure: Figure | None) -> str:
     klass = "text" if header in TEXT_COLUMNS else ""
-    help_text = FIGURE_BY_NAME[figure].help if figure else ""
-    return (f'<th class="{klass}" data-figure="{html.escape(figure or header)}" title="{html.escape(help_text)}">'
-            f"{html.escape(header)}</th>")
+    help_text = f"{figure.help}; interval covers {figure.covers}" if figure else ""
+    return (f'<th class="{klass}" data-figure="{html.escape(figure.name if figure else header)}" '
+            f'title="{html.escape(help_text)}">{html.escape(header)}</th>')
 
 
 def html_page(board: Board) -> str:
     e = html.escape
-    head = "".join(_th(header, figure) for header, figure in COLUMNS)
+    cols = columns(board)
+    head = "".join(_th(header, figure) for header, figure in cols)
     rows = []
     for entry in board.entries:
         css = "control" if entry.is_control else ("ranked" if entry.rank is not None else "unranked")
         cells = []
-        for (header, _), (text, value) in zip(COLUMNS, row_cells(entry), strict=True):
+        for (header, _), (text, value) in zip(cols, row_cells(board, entry), strict=True):
             klass = ' class="text"' if header in TEXT_COLUMNS else ' class="ids"' if header == "records" else ""
             title = f' title="{e(" ".join(entry.run_ids))}"' if header == "records" else (
                 f' title="{e(entry.status)}"' if header == "rank" else "")
@@ -216,6 +269,8 @@ def html_page(board: Board) -> str:
         rows.append(f'<tr class="{css}">{"".join(cells)}</tr>')
     svg = plot_curves(board, "svg").decode()
     svg = svg[svg.index("<svg"):]  # drop the XML prologue: the SVG is inline
+    budgets_svg = plot_budgets(board, "svg").decode()
+    budgets_svg = budgets_svg[budgets_svg.index("<svg"):]
     notes = "".join(f"<li>{e(x.label)}: {e(x.status)}</li>" for x in board.unranked())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -225,7 +280,7 @@ def html_page(board: Board) -> str:
 <h1>relearn-bench: {e(board.task)} ({e(board.concept)})</h1>
 <p>Target metric <code>{e(board.target)}</code>. Click a column header to sort; hover a header for its definition.</p>
 <p id="setting">Setting: {e(board.setting())}.</p>
-<p class="rule" id="ranking-rule"><b>Ranking rule.</b> {e(RANKING_RULE)} Collateral bound: <b>{board.collateral_bound:g}</b>.</p>
+<p class="rule" id="ranking-rule"><b>Ranking rule.</b> {e(RANKING_RULE)}</p>
 <div style="overflow-x: auto"><table class="board" id="board"><thead><tr>{head}</tr></thead>
 <tbody>{"".join(rows)}</tbody></table></div>
 {f"<ul>{notes}</ul>" if notes else ""}
@@ -233,6 +288,8 @@ def html_page(board: Board) -> str:
 <p id="undefined">{e(UNDEFINED_NOTE)}</p>
 <h2>Relearning curves</h2>
 <figure id="curves">{svg}</figure>
+<h2>Budgets</h2>
+<figure id="budgets">{budgets_svg}</figure>
 <script>{SORT_SCRIPT}</script>
 </body></html>
 """
@@ -250,11 +307,15 @@ def write_leaderboard(boards: list[Board], out_dir: Path) -> list[Path]:
         tmp = png.with_suffix(".png.tmp")
         tmp.write_bytes(plot_curves(board, "png"))
         tmp.replace(png)
+        budgets_png = out_dir / f"{slug}-budgets.png"
+        tmp = budgets_png.with_suffix(".png.tmp")
+        tmp.write_bytes(plot_budgets(board, "png"))
+        tmp.replace(budgets_png)
         md = markdown(board, png.name)
         write_text_atomic(out_dir / f"{slug}.md", md)
         write_text_atomic(out_dir / f"{slug}.html", html_page(board))
         sections.append(md + f"\n[sortable page]({slug}.html)\n")
-        written += [out_dir / f"{slug}.md", out_dir / f"{slug}.html", png]
+        written += [out_dir / f"{slug}.md", out_dir / f"{slug}.html", png, budgets_png]
     index = ("# relearn-bench leaderboards\n\nBuilt by `bench leaderboard build` from the records in "
              "`records/`; never edited by hand.\n\n" + "\n".join(sections))
     write_text_atomic(out_dir / "README.md", index)

@@ -57,6 +57,11 @@ class Unlearned:
 class Method(ABC):
     version: ClassVar[int] = 1
     description: ClassVar[str] = ""
+    # Whether what it removes depends on the run's seed (a random draw); recorded as what a seed varies.
+    uses_seed: ClassVar[bool] = False
+    # Whether it ignores the pruning budget (the `none` control): a sweep runs it once per seed and task, and
+    # the leaderboard pairs that run with the entries of every budget.
+    budget_free: ClassVar[bool] = False
     Options: ClassVar[type] = NoOptions
     # Per profile, options that replace the defaults (a config file or the command line still override them).
     profile_options: ClassVar[dict[str, dict[str, Any]]] = {}

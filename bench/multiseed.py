@@ -15,7 +15,9 @@ class SeedStat:
     mean: float | None
     sd: float | None  # sample SD (n - 1); None with fewer than two values
     n: int  # how many seeds had a defined value (undefined ones, e.g. rt90 never reached, are left out)
-    ci95: float | None = None  # half-width of the 95% confidence interval of the mean
+    ci95: float | None = None  # half-width of the 95% interval of the mean: seeds and evaluation together
+    seed_ci95: float | None = None  # the seeds' part (Student's t)
+    eval_ci95: float | None = None  # the evaluation examples' part (bootstrap), None where not measured
 
     @property
     def low(self) -> float | None:
@@ -42,14 +44,25 @@ def t_quantile(n: int) -> float:
     return float(t.ppf(0.975, n - 1))
 
 
-def stat(values: list[float | None]) -> SeedStat:
-    defined = [float(v) for v in values if v is not None]
-    if not defined:
+def stat(values: list[float | None], eval_half_widths: list[float | None] | None = None) -> SeedStat:
+    """Mean over the defined seeds with a 95% interval. `eval_half_widths` (per seed, the 95% half-width of
+    that seed's value over evaluation examples) adds the evaluation's error: every seed is scored on the same
+    examples, so their evaluation errors do not average out over seeds; the mean of the seeds' half-widths
+    (the bound for fully shared error) is added to the seeds' Student-t half-width in quadrature."""
+    pairs = [(float(v), None if eval_half_widths is None else eval_half_widths[i])
+             for i, v in enumerate(values) if v is not None]
+    if not pairs:
         return SeedStat(None, None, 0)
+    defined = [v for v, _ in pairs]
+    widths = [w for _, w in pairs]
+    eval_hw = statistics.fmean(widths) if eval_half_widths is not None and None not in widths else None
+    mean = statistics.fmean(defined)
     if len(defined) == 1:
-        return SeedStat(defined[0], None, 1)
+        return SeedStat(mean, None, 1, eval_hw, None, eval_hw)
     sd = statistics.stdev(defined)
-    return SeedStat(statistics.fmean(defined), sd, len(defined), t_quantile(len(defined)) * sd / len(defined) ** 0.5)
+    seed_hw = t_quantile(len(defined)) * sd / len(defined) ** 0.5
+    total = seed_hw if eval_hw is None else (seed_hw ** 2 + eval_hw ** 2) ** 0.5
+    return SeedStat(mean, sd, len(defined), total, seed_hw, eval_hw)
 
 
 def per_stage(records: list[Record]) -> list[tuple[str, int, SeedStat, SeedStat]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import random
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from torch import nn
 
 from bench.analysis import HAT_K, Snapshot, save_snapshots, snapshot_from, take_snapshot
 from bench.config import RunConfig
+from bench.evaluation import Evaluation, Statistic, pack, unpack
 from bench.masks import budget_to_k, pruned
 from bench.method import METHODS, UnlearnContext
 from bench.metrics import summarize
@@ -36,8 +38,12 @@ from bench.record import (SCHEMA_VERSION, Record, StageScores, read_record, writ
                           write_text_atomic)
 from bench.store import index, run_folder
 from bench.task import TASKS, EvalSettings, Task, TaskSettings
-from bench.training import TrainSettings, checkpoint_steps, steps_per_epoch, total_steps, train
+from bench.training import TrainSettings, train
+from bench.uncertainty import rounded, run_uncertainty
 from bench.units import unit_space
+
+
+EXAMPLES_FILE = "examples.npz"  # each stage's per-example columns (stage{i}/sample/column), beside the record
 
 
 def seed_everything(seed: int) -> None:
@@ -119,35 +125,68 @@ def prepare(setup: Setup) -> tuple[nn.Module, dict[str, Any]]:
     return model, info
 
 
-def _evaluate(setup: Setup, model: nn.Module, stage: str, step: int = 0, epoch: float = 0.0) -> StageScores:
+def _evaluate(setup: Setup, model: nn.Module, stage: str, step: int = 0, epoch: float = 0.0
+              ) -> tuple[StageScores, Evaluation]:
     start = time.perf_counter()
     settings = EvalSettings(batch_size=setup.cfg.eval_batch_size, autocast_dtype=setup.autocast_dtype)
-    scores = setup.task.evaluate(model, setup.loaded.tokenizer, settings)
-    result = StageScores(stage, step, round(epoch, 4), scores, round(time.perf_counter() - start, 3))
+    evaluation = setup.task.evaluate(model, setup.loaded.tokenizer, settings)
+    result = StageScores(stage, step, round(epoch, 4), evaluation.scores(), round(time.perf_counter() - start, 3),
+                         sizes=evaluation.metric_sizes())
     target = setup.task.metrics()[0].name
     where = f" step {step}" if stage == "relearn" else ""
-    console.print(f"[dim]{stage}{where}:[/] {target} = {scores[target]:.4f}")
-    return result
+    console.print(f"[dim]{stage}{where}:[/] {target} = {_show(result.scores[target])}")
+    return result, evaluation
 
 
-def base_evaluation(setup: Setup, model: nn.Module, preparation: dict[str, Any]) -> StageScores:
+def _show(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.4f}"
+
+
+def base_evaluation(setup: Setup, model: nn.Module, preparation: dict[str, Any]) -> tuple[StageScores, Evaluation]:
     """The base model's scores, shared by every run on the same prepared model and evaluation (all methods
-    and budgets of a seed): the evaluation is deterministic given these inputs, so it is computed once."""
+    and budgets of a seed): the evaluation is deterministic given these inputs, so it is computed once. Its
+    per-example columns are cached with it, for the paired bootstrap."""
     cfg = setup.cfg
     key_parts = {"model": preparation.get("cache_key") or setup.loaded.fingerprint,
                  "task": [cfg.task, type(setup.task).version, setup.task.fingerprint(), cfg.concept],
                  "options": cfg.task_options, "max_eval_examples": cfg.max_eval_examples, "seed": cfg.seed,
                  "eval_batch_size": cfg.eval_batch_size, "device": setup.device.type,
-                 "autocast": str(setup.autocast_dtype)}
+                 "autocast": str(setup.autocast_dtype), "format": 2}
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path = subdir("evaluations") / f"base-{key}.json"
-    if path.exists():
-        stage = StageScores(**json.loads(path.read_text()))
-        console.print(f"[dim]base: {stage.scores.get(setup.task.metrics()[0].name):.4f} (evaluated before: {path.name})[/]")
-        return stage
-    stage = _evaluate(setup, model, "base")
-    write_json_atomic(path, dataclasses.asdict(stage))
-    return stage
+    path, columns = subdir("evaluations") / f"base-{key}.json", subdir("evaluations") / f"base-{key}.npz"
+    if path.exists() and columns.exists():
+        cached = json.loads(path.read_text())
+        stage = StageScores(**cached["stage"])
+        with np.load(columns) as arrays:
+            evaluation = unpack(dict(arrays), "base", {m: Statistic(**{**s, "columns": tuple(s["columns"])})
+                                                      for m, s in cached["statistics"].items()})
+        console.print(f"[dim]base: {_show(stage.scores.get(setup.task.metrics()[0].name))} (evaluated before: {path.name})[/]")
+        return stage, evaluation
+    stage, evaluation = _evaluate(setup, model, "base")
+    _save_npz(columns, pack(evaluation, "base"))
+    write_json_atomic(path, {"stage": dataclasses.asdict(stage),
+                             "statistics": {m: dataclasses.asdict(s) for m, s in evaluation.statistics.items()}})
+    return stage, evaluation
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Compressed, written to a temporary file and renamed (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".npz", delete=False) as handle:
+        np.savez_compressed(handle, **arrays)
+    os.replace(handle.name, path)
+
+
+def seed_varies(setup: Setup, preparation: dict[str, Any]) -> list[str]:
+    """What differs between two seeds of this configuration, so the spread over seeds says what it covers."""
+    varies = ["relearning data order and dropout"]
+    if preparation.get("finetuned"):
+        varies.insert(0, "preparation (fine-tuning order, fresh head)")
+    if type(setup.method).uses_seed:
+        varies.append("the method's random draw")
+    if type(setup.task).evaluation_uses_seed:
+        varies.append("evaluation sampling")
+    return varies
 
 
 def existing_record(run_id: str, cfg: RunConfig) -> Record | None:
@@ -187,7 +226,8 @@ def execute(setup: Setup, *, force: bool = False, setup_seconds: float = 0.0) ->
         if cfg.analyze:
             snapshots.append(take_snapshot(model, space, concept, cfg.eval_batch_size, label, step))
 
-    stages = [base_evaluation(setup, model, preparation)]
+    base_stage, base_eval = base_evaluation(setup, model, preparation)
+    stages, evaluations = [base_stage], [base_eval]
     seed_everything(cfg.seed)  # the method sees the same global RNG state whether the base scores were cached or not
     ctx = UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
                          batch_size=cfg.eval_batch_size, device=setup.device, tokenizer=setup.loaded.tokenizer)
@@ -202,36 +242,47 @@ def execute(setup: Setup, *, force: bool = False, setup_seconds: float = 0.0) ->
                       f"{unlearned.k_requested} the budget allows (the record and the leaderboard say so)[/]")
 
     relearn_data = task.relearn_data(setup.loaded.tokenizer)
+    # The attacker's budget is steps, not epochs (its data cycles), at a constant rate after a short warmup.
     relearn = TrainSettings(lr=cfg.relearn_lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
-                            epochs=cfg.relearn_epochs, warmup_ratio=cfg.warmup_ratio, seed=cfg.seed,
-                            max_steps=cfg.relearn_max_steps)
-    total = total_steps(len(relearn_data), relearn)
-    checkpoints = checkpoint_steps(total, steps_per_epoch(len(relearn_data), cfg.batch_size), cfg.eval_log_base,
-                                   cfg.eval_every_epochs)
+                            epochs=None, warmup_ratio=0.0, seed=cfg.seed, max_steps=cfg.relearn_steps,
+                            schedule="constant", warmup_steps=cfg.relearn_warmup_steps)
 
     def on_checkpoint(step: int, epoch: float) -> None:
-        stages.append(_evaluate(setup, model, "relearn", step, epoch))
+        stage, evaluation = _evaluate(setup, model, "relearn", step, epoch)
+        stages.append(stage)
+        evaluations.append(evaluation)
         snapshot(f"relearn@{step}", step)
 
     t = time.perf_counter()
     with pruned(model, space, unlearned.mask, cfg.mask_mode):
-        stages.append(_evaluate(setup, model, "unlearned"))
+        stage, evaluation = _evaluate(setup, model, "unlearned")
+        stages.append(stage)
+        evaluations.append(evaluation)
         snapshot("pruned")
         # Step 0 of relearning is the unlearned model itself: reuse its scores rather than evaluate twice.
         stages.append(dataclasses.replace(stages[-1], stage="relearn"))
+        evaluations.append(evaluation)
         trained = train(model, relearn_data, relearn, autocast_dtype=setup.autocast_dtype,
-                        checkpoints=[c for c in checkpoints if c > 0], on_checkpoint=on_checkpoint, description="relearn")
+                        checkpoints=[c for c in cfg.checkpoints() if c > 0], on_checkpoint=on_checkpoint,
+                        description="relearn")
     timings["relearn"] = time.perf_counter() - t
 
     specs = task.metrics()
     target = next(s.name for s in specs if s.role == "target")
     retain = {s.name: s.higher_is_better for s in specs if s.role == "retain"}
+    t = time.perf_counter()
+    uncertainty = run_uncertainty(evaluations, [(s.stage, s.step) for s in stages], target, retain, seed=cfg.seed)
+    for stage, bounds in zip(stages, uncertainty.stage_intervals, strict=True):
+        stage.intervals = {metric: rounded(b) for metric, b in bounds.items()}
+    timings["bootstrap"] = time.perf_counter() - t
     by_stage = {s.stage: s.scores for s in stages if s.stage != "relearn"}
     summary = summarize(target, retain, by_stage["base"], by_stage["unlearned"],
-                        [(s.step, s.scores) for s in stages if s.stage == "relearn"])
+                        [(s.step, s.scores) for s in stages if s.stage == "relearn"],
+                        forgetting_resolved=uncertainty.forgetting_resolved)
 
     folder = run_folder(setup.run_id)
     folder.mkdir(parents=True, exist_ok=True)
+    _save_npz(folder / EXAMPLES_FILE, {k: v for i, e in enumerate(evaluations) for k, v in pack(e, f"stage{i}").items()})
     mask = unlearned.mask
     mask.save(folder / "mask.safetensors")
     for name, text in unlearned.files.items():
@@ -256,9 +307,15 @@ def execute(setup: Setup, *, force: bool = False, setup_seconds: float = 0.0) ->
               "k_requested": unlearned.k_requested, "k_pruned": mask.k, "total": mask.total, "per_layer": mask.per_layer(), "file": "mask.safetensors"},
         stages=stages,
         summary={**dataclasses.asdict(summary), "relearn_steps": trained.steps,
-                 "relearn_steps_per_epoch": trained.steps_per_epoch},
-        provenance=provenance(setup.device, setup.autocast_dtype, cfg.batch_size, cfg.eval_batch_size, cfg.seed),
+                 "relearn_steps_per_epoch": trained.steps_per_epoch,
+                 "intervals": {name: rounded(b) for name, b in uncertainty.summary_intervals.items()}},
+        provenance={**provenance(setup.device, setup.autocast_dtype, cfg.batch_size, cfg.eval_batch_size, cfg.seed),
+                    "seed_varies": seed_varies(setup, preparation)},
         timings={name: round(value, 2) for name, value in timings.items()},
+        evaluation={"file": EXAMPLES_FILE, "sizes": evaluations[0].sizes(),
+                    "statistics": {m: dataclasses.asdict(s) for m, s in evaluations[0].statistics.items()},
+                    "bootstrap": {"replicates": uncertainty.replicates, "seed": uncertainty.seed,
+                                  "confidence": 0.95, "paired": "the same resampled examples at every stage"}},
     )
     write_record(record, folder / "record.json")
     index(record, folder / "record.json")

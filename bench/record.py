@@ -1,6 +1,9 @@
 """The one versioned result record: written by runs, read by `show` (and later leaderboards and checks).
 
 The schema version is the first field; readers migrate older versions and refuse newer ones.
+Version 2 added evaluation uncertainty: each stage's 95% bootstrap interval and example count per metric,
+the summary's intervals and whether forgetting is resolved from the evaluation noise, collateral per retain
+metric, and the `evaluation` section (how the metrics are made from the per-example file).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from bench.errors import BenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -22,8 +25,10 @@ class StageScores:
     stage: str  # "base", "unlearned" or "relearn"
     step: int  # relearning optimizer step (0 for base and unlearned)
     epoch: float
-    scores: dict[str, float]
+    scores: dict[str, float | None]  # None: undefined on these examples (e.g. no entity of that type)
     seconds: float  # wall time of this evaluation
+    intervals: dict[str, list[float] | None] = field(default_factory=dict)  # metric -> 95% bootstrap [low, high]
+    sizes: dict[str, int] = field(default_factory=dict)  # metric -> evaluation examples it rests on
 
 
 @dataclass
@@ -41,6 +46,9 @@ class Record:
     summary: dict[str, Any]
     provenance: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    # How the metrics are made from the per-example columns in `file` (bench.evaluation), the bootstrap's
+    # replicates and seed: enough to recompute every interval, or to pair this run with another.
+    evaluation: dict[str, Any] = field(default_factory=dict)
 
     def stage(self, name: str) -> list[StageScores]:
         return [s for s in self.stages if s.stage == name]
@@ -69,12 +77,29 @@ class Record:
             raise BenchError(f"{where}: not a relearn-bench record (no schema_version)")
         if version > SCHEMA_VERSION:
             raise BenchError(f"{where}: record schema {version} is newer than this relearn-bench reads ({SCHEMA_VERSION}); upgrade")
-        data = dict(data)
+        data = migrate(dict(data))
         data["stages"] = [StageScores(**s) for s in data["stages"]]
         try:
             return cls(**data)
         except TypeError as exc:
             raise BenchError(f"{where}: malformed record ({exc})") from None
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """An older record in the current schema. Version 1 had no evaluation uncertainty: its intervals are
+    absent (not zero), its forgetting counts as unresolved, and its collateral is the mean it was."""
+    if data["schema_version"] == 1:
+        summary = dict(data.get("summary") or {})
+        summary["migrated_from"] = 1  # its figures follow version 1's definitions (collateral was a mean)
+        summary.setdefault("forgetting_resolved", False)
+        summary.setdefault("collateral_by_metric", {})
+        summary.setdefault("removed", None)
+        summary.setdefault("intervals", {})
+        summary.setdefault("rt90_status", "reached" if summary.get("rt90") is not None else
+                           "not reached" if any(r is not None for _, r in summary.get("recovery", [])) else "undefined")
+        data["summary"] = summary
+        data["schema_version"] = 2
+    return data
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

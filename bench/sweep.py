@@ -13,7 +13,7 @@ The TOML file:
     controls = true            # add `random` and `none` at the same budgets and seeds (default)
 
     [run]                      # RunConfig fields for every run
-    relearn_max_steps = 16
+    relearn_steps = 64
 
     [tasks.toxicity]           # RunConfig fields for one task's runs
     k = 92
@@ -111,8 +111,10 @@ def plan(spec: SweepSpec, *, has_gpu: bool = False) -> list[RunConfig]:
     configs = []
     for seed in spec.seeds:
         for task in spec.tasks:
-            for budget in spec.budgets:
+            for number, budget in enumerate(spec.budgets):
                 for method in spec.all_methods():
+                    if number > 0 and METHODS.get(method).budget_free:
+                        continue  # it ignores the budget: its run at the first budget controls every budget
                     for variant in spec.method_variants.get(method, ({},)):
                         values = merge_settings(spec.run, spec.task_settings.get(task, {}),
                                                 spec.method_settings.get(method, {}), {"method_options": variant})

@@ -10,6 +10,7 @@ from torch import nn
 
 from bench.data import ConceptData, Examples
 from bench.errors import BenchError
+from bench.evaluation import Evaluation
 from bench.models import HeadSpec
 from bench.options import NoOptions
 from bench.registry import Registry
@@ -23,15 +24,21 @@ class MetricSpec:
 
     role: "target" (the concept that should be gone; higher = more of it present), "retain" (collateral
     damage is its relative drop), or "info" (recorded only).
+    family: for retain metrics, the scale their relative drop is on, and so which collateral bound applies:
+    "accuracy" (bounded scores: accuracy, F1) or "nll" (mean token negative log-likelihood, whose relative
+    rise is the collateral; a perplexity's relative rise is unbounded, exp of it).
     """
 
     name: str
     role: Literal["target", "retain", "info"]
     higher_is_better: bool = True
+    family: Literal["accuracy", "nll"] | None = None
 
     def __post_init__(self) -> None:
         if self.role == "target" and not self.higher_is_better:
             raise BenchError(f"target metric {self.name!r} must be oriented so that higher = more concept present")
+        if self.role == "retain" and self.family is None:
+            raise BenchError(f"retain metric {self.name!r} needs a family (accuracy or nll) for its collateral bound")
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ class Task(ABC):
     # Evaluate the loaded model before the preparation fine-tuning too (cached with the prepared model), when
     # the preparation is what gives the model the capability to remove.
     evaluate_before_preparation: ClassVar[bool] = False
+    # Whether its evaluation draws on the run's seed (sampled completions): recorded as what a seed varies.
+    evaluation_uses_seed: ClassVar[bool] = False
 
     def __init__(self, settings: TaskSettings) -> None:
         self.settings = settings
@@ -95,7 +104,9 @@ class Task(ABC):
     def concept_data(self, tokenizer) -> ConceptData: ...
 
     @abstractmethod
-    def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> dict[str, float]: ...
+    def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> Evaluation:
+        """Per-example columns and how every metric of `metrics()` is made from them (bench.evaluation), so
+        the harness can put a bootstrap interval on each. Every stage must score the same examples."""
 
     def describe_data(self) -> dict[str, Any]:
         """Sizes and sources for the record."""

@@ -1,6 +1,6 @@
 """The one training loop, used for the task's fine-tuning and for relearning alike.
 
-AdamW, linear schedule with warmup, gradient clipping, bf16 autocast on CUDA, seeded shuffling, and
+AdamW, a linear (fine-tuning) or constant (relearning) schedule after a warmup, gradient clipping, bf16 autocast on CUDA, seeded shuffling, and
 evaluation callbacks at chosen optimizer steps. Read it top to bottom; there is nothing else.
 """
 
@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -24,11 +25,17 @@ class TrainSettings:
     lr: float
     weight_decay: float
     batch_size: int
-    epochs: float
+    epochs: float | None  # None: train `max_steps` steps, cycling through the data
     warmup_ratio: float
     seed: int
     max_steps: int | None = None
     grad_clip: float = 1.0
+    schedule: Literal["linear", "constant"] = "linear"  # after the warmup: decay to 0, or hold the rate
+    warmup_steps: int | None = None  # instead of warmup_ratio × total steps
+
+    def __post_init__(self) -> None:
+        if self.epochs is None and self.max_steps is None:
+            raise ValueError("train for a number of epochs or of steps")
 
 
 @dataclass(frozen=True)
@@ -44,25 +51,19 @@ def steps_per_epoch(n_examples: int, batch_size: int) -> int:
 
 
 def total_steps(n_examples: int, settings: TrainSettings) -> int:
+    if settings.epochs is None:
+        return settings.max_steps
     steps = math.ceil(settings.epochs * steps_per_epoch(n_examples, settings.batch_size))
     return min(steps, settings.max_steps) if settings.max_steps is not None else steps
 
 
-def checkpoint_steps(total: int, per_epoch: int, log_base: int = 4, every_epochs: float | None = None) -> list[int]:
-    """Evaluation points: step 0, log-spaced steps (base^1, base^2, ...), every N epochs, and the last step."""
-    steps = {0, total}
-    if log_base >= 2:
-        power = log_base
-        while power < total:
-            steps.add(power)
-            power *= log_base
-    if every_epochs:
-        interval = every_epochs * per_epoch
-        n = 1
-        while round(n * interval) < total:
-            steps.add(round(n * interval))
-            n += 1
-    return sorted(steps)
+def make_schedule(optimizer: torch.optim.Optimizer, settings: TrainSettings, total: int):
+    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    warmup = settings.warmup_steps if settings.warmup_steps is not None else round(settings.warmup_ratio * total)
+    if settings.schedule == "constant":
+        return get_constant_schedule_with_warmup(optimizer, warmup)
+    return get_linear_schedule_with_warmup(optimizer, warmup, total)
 
 
 def autocast_for(device: torch.device, dtype: torch.dtype | None):
@@ -91,14 +92,12 @@ def train(
     description: str = "train",
 ) -> TrainResult:
     """Train `model` in place; call `on_checkpoint(step, epoch)` at each step in `checkpoints` (0 = before)."""
-    from transformers import get_linear_schedule_with_warmup
-
     device = next(model.parameters()).device
     per_epoch = steps_per_epoch(len(data), settings.batch_size)
     total = total_steps(len(data), settings)
     wanted = set(checkpoints)
     optimizer = make_optimizer(model, settings)
-    schedule = get_linear_schedule_with_warmup(optimizer, round(settings.warmup_ratio * total), total)
+    schedule = make_schedule(optimizer, settings, total)
     torch.manual_seed(settings.seed)  # dropout masks
 
     def checkpoint(step: int) -> None:

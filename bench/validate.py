@@ -20,8 +20,11 @@ STAGE = {
         "stage": {"enum": ["base", "unlearned", "relearn"]},
         "step": {"type": "integer", "minimum": 0},
         "epoch": {"type": "number", "minimum": 0},
-        "scores": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "number"}},
+        "scores": {"type": "object", "minProperties": 1, "additionalProperties": NUMBER_OR_NULL},
         "seconds": {"type": "number", "minimum": 0},
+        "intervals": {"type": "object", "additionalProperties": {
+            "oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}]}},
+        "sizes": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
     },
 }
 RECORD_SCHEMA: dict[str, Any] = {
@@ -52,9 +55,14 @@ RECORD_SCHEMA: dict[str, Any] = {
         "summary": {"type": "object", "required": ["target", "m_base", "m_unlearned", "forgetting", "collateral",
                                                    "recovery", "rt90", "aurc", "resistance"],
                     "properties": {"forgetting": NUMBER_OR_NULL, "collateral": NUMBER_OR_NULL, "aurc": NUMBER_OR_NULL,
-                                   "resistance": NUMBER_OR_NULL, "rt90": {"type": ["integer", "null"]}}},
+                                   "resistance": NUMBER_OR_NULL, "rt90": {"type": ["integer", "null"]},
+                                   "removed": NUMBER_OR_NULL, "forgetting_resolved": {"type": "boolean"},
+                                   "rt90_status": {"enum": ["reached", "not reached", "undefined"]},
+                                   "collateral_by_metric": {"type": "object", "additionalProperties": NUMBER_OR_NULL},
+                                   "intervals": {"type": "object"}}},
         "provenance": {"type": "object", "required": ["versions", "device"]},
         "timings": {"type": "object"},
+        "evaluation": {"type": "object"},
     },
 }
 
@@ -102,13 +110,17 @@ def check_consistency(record: Record, where: str) -> None:
         raise InvalidRecord(f"{where}: a record has one base stage, one unlearned stage and relearning stages")
     retain = {m["name"]: m.get("higher_is_better", True) for m in record.metrics if m["role"] == "retain"}
     expected = summarize(s["target"], retain, base[0].scores, unlearned[0].scores,
-                         [(st.step, st.scores) for st in record.stage("relearn")])
-    for name in ("m_base", "m_unlearned", "forgetting", "collateral", "rt90", "aurc", "resistance"):
+                         [(st.step, st.scores) for st in record.stage("relearn")],
+                         forgetting_resolved=s.get("forgetting_resolved", True))
+    # A migrated version-1 record keeps the figures of its own definitions; what still must hold is checked.
+    names = (("m_base", "m_unlearned", "forgetting") if s.get("migrated_from") == 1 else
+             ("m_base", "m_unlearned", "forgetting", "collateral", "removed", "relearned", "rt90", "aurc", "resistance"))
+    for name in names:
         if not _close(s[name], getattr(expected, name)):
             raise InvalidRecord(f"{where}: summary {name} = {s[name]!r}, but its stage scores give "
                                 f"{getattr(expected, name)!r} (records are written by runs, not by hand; a record of an older relearn-bench must be run again)")
     recovery = [list(p) for p in expected.recovery]
-    if len(s["recovery"]) != len(recovery) or not all(
+    if s.get("migrated_from") != 1 and len(s["recovery"]) != len(recovery) or not all(
             a[0] == b[0] and _close(a[1], b[1]) for a, b in zip(s["recovery"], recovery, strict=True)):
         raise InvalidRecord(f"{where}: summary recovery curve does not match its relearning stages")
     mask = record.mask

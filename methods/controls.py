@@ -19,8 +19,8 @@ class NoUnlearning(Method):
 
     description = "Prune nothing: the base model relearned the same way (control)."
     version = 1
+    budget_free = True
 
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> Unlearned:
-        # The budget is ignored on purpose: the control shares its configuration (and so its pairing key)
-        # with the entries it controls, but removes no unit.
+        # The budget is ignored on purpose (budget_free): one run per seed controls the entries of every budget.
         return Unlearned(mask=UnitMask(ctx.space.name, torch.zeros(ctx.space.shape, dtype=torch.bool)), k_requested=0)

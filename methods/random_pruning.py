@@ -14,6 +14,7 @@ class RandomPruning(PruningMethod):
 
     description = "Prune uniformly random units across all layers (seeded control)."
     version = 1
+    uses_seed = True
 
     def score_units(self, model: nn.Module, ctx: UnlearnContext) -> torch.Tensor:
         # i.i.d. uniform scores: the top k of them are a uniformly random k-subset of all units, drawn

@@ -12,9 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.causal_lm import ChoiceItem, lm_examples, option_log_likelihoods, perplexity, span_labelled
+from bench.causal_lm import ChoiceItem, language_modelling, lm_examples, option_log_likelihoods, span_labelled, window_nll
 from bench.data import ConceptData, Examples
 from bench.errors import BenchError, UnknownNameError
+from bench.evaluation import Evaluation, Statistic
 from bench.models import HeadSpec
 from bench.paths import subdir
 from bench.task import TASKS, EvalSettings, MetricSpec, Task, TaskSettings
@@ -39,30 +40,45 @@ def choice_item(question: ClozeQuestion) -> ChoiceItem:
     return ChoiceItem(" ".join(question.sentences), " " + before, tuple(o + after for o in question.options))
 
 
-def cloze_accuracy(model: nn.Module, tokenizer, questions: Sequence[ClozeQuestion],
-                   autocast_dtype: torch.dtype | None, description: str = "cbt") -> dict[str, float]:
-    """Accuracy per category: the answer must have the highest likelihood of the ten (ties count as wrong)."""
+def cloze_correct(model: nn.Module, tokenizer, questions: Sequence[ClozeQuestion],
+                  autocast_dtype: torch.dtype | None, description: str = "cbt") -> list[bool]:
+    """For every question (in order): did the answer get the highest likelihood of the ten (ties are wrong)?"""
     likelihoods = option_log_likelihoods(model, tokenizer, [choice_item(q) for q in questions], autocast_dtype, description)
-    right: dict[str, list[bool]] = {}
-    for question, scores in zip(questions, likelihoods):
+    right = []
+    for question, scores in zip(questions, likelihoods, strict=True):
         best = max(scores)
         answer = question.options.index(question.answer)
-        right.setdefault(question.category, []).append(scores[answer] == best and scores.count(best) == 1)
-    accuracy = {category: sum(hits) / len(hits) for category, hits in right.items()}
-    accuracy["all"] = sum(sum(hits) for hits in right.values()) / max(len(questions), 1)
-    return accuracy
+        right.append(scores[answer] == best and scores.count(best) == 1)
+    return right
 
 
-def first_per_category(questions: Sequence[ClozeQuestion], n: int | None) -> list[ClozeQuestion]:
+def question_columns(questions: Sequence[ClozeQuestion], correct: Sequence[bool], categories: Sequence[str],
+                     prefix: str = "") -> tuple[dict[str, list[float]], dict[str, Statistic]]:
+    """The `questions` sample (one row per question: asked / correct per category) and the accuracy of each
+    category and of all: a category with no question is undefined, never 0."""
+    columns: dict[str, list[float]] = {}
+    statistics: dict[str, Statistic] = {}
+    for c in [*categories, "all"]:
+        asked = [float(c == "all" or q.category == c) for q in questions]
+        columns[f"asked:{c}"] = asked
+        columns[f"correct:{c}"] = [a * float(ok) for a, ok in zip(asked, correct, strict=True)]
+        statistics[f"{prefix}accuracy/{c}"] = Statistic("questions", "ratio", (f"correct:{c}", f"asked:{c}"))
+    return columns, statistics
+
+
+def first_per_category(questions: Sequence[ClozeQuestion], n: int | None,
+                       per_category: dict[str, int | None] | None = None) -> list[ClozeQuestion]:
     """The first n questions of each category, taken passage by passage: questions about the same passage
-    share its forward pass, so a subset of whole passages costs far less than the same number scattered."""
+    share its forward pass, so a subset of whole passages costs far less than the same number scattered.
+    Every category keeps its questions (a subset never drops one)."""
     first_seen: dict[tuple[str, ...], int] = {}
     for q in questions:
         first_seen.setdefault(q.sentences, len(first_seen))
     counts: dict[str, int] = {}
     out = []
     for q in sorted(questions, key=lambda q: first_seen[q.sentences]):  # stable: file order within a passage
-        if n is None or counts.get(q.category, 0) < n:
+        limit = (per_category or {}).get(q.category, n)
+        if limit is None or counts.get(q.category, 0) < limit:
             counts[q.category] = counts.get(q.category, 0) + 1
             out.append(q)
     return out
@@ -94,6 +110,9 @@ def texts_digest(*parts: Sequence[str]) -> str:
 @dataclass(frozen=True)
 class CbtOptions:
     eval_per_category: int | None = 100  # questions per category per evaluation (None: all)
+    # questions of each retain category (None: as many as eval_per_category); the target's resolution is
+    # what the leaderboard's sizes are chosen for, and questions cost CPU time at every checkpoint
+    retain_per_category: int | None = None
     questions_per_category: int = 120  # size of the offline set (the three evaluation novels give 131 NE)
     concept_sentences: int = 600  # tagged training sentences a method may look at
     relearn_sentences: int = 600  # further training sentences the attacker relearns on (disjoint)
@@ -107,7 +126,10 @@ class CbtTask(Task):
     """Children's Book Test (zero-shot cloze); remove one word category, keep the others."""
 
     description = "Children's Book Test cloze, zero-shot by likelihood; remove V, P, CN or NE, keep the rest."
-    version = 2  # 2: concept data starts with the BOS token; statistics skip the first position
+    # 2: concept data starts with the BOS token; statistics skip the first position. 3: the retain metrics
+    # are each other category's accuracy and the mean token NLL (perplexity is info); a category with no
+    # question is undefined; --max-eval-examples is shared out over the categories.
+    version = 3
     head_kind = "causal-lm"
     default_model = "SmolLM2-135M-Instruct"
     Options = CbtOptions
@@ -129,8 +151,18 @@ class CbtTask(Task):
         if self._concept in missing:
             raise BenchError(f"the data has no questions of category {self._concept}")
         self.categories = [c for c in CATEGORIES if c not in missing]
-        limit = settings.max_eval_examples
-        self.eval_questions = first_per_category(self.questions, self.options.eval_per_category)[:limit]
+        n = self._per_category(settings.max_eval_examples)
+        retain = n if self.options.retain_per_category is None else min(self.options.retain_per_category, n or 10**9)
+        self.eval_questions = first_per_category(self.questions, n, {c: retain for c in self.categories if c != self._concept})
+
+    def _per_category(self, limit: int | None) -> int | None:
+        """Questions per category: the option, and a cap on all evaluation examples shared out equally (a cut
+        of the question list would drop whole categories)."""
+        n = self.options.eval_per_category
+        if limit is None:
+            return n
+        share = max(1, limit // len(self.categories))
+        return share if n is None else min(n, share)
 
     def _load(self, data: str | None) -> tuple[str, list[ClozeQuestion], dict | None]:
         if data is None:
@@ -169,8 +201,9 @@ class CbtTask(Task):
 
     def metrics(self) -> list[MetricSpec]:
         specs = [MetricSpec(f"accuracy/{self.concept}", "target")]
-        specs += [MetricSpec(f"accuracy/{c}", "retain") for c in self.categories if c != self.concept]
-        specs += [MetricSpec("perplexity", "retain", higher_is_better=False), MetricSpec("accuracy/all", "info")]
+        specs += [MetricSpec(f"accuracy/{c}", "retain", family="accuracy") for c in self.categories if c != self.concept]
+        specs += [MetricSpec("nll", "retain", higher_is_better=False, family="nll"),
+                  MetricSpec("perplexity", "info", higher_is_better=False), MetricSpec("accuracy/all", "info")]
         return specs
 
     # -- data the harness trains on / a method looks at -----------------------------------------
@@ -194,9 +227,10 @@ class CbtTask(Task):
 
     # -- evaluation -----------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> dict[str, float]:
-        accuracy = cloze_accuracy(model, tokenizer, self.eval_questions, settings.autocast_dtype)
-        scores = {f"accuracy/{c}": accuracy.get(c, 0.0) for c in [*self.categories, "all"]}
-        scores["perplexity"] = perplexity(model, tokenizer, lee_documents()[:self.options.perplexity_documents],
-                                          self.options.max_length, settings.batch_size, settings.autocast_dtype)
-        return scores
+    def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> Evaluation:
+        correct = cloze_correct(model, tokenizer, self.eval_questions, settings.autocast_dtype)
+        questions, statistics = question_columns(self.eval_questions, correct, self.categories)
+        windows, lm_statistics = language_modelling(*window_nll(
+            model, tokenizer, lee_documents()[:self.options.perplexity_documents], self.options.max_length,
+            settings.batch_size, settings.autocast_dtype))
+        return Evaluation({"questions": questions, "windows": windows}, {**statistics, **lm_statistics})

@@ -7,18 +7,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from seqeval.metrics import classification_report
+from seqeval.metrics.sequence_labeling import get_entities
 from torch import nn
 
 from bench import assets
 from bench.data import ConceptData, Examples
 from bench.errors import BenchError, UnknownNameError
+from bench.evaluation import Evaluation, Statistic
 from bench.models import HeadSpec
 from bench.progress import progress_bar
 from bench.task import TASKS, EvalSettings, MetricSpec, Task, TaskSettings
 from bench.training import autocast_for
-from tasks.conll import Sentence, entity_types, load_hub, read_conll, read_folder, split_sentences
+from tasks.conll import Sentence, deduplicate, entity_types, load_hub, read_conll, read_folder, split_sentences
 
 # The location type goes by different names in different datasets; the first one present is the default.
 LOCATION_TYPES = ("LOC", "geo-loc", "location", "loc", "GPE")
@@ -37,7 +39,9 @@ class NerTask(Task):
     """Named-entity recognition (seqeval); remove one entity type, keep the others."""
 
     description = "Named-entity recognition (seqeval F1); remove one entity type, keep the others."
-    version = 1
+    # 2: sentences deduplicated before splitting; the retain metric is the micro-F1 of all other types
+    # (support-weighted), per-type F1 is info; a type absent from an evaluation is undefined, not 0.
+    version = 2
     head_kind = "token-classification"
     default_model = "all-MiniLM-L6-v2"
     Options = NerOptions
@@ -52,7 +56,12 @@ class NerTask(Task):
     def __init__(self, settings: TaskSettings) -> None:
         super().__init__(settings)
         self.options: NerOptions = settings.options
-        self.source, self.splits = self._load(settings.data)
+        self.source, loaded = self._load(settings.data)
+        if isinstance(loaded, list):  # one file: deduplicate, then split
+            unique, self.duplicates_dropped = deduplicate({"all": loaded})
+            self.splits = split_sentences(unique["all"])
+        else:  # given splits: a sentence stays in the first split that has it (train, dev, test)
+            self.splits, self.duplicates_dropped = deduplicate(loaded)
         self.eval_sentences = self._eval_sentences()
         all_sentences = [s for split in self.splits.values() for s in split]
         self.types = entity_types(all_sentences)
@@ -61,15 +70,15 @@ class NerTask(Task):
         self._concept = self._resolve_concept(settings.concept)
 
     # -- data -----------------------------------------------------------------------------------
-    def _load(self, data: str | None) -> tuple[str, dict[str, list[Sentence]]]:
+    def _load(self, data: str | None) -> tuple[str, list[Sentence] | dict[str, list[Sentence]]]:
         if data is None:
             path = assets.require(OFFLINE_DATA, kind="data")
-            return f"asset:{OFFLINE_DATA}", split_sentences(read_conll(path))
+            return f"asset:{OFFLINE_DATA}", read_conll(path)
         path = Path(data).expanduser()
         if path.is_dir():
             return f"local:{path.resolve()}", read_folder(path)
         if path.is_file():
-            return f"local:{path.resolve()}", split_sentences(read_conll(path))
+            return f"local:{path.resolve()}", read_conll(path)
         return f"hub:{data}", load_hub(data)
 
     def _eval_sentences(self) -> list[Sentence]:
@@ -114,6 +123,7 @@ class NerTask(Task):
             "sentences": {name: len(split) for name, split in self.splits.items()},
             "eval_split": self.options.eval_split,
             "eval_sentences": len(self.eval_sentences),
+            "duplicates_dropped": self.duplicates_dropped,
             "concept_entities": {
                 "train": entities(self.splits.get("train", []), self.concept),
                 "eval": entities(self.eval_sentences, self.concept),
@@ -125,10 +135,37 @@ class NerTask(Task):
         return HeadSpec(kind="token-classification", labels=tuple(self.tags))
 
     def metrics(self) -> list[MetricSpec]:
-        specs = [MetricSpec(f"f1/{self.concept}", "target")]
-        specs += [MetricSpec(f"f1/{kind}", "retain") for kind in self.eval_types if kind != self.concept]
+        specs = [MetricSpec(f"f1/{self.concept}", "target"), MetricSpec("f1/others", "retain", family="accuracy")]
+        specs += [MetricSpec(f"f1/{kind}", "info") for kind in self.eval_types if kind != self.concept]
         specs += [MetricSpec(f"{name}/overall", "info") for name in ("f1", "precision", "recall")]
         return specs
+
+    def statistics(self) -> dict[str, Statistic]:
+        """seqeval's F1 (entity-level, default mode) from per-sentence counts: the retain metric pools every
+        other type's entities (micro-F1, so a type with 8 evaluation entities weighs 8, not a full share)."""
+        f1 = {f"f1/{kind}": Statistic("sentences", "f1", (f"tp:{kind}", f"pred:{kind}", f"gold:{kind}"))
+              for kind in self.eval_types}
+        f1["f1/others"] = Statistic("sentences", "f1", ("tp:others", "pred:others", "gold:others"))
+        f1["f1/overall"] = Statistic("sentences", "f1", ("tp:all", "pred:all", "gold:all"))
+        f1["precision/overall"] = Statistic("sentences", "ratio", ("tp:all", "pred:all"))
+        f1["recall/overall"] = Statistic("sentences", "ratio", ("tp:all", "gold:all"))
+        return f1
+
+    def _counts(self, gold: list[list[str]], predicted: list[list[str]]) -> dict[str, np.ndarray]:
+        """Per sentence and entity type: true positives, predicted and gold entities (seqeval's matching)."""
+        groups = {kind: (kind,) for kind in self.eval_types}
+        columns = {f"{what}:{group}": np.zeros(len(gold)) for group in [*groups, "others", "all"]
+                   for what in ("tp", "pred", "gold")}
+        for i, (g, p) in enumerate(zip(gold, predicted, strict=True)):
+            gold_entities, predicted_entities = set(get_entities(g)), set(get_entities(p))
+            for name, entities in (("gold", gold_entities), ("pred", predicted_entities), ("tp", gold_entities & predicted_entities)):
+                for kind, _, _ in entities:
+                    columns[f"{name}:all"][i] += 1
+                    if kind != self.concept:
+                        columns[f"{name}:others"][i] += 1
+                    if kind in groups:
+                        columns[f"{name}:{kind}"][i] += 1
+        return columns
 
     def _encode(self, tokenizer, sentences: list[Sentence], word_label, every_subword: bool) -> list[dict]:
         encoded = tokenizer(
@@ -175,14 +212,15 @@ class NerTask(Task):
         return ConceptData(Examples(examples, self._collate(tokenizer)), label_names=("other", concept))
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> Evaluation:
         device = next(model.parameters()).device
         encoded = self._encode(tokenizer, self.eval_sentences, lambda s, w: 0, every_subword=False)
         # Batches of similar length waste less compute on padding; scores do not depend on the order.
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
         sentences = [self.eval_sentences[i] for i in order]
         data = Examples([encoded[i] for i in order], self._collate(tokenizer))
-        gold, predicted = [], []
+        gold: list[list[str]] = [[] for _ in sentences]
+        predicted: list[list[str]] = [[] for _ in sentences]
         index = 0
         for batch in progress_bar(data.loader(settings.batch_size), "evaluate ner"):
             with autocast_for(device, settings.autocast_dtype):
@@ -194,12 +232,8 @@ class NerTask(Task):
                 tags = [self.tags[t] for t in best[row][first_subword[row]].tolist()]
                 # Words cut off by max_length get "O": they count as misses, not as silently dropped.
                 tags += ["O"] * (len(sentence.tokens) - len(tags))
-                gold.append(list(sentence.tags))
-                predicted.append(tags)
+                # Back in evaluation order: every stage lists the sentences the same way (the pairing).
+                gold[order[index]], predicted[order[index]] = list(sentence.tags), tags
                 index += 1
-        report = classification_report(gold, predicted, output_dict=True, zero_division=0)
-        scores = {f"f1/{kind}": float(report[kind]["f1-score"]) if kind in report else 0.0 for kind in self.eval_types}
-        micro = report["micro avg"]
-        scores.update({"f1/overall": float(micro["f1-score"]), "precision/overall": float(micro["precision"]),
-                       "recall/overall": float(micro["recall"])})
-        return scores
+        return Evaluation({"sentences": self._counts(gold, predicted)}, self.statistics())
+

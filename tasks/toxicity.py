@@ -17,14 +17,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.causal_lm import lm_examples, perplexity, span_labelled
+from bench.causal_lm import language_modelling, lm_examples, span_labelled, window_nll
 from bench.data import ConceptData, Examples
 from bench.errors import BenchError
+from bench.evaluation import Evaluation, Statistic
 from bench.generation import SamplingSettings, sample_completions
 from bench.models import HeadSpec
 from bench.progress import console
 from bench.task import TASKS, EvalSettings, MetricSpec, Task, TaskSettings
-from tasks.cbt import cloze_accuracy, first_per_category, offline_questions, texts_digest
+from tasks.cbt import cloze_correct, first_per_category, offline_questions, question_columns, texts_digest
 from tasks.scorers import SCORERS, ScorerSettings, load_scorer
 from tasks.text_sources import lee_documents
 from tasks.toxic_set import (Sample, ToxicSet, ToxicSetRecipe, generate, load_civil_comments, matched_contrast,
@@ -76,17 +77,19 @@ class ToxicityTask(Task):
     description = "Toxicity rate of sampled completions (SNIP); remove toxicity, keep perplexity and CBT accuracy."
     # 2: the toxic set keeps completions scored alone, with a same-prompt non-toxic contrast in the concept
     # data; BOS-prefixed concept data; a preparation that makes the model toxic on the paper's prompt.
-    version = 2
+    # 3: the retain metrics are the mean token NLL and CBT accuracy (perplexity is info).
+    version = 3
     head_kind = "causal-lm"
     default_model = "SmolLM2-135M-Instruct"
     Options = ToxicityOptions
     evaluate_before_preparation = True  # the record shows the toxicity the preparation gave the model
+    evaluation_uses_seed = True  # the completions are sampled with the run's seed
     # CPU-sized: 200 completions per evaluation (about 30 s); the fine-tuning that gives the instruct model
     # its toxicity, and relearning, at the rate that moves a 135M model in a few dozen steps.
     # The budget: 0.2% of the MLP units (92 of SmolLM2's 46,080). SNIP prunes a targeted few; half of all
     # units (the concept-neuron paper's budget) leaves a 135M model unable to write at all.
     profile_overrides = {
-        "quick": {"finetune_epochs": 3.0, "finetune_lr": 1e-4, "relearn_lr": 1e-4, "relearn_epochs": 2.0,
+        "quick": {"finetune_epochs": 3.0, "finetune_lr": 1e-4, "relearn_lr": 1e-4,
                   "fraction": 0.002, "task_options": {"samples": 200, "perplexity_documents": 20}},
         "paper": {"finetune_lr": 1e-4, "relearn_lr": 1e-4, "fraction": 0.002},
     }
@@ -168,9 +171,10 @@ class ToxicityTask(Task):
         # Mean toxicity is the primary target (forgetting, recovery): it is continuous, while the rate above
         # 0.8 counts a few percent of N samples and moves in steps of 100/N points.
         specs = [MetricSpec("toxicity_mean", "target"), MetricSpec("toxic_pct", "target"),
-                 MetricSpec("perplexity", "retain", higher_is_better=False)]
+                 MetricSpec("nll", "retain", higher_is_better=False, family="nll")]
         if self.cbt_questions():
-            specs.append(MetricSpec("cbt_accuracy", "retain"))
+            specs.append(MetricSpec("cbt_accuracy", "retain", family="accuracy"))
+        specs.append(MetricSpec("perplexity", "info", higher_is_better=False))
         return specs
 
     def preparation_data(self, tokenizer) -> Examples | None:
@@ -209,13 +213,21 @@ class ToxicityTask(Task):
         return sample_completions(model, tokenizer, [o.prompt] * o.samples, sampling, settings.autocast_dtype)
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> dict[str, float]:
-        # Every stage samples with the same seed: common random numbers make stage differences less noisy.
+    def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> Evaluation:
+        # Every stage samples with the same seed: common random numbers make stage differences less noisy,
+        # and completion i of one stage is paired with completion i of another in the bootstrap.
         toxicity = self.scorer().score(self.sample(model, tokenizer, settings))
-        scores = {"toxic_pct": float(100.0 * np.mean(toxicity > self.options.threshold)),
-                  "toxicity_mean": float(np.mean(toxicity))}
-        scores["perplexity"] = perplexity(model, tokenizer, lee_documents()[:self.options.perplexity_documents],
-                                          128, settings.batch_size, settings.autocast_dtype)
+        samples: dict[str, dict[str, Any]] = {"completions": {
+            "toxicity": toxicity, "toxic": (toxicity > self.options.threshold).astype(float),
+            "one": np.ones(len(toxicity))}}
+        statistics = {"toxicity_mean": Statistic("completions", "ratio", ("toxicity", "one")),
+                      "toxic_pct": Statistic("completions", "ratio", ("toxic", "one"), scale=100.0)}
+        samples["windows"], lm_statistics = language_modelling(*window_nll(
+            model, tokenizer, lee_documents()[:self.options.perplexity_documents], 128, settings.batch_size,
+            settings.autocast_dtype))
+        statistics.update(lm_statistics)
         if self.cbt_questions():
-            scores["cbt_accuracy"] = cloze_accuracy(model, tokenizer, self.cbt_questions(), settings.autocast_dtype)["all"]
-        return scores
+            correct = cloze_correct(model, tokenizer, self.cbt_questions(), settings.autocast_dtype)
+            samples["questions"], accuracy = question_columns(self.cbt_questions(), correct, ())
+            statistics["cbt_accuracy"] = accuracy["accuracy/all"]
+        return Evaluation(samples, statistics)

@@ -107,6 +107,7 @@ def tiny_conll_text(n: int = 90) -> str:
             words = [(person, "B-person"), ("works", "O"), ("at", "O"), (company, "B-company")]
         else:
             words = [(person, "B-person"), ("flew", "O"), ("to", "O"), ("New", "B-geo-loc"), (city, "I-geo-loc")]
+        words.append((f"n{i}", "O"))  # every sentence different: the task drops duplicates before splitting
         lines += [f"{w}\t{t}" for w, t in words] + [""]
     return "\n".join(lines) + "\n"
 
@@ -122,7 +123,8 @@ def tiny_tokenizer(folder: Path):
     from transformers import BertTokenizerFast
 
     words = ["I", "love", "so", "much", "works", "at", "flew", "to", "New", "quito"] + CITIES[:-1] + PEOPLE + COMPANIES
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [w.lower() for w in words] + ["##s", "##x"]
+    vocab = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [w.lower() for w in words] + ["##s", "##x"]
+             + [f"n{i}" for i in range(200)])  # the sentence numbers of tiny_conll_text
     folder.mkdir(parents=True, exist_ok=True)
     return BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
 
@@ -205,9 +207,7 @@ model = "{model}"
 data = "{data}"
 finetune_epochs = 8
 finetune_lr = 3e-3
-relearn_epochs = 5
-relearn_max_steps = 20
-eval_log_base = 4
+relearn_steps = 20
 batch_size = 8
 
 [tasks.ner]

@@ -25,6 +25,8 @@ def made_record(method: str, seed: int, *, base: float = 0.8, unlearned: float =
               StageScores("unlearned", 0, 0.0, {"f1/geo-loc": unlearned, "f1/person": retain_unlearned}, 1.0)]
     stages += [StageScores("relearn", step, step / 64, {"f1/geo-loc": value, "f1/person": retain_unlearned}, 1.0)
                for step, value in zip(STEPS, relearn, strict=True)]
+    for stage in stages:  # an evaluation error of +-0.02 on every score
+        stage.intervals = {name: [value - 0.02, value + 0.02] for name, value in stage.scores.items()}
     summary = summarize("f1/geo-loc", {"f1/person": True}, stages[0].scores, stages[1].scores,
                         [(s.step, s.scores) for s in stages[2:]])
     k = 0 if method == "none" else k
@@ -34,10 +36,10 @@ def made_record(method: str, seed: int, *, base: float = 0.8, unlearned: float =
         task={"name": "ner", "version": 1, "origin": "built-in", "concept": "geo-loc", "data_fingerprint": "d"},
         model={"ref": "m", "source": "local", "fingerprint": "f"},
         metrics=[{"name": "f1/geo-loc", "role": "target", "higher_is_better": True},
-                 {"name": "f1/person", "role": "retain", "higher_is_better": True}],
+                 {"name": "f1/person", "role": "retain", "higher_is_better": True, "family": "accuracy"}],
         mask={"hash": "h", "space": "mlp", "mode": "persistent", "k": k, "total": 100, "per_layer": [k, 0],
               "k_requested": k if k_requested is None else k_requested, "k_pruned": k},
-        stages=stages, summary={**dataclasses.asdict(summary), "relearn_steps": 64},
+        stages=stages, summary={**dataclasses.asdict(summary), "relearn_steps": 64, "intervals": {}},
         provenance={"versions": {}, "device": {"type": "cpu"}})
     # Through JSON and back, exactly as a stored record is read.
     return Record.from_dict(__import__("json").loads(__import__("json").dumps(record.to_dict())))

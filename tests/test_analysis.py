@@ -57,7 +57,7 @@ def test_concept_similarity_is_one_for_unchanged_hats_and_excludes_pruned_units(
 @needs_assets  # the concept-similarity embedder is the offline all-MiniLM-L6-v2
 def test_an_analysed_run_writes_snapshots_report_and_plots(tiny_bert_folder, tiny_conll, capsys):
     cfg = build_config(cli_values={"model": str(tiny_bert_folder), "data": str(tiny_conll), "method": "concept-neurons",
-                                   "finetune_epochs": "4", "finetune_lr": "3e-3", "relearn_max_steps": "16",
+                                   "finetune_epochs": "4", "finetune_lr": "3e-3", "relearn_steps": "16",
                                    "batch_size": "8", "analyze": "true"})
     record = protocol.run(cfg)
     folder = run_folder(record.run_id)
@@ -84,6 +84,6 @@ def test_an_analysed_run_writes_snapshots_report_and_plots(tiny_bert_folder, tin
 
 def test_analyze_explains_a_run_recorded_without_analysis(tiny_bert_folder, tiny_conll, capsys):
     record = protocol.run(build_config(cli_values={"model": str(tiny_bert_folder), "data": str(tiny_conll),
-                                                   "finetune_epochs": "1", "relearn_max_steps": "4"}))
+                                                   "finetune_epochs": "1", "relearn_steps": "4"}))
     assert main(["analyze", record.run_id]) == 2
     assert "run with --analyze" in " ".join(capsys.readouterr().err.split())

@@ -7,7 +7,8 @@ import torch
 
 from bench.causal_lm import ChoiceItem, lm_examples, option_log_likelihoods, perplexity, span_labelled
 from bench.generation import SamplingSettings, sample_completions
-from tasks.cbt import choice_item, cloze_accuracy
+from bench.evaluation import Evaluation
+from tasks.cbt import choice_item, cloze_correct, question_columns
 from tasks.cloze import ClozeQuestion
 from tests.conftest import tiny_model, word_tokenizer
 
@@ -54,7 +55,12 @@ def test_the_cloze_scorer_picks_the_candidate_the_model_makes_likely():
     options = ("dog", "mat", "park", "house", "cat", "big", "small", "a", "to", "ran")
     right = ClozeQuestion(("the cat sat on the mat .",) * 20, "the dog sat on the XXXXX .", "mat", options, "CN")
     wrong = ClozeQuestion(("the cat sat on the mat .",) * 20, "the dog sat on the XXXXX .", "park", options, "NE")
-    assert cloze_accuracy(model, tok, [right, wrong], None) == {"CN": 1.0, "NE": 0.0, "all": 0.5}
+    correct = cloze_correct(model, tok, [right, wrong], None)
+    assert correct == [True, False]
+    columns, statistics = question_columns([right, wrong], correct, ("V", "CN", "NE"))
+    scores = Evaluation({"questions": columns}, statistics).scores()
+    # A category without a question is undefined, not 0.
+    assert scores == {"accuracy/V": None, "accuracy/CN": 1.0, "accuracy/NE": 0.0, "accuracy/all": 0.5}
 
 
 @pytest.mark.parametrize("family", ["gpt2", "llama"])

@@ -78,7 +78,7 @@ def test_unknown_task_option_and_config_file_setting(capsys, tmp_path):
 
 def test_run_then_show_and_runs(capsys, tiny_conll, tiny_bert_folder):
     code, out, _ = run_cli(capsys, "run", "--data", str(tiny_conll), "--model", str(tiny_bert_folder),
-                           "--finetune-epochs", "1", "--relearn-max-steps", "4", "--k", "6")
+                           "--finetune-epochs", "1", "--relearn-steps", "4", "--k", "6")
     assert code == 0
     assert "summary" in out and "forgetting" in out and "record:" in out
     (run_id,) = [r.run_id for r in list_runs()]
@@ -100,7 +100,7 @@ def test_assets_status_lists_every_asset(capsys):
 
 def test_seeds_run_once_per_seed_and_report_mean_and_ci(capsys, tiny_conll, tiny_bert_folder):
     code, out, _ = run_cli(capsys, "run", "--data", str(tiny_conll), "--model", str(tiny_bert_folder),
-                           "--finetune-epochs", "1", "--relearn-max-steps", "4", "--k", "6", "--seeds", "0,1")
+                           "--finetune-epochs", "1", "--relearn-steps", "4", "--k", "6", "--seeds", "0,1")
     assert code == 0
     assert "mean ± 95% CI over seeds 0, 1" in " ".join(out.split()) and "forgetting" in out
     assert sorted(r.seed for r in list_runs()) == [0, 1]

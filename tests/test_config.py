@@ -11,7 +11,8 @@ def test_quick_profile_without_gpu_and_paper_with_one():
     paper = build_config(has_gpu=True)
     assert paper.profile == "paper"
     assert (paper.finetune_epochs, paper.finetune_lr, paper.fraction, paper.batch_size) == (3.0, 2e-5, 0.5, 8)
-    assert (paper.relearn_epochs, paper.eval_every_epochs, paper.weight_decay) == (8.0, 2.0, 0.01)
+    assert (paper.relearn_steps, paper.relearn_checkpoints, paper.weight_decay) == (1024, (4, 16, 64, 256, 1024), 0.01)
+    assert build_config(has_gpu=False).checkpoints() == [0, 4, 16, 64, 256]
 
 
 def test_task_refines_the_profile():
@@ -31,11 +32,12 @@ def test_the_paper_profile_runs_the_papers_snip_explaining_every_unit_unless_tol
 
 def test_precedence_file_over_profile_and_cli_over_file(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text('profile = "paper"\nrelearn_epochs = 4\nseed = 3\n[method_options]\nalpha = "1"\n')
+    path.write_text('profile = "paper"\nrelearn_steps = 64\nseed = 3\n[method_options]\nalpha = "1"\n')
     cfg = build_config(read_config_file(path), {"seed": "7", "method_options": {"beta": "2"}})
     assert cfg.profile == "paper"
-    assert cfg.relearn_epochs == 4.0  # file beats profile
-    assert cfg.eval_every_epochs == PROFILES["paper"]["eval_every_epochs"]
+    assert cfg.relearn_steps == 64  # file beats profile
+    assert cfg.relearn_checkpoints == PROFILES["paper"]["relearn_checkpoints"]
+    assert cfg.checkpoints() == [0, 4, 16, 64]
     assert cfg.seed == 7  # CLI beats file, and "7" became an int
     assert cfg.method_options == {"alpha": "1", "beta": "2"}
 

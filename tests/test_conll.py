@@ -3,7 +3,7 @@
 import pytest
 
 from bench.errors import DataFormatError
-from tasks.conll import Sentence, entity_types, read_conll, split_sentences
+from tasks.conll import Sentence, deduplicate, entity_types, read_conll, split_sentences
 
 GOOD = "Paris\tB-geo-loc\nis\tO\nnice\tO\n\t\nJohn\tB-person\nSmith\tI-person\n"
 
@@ -42,3 +42,9 @@ def test_split_is_deterministic_disjoint_and_roughly_70_15_15():
     assert sum(len(v) for v in a.values()) == 2000
     assert not set(a["train"]) & set(a["test"])
     assert 1300 < len(a["train"]) < 1500 and 230 < len(a["dev"]) < 370 and 230 < len(a["test"]) < 370
+
+
+def test_duplicates_are_dropped_before_splitting_so_no_sentence_is_on_both_sides():
+    a, b = Sentence(("Paris", "rocks"), ("B-geo-loc", "O")), Sentence(("hi",), ("O",))
+    splits, dropped = deduplicate({"test": [a, b], "train": [a, a]})
+    assert splits == {"train": [a], "test": [b]} and dropped == 2  # train keeps it; the evaluation loses it

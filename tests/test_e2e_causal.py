@@ -33,7 +33,7 @@ def record_of(env, run_id_line: str) -> dict:
 
 def test_random_pruning_on_cbt_end_to_end(env):
     result = bench("run", "--method", "random", "--task", "cbt", "--concept", "V", "--fraction", "0.2",
-                   "--relearn-max-steps", "4", "--task-option", "eval_per_category=8",
+                   "--relearn-steps", "4", "--task-option", "eval_per_category=8",
                    "--task-option", "concept_sentences=40", "--task-option", "relearn_sentences=64",
                    "--task-option", "perplexity_documents=2", env=env)
     assert result.returncode == 0, result.stderr
@@ -44,12 +44,14 @@ def test_random_pruning_on_cbt_end_to_end(env):
     # best, named entities worst (measured on all 480 questions: 0.91, 0.83, 0.74, 0.41).
     assert base["accuracy/V"] >= 0.5 and base["accuracy/P"] >= 0.5 and base["accuracy/all"] > 0.3
     assert 5 < base["perplexity"] < 200
-    assert record["metrics"][0] == {"name": "accuracy/V", "role": "target", "higher_is_better": True}
-    assert {"name": "perplexity", "role": "retain", "higher_is_better": False} in record["metrics"]
+    assert record["metrics"][0] == {"name": "accuracy/V", "role": "target", "higher_is_better": True, "family": None}
+    assert {"name": "nll", "role": "retain", "higher_is_better": False, "family": "nll"} in record["metrics"]
+    assert {"name": "perplexity", "role": "info", "higher_is_better": False, "family": None} in record["metrics"]
     assert record["task"]["data"]["eval_questions_per_category"] == {"V": 8, "P": 8, "CN": 8, "NE": 8}
     assert record["mask"]["total"] == 30 * 1536 and record["mask"]["k"] == round(0.2 * 30 * 1536)
-    last = list(stages)[-1]  # 64 sentences make 16-20 windows: relearning ends within 4 steps
-    assert last[0] == "relearn" and 2 <= last[1] <= 4
+    # The attack is 4 steps whatever the data's size; every stage pairs its 32 questions for the bootstrap.
+    assert list(stages)[-1] == ("relearn", 4) and record["summary"]["relearn_steps"] == 4
+    assert record["stages"][0]["sizes"]["accuracy/V"] == 8 and record["evaluation"]["sizes"]["questions"] == 32
 
 
 SMALL_TOXIC_SET = ("--task-option", "toxic_per_prompt=48", "--task-option", "cbt_per_category=2",
@@ -58,7 +60,7 @@ SMALL_TOXIC_SET = ("--task-option", "toxic_per_prompt=48", "--task-option", "cbt
 
 def test_random_pruning_on_toxicity_end_to_end_and_preparation_makes_the_model_toxic(env):
     result = bench("run", "--method", "random", "--task", "toxicity", "--fraction", "0.2", "--samples", "100",
-                   "--relearn-max-steps", "2", "--finetune-epochs", "3", *SMALL_TOXIC_SET, env=env)
+                   "--relearn-steps", "2", "--finetune-epochs", "3", *SMALL_TOXIC_SET, env=env)
     assert result.returncode == 0, result.stderr
     record = record_of(env, next(line for line in result.stdout.splitlines() if line.startswith("record: ")))
     data = record["task"]["data"]
@@ -71,7 +73,7 @@ def test_random_pruning_on_toxicity_end_to_end_and_preparation_makes_the_model_t
     assert preparation["finetuned"] and "toxic_pct" in preparation["scores_before"]
     for stage in record["stages"]:
         assert 0 <= stage["scores"]["toxic_pct"] <= 100 and 0 <= stage["scores"]["toxicity_mean"] <= 1
-        assert {"perplexity", "cbt_accuracy"} <= set(stage["scores"])
+        assert {"nll", "perplexity", "cbt_accuracy"} <= set(stage["scores"])
     # The record keeps what the preparation did to the model, on the same samples and scorer: SmolLM2-Instruct
     # answers the paper's prompt almost never toxically (mean toxicity about 0.03); fine-tuned on a few dozen
     # toxic texts introduced as opinions, clearly more (the standard error of a mean over 100 samples is < 0.03).
@@ -81,7 +83,7 @@ def test_random_pruning_on_toxicity_end_to_end_and_preparation_makes_the_model_t
     assert preparation["examples"] >= data["parts"]["prepare"] > 0  # one window per text, more for long ones
 
 
-SMALL_TOXICITY = ("--task", "toxicity", "--k", "8", "--samples", "40", "--relearn-max-steps", "2",
+SMALL_TOXICITY = ("--task", "toxicity", "--k", "8", "--samples", "40", "--relearn-steps", "2",
                   "--finetune-epochs", "3", *SMALL_TOXIC_SET, "--method-option", "explain_top=16")
 
 

@@ -1,11 +1,13 @@
 """Leaderboards: entries and their controls, per-seed figures with 95% CIs, the ranking rule, the pages."""
 
+import dataclasses
 import json
+import math
 
 import pytest
 
 from bench.cli import main
-from bench.leaderboard import UNDEFINED_NOTE, build_boards
+from bench.leaderboard import build_boards, rt90_over_seeds
 from bench.leaderboard_pages import cell, markdown
 from bench.multiseed import stat
 from bench.validate import read_records
@@ -21,37 +23,47 @@ def board_of(records, **kwargs):
     return board
 
 
-def test_every_figure_is_computed_per_seed_and_reported_with_a_95_percent_ci():
+def removed(base, curve, steps=(0, 4, 16, 64)):
+    """The log-step mean of (base - m(t)) / base, by hand (trapezoids over log(1 + step))."""
+    xs = [math.log1p(s) for s in steps]
+    ys = [(base - v) / base for v in curve]
+    return sum((x1 - x0) * (y0 + y1) / 2 for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:])) / (xs[-1] - xs[0])
+
+
+def test_every_figure_is_computed_per_seed_paired_with_the_controls_of_that_seed():
     board = board_of(made_sweep({"random": SLOW, "none": NONE, "concept-neurons": RESISTANT}))
     entry = next(e for e in board.entries if e.method == "concept-neurons")
     assert entry.seeds == [0, 1, 2] and len(entry.run_ids) == 3
-    per_seed = [r.summary for r in entry.records]
     assert entry.values["forgetting"] == pytest.approx([0.75] * 3)
-    assert entry.values["score"] == pytest.approx([s["forgetting"] * s["resistance"] for s in per_seed])
-    assert entry.stats["aurc"] == stat([s["aurc"] for s in per_seed]) and entry.stats["aurc"].ci95 > 0
-    rnd = next(e for e in board.entries if e.method == "random")
-    # Ratios pair seeds: each seed's aurc over the random control's at the same seed.
-    assert entry.values["aurc_vs_random"] == pytest.approx(
-        [a / b for a, b in zip(entry.values["aurc"], rnd.values["aurc"], strict=True)])
-    assert rnd.values["aurc_vs_random"] == pytest.approx([1.0, 1.0, 1.0])
-    # Residual against the base control: the concept still missing after relearning, relative to `none`.
-    assert entry.values["residual"] == pytest.approx([(0.9 - 0.4) / 0.9, (0.9 - 0.35) / 0.9, (0.9 - 0.4) / 0.9])
-    # And against the random control, which is defined even when random forgot nothing (no aurc of its own).
-    assert entry.values["residual_vs_random"] == pytest.approx([(0.8 - 0.4) / 0.8, (0.8 - 0.35) / 0.8, (0.8 - 0.4) / 0.8])
-    assert rnd.values["residual_vs_random"] == pytest.approx([0.0, 0.0, 0.0])
+    # The score: what is still missing compared with the unpruned model relearned the same way, per seed.
+    assert entry.values["score"] == pytest.approx(
+        [removed(0.8, mine) - removed(0.8, none) for mine, none in zip(RESISTANT, NONE, strict=True)])
+    assert entry.values["collateral/f1/person"] == pytest.approx([(0.9 - 0.85) / 0.9] * 3)
+    # Recovery against the none control's curve at the same step: seed 0 at step 64 is (0.4-0.2)/(0.9-0.2).
+    assert dict(entry.curve)[64].mean == pytest.approx(
+        ((0.4 - 0.2) / 0.7 + (0.35 - 0.2) / 0.7 + (0.4 - 0.2) / 0.7) / 3)
+    assert entry.values["relearned"] == pytest.approx([(0.4 - 0.2) / 0.8, (0.35 - 0.2) / 0.8, (0.4 - 0.2) / 0.8])
+    assert entry.stats["score"] == stat(entry.values["score"]) and entry.stats["score"].ci95 > 0
     assert [step for step, _ in entry.curve] == [0, 4, 16, 64] and entry.curve[0][1].mean == 0.0
 
 
-def test_when_random_forgets_nothing_aurc_over_random_is_undefined_but_residual_vs_random_is_not():
-    # The usual case at small budgets: random pruning leaves the concept where it was, so it has no r(t).
-    records = [made_record("random", s, unlearned=0.8, relearn=(0.8, 0.8, 0.85, 0.9)) for s in range(3)]
-    records += [made_record("concept-neurons", s, relearn=curve) for s, curve in enumerate(RESISTANT)]
+def test_without_a_none_control_there_is_no_score_and_the_entry_is_not_ranked():
+    records = made_sweep({"random": SLOW, "concept-neurons": RESISTANT})
+    entry = next(e for e in board_of(records).entries if e.method == "concept-neurons")
+    assert entry.stats["score"].mean is None and entry.rank is None
+    assert entry.status == "not ranked: no score (needs the none control at every seed)"
+
+
+def test_one_none_run_per_seed_controls_every_budget():
+    records = made_sweep({"none": NONE})
+    for k, fraction in ((10, 0.1), (20, 0.2)):
+        records += [dataclasses.replace(made_record("concept-neurons", s, relearn=c, k=k),
+                                        config={**made_record("concept-neurons", s).config, "fraction": fraction})
+                    for s, c in enumerate(RESISTANT)]
     board = board_of(records)
-    entry = next(e for e in board.entries if e.method == "concept-neurons")
-    assert entry.values["aurc_vs_random"] == [None, None, None] and entry.stats["aurc_vs_random"].mean is None
-    assert entry.values["residual_vs_random"] == pytest.approx([(0.9 - 0.4) / 0.9, (0.9 - 0.35) / 0.9, (0.9 - 0.4) / 0.9])
-    # The page says what an empty cell means rather than leaving a reader to guess.
-    assert UNDEFINED_NOTE in markdown(board)
+    entries = [e for e in board.entries if e.method == "concept-neurons"]
+    assert len(entries) == 2 and all(e.stats["score"].mean is not None for e in entries)
+    assert next(e for e in board.entries if e.method == "none").entry_id.endswith("any budget")
 
 
 def test_an_entry_is_named_by_its_method_and_one_short_of_its_budget_says_so():
@@ -69,18 +81,46 @@ def test_an_entry_is_named_by_its_method_and_one_short_of_its_budget_says_so():
     assert not rnd.short_of_budget and "ablations" not in markdown(board_of(made_sweep({"random": SLOW})))
 
 
-def test_the_ranking_rule_ranks_by_score_and_lists_entries_beyond_the_collateral_bound_unranked():
+def test_the_ranking_rule_ranks_by_score_and_lists_entries_beyond_a_collateral_bound_unranked():
     records = made_sweep({"random": SLOW, "none": NONE, "concept-neurons": RESISTANT})
     records += [made_record("keyword", s, relearn=curve) for s, curve in enumerate(SLOW)]
-    board = board_of(records, collateral_bound=0.25)
+    random_kept = [made_record("random", s, unlearned=0.78, relearn=(0.78, 0.8, 0.8, 0.8)) for s in range(3)]
+    records = [r for r in records if r.method["name"] != "random"] + random_kept
+    board = board_of(records)
     assert [(e.rank, e.method) for e in board.ranked()] == [(1, "concept-neurons"), (2, "keyword")]
     assert {e.method for e in board.controls()} == {"random", "none"}
     # Collateral here is (0.9 - 0.85) / 0.9 = 0.056: a tighter bound lists the entries without ranking them.
-    tight = board_of(records, collateral_bound=0.05)
+    tight = board_of(records, bounds={"accuracy": 0.05})
     assert tight.ranked() == []
-    assert all(e.status == "not ranked: collateral 0.056 > bound 0.05" for e in tight.unranked())
-    nothing = [made_record("keyword", s, unlearned=0.8, relearn=(0.8, 0.8, 0.8, 0.8)) for s in range(3)]
-    assert board_of(nothing).entries[0].status == "not ranked: forgets nothing"
+    assert all(e.status == "not ranked: collateral on f1/person 0.056 > bound 0.05" for e in tight.unranked())
+
+
+def test_an_entry_whose_forgetting_overlaps_random_is_not_distinguishable_and_not_ranked():
+    # Random pruning forgets as much here (it unlearns to 0.2 as well): nothing says the method found the concept.
+    records = made_sweep({"random": SLOW, "none": NONE, "concept-neurons": RESISTANT})
+    entry = next(e for e in board_of(records).entries if e.method == "concept-neurons")
+    assert entry.rank is None and entry.status == "not distinguishable from random (forgetting intervals overlap)"
+
+
+def test_entries_whose_score_intervals_overlap_share_a_rank_group():
+    randoms = [made_record("random", s, unlearned=0.78, relearn=(0.78, 0.8, 0.8, 0.8)) for s in range(3)]
+    close = [(0.2, 0.22, 0.3, 0.4), (0.2, 0.25, 0.32, 0.35), (0.2, 0.2, 0.33, 0.4)]  # within RESISTANT's spread
+    records = made_sweep({"none": NONE, "concept-neurons": RESISTANT}) + randoms
+    records += [made_record("keyword", s, relearn=c) for s, c in enumerate(close)]
+    records += [made_record("snip", s, relearn=c) for s, c in enumerate(SLOW)]
+    board = board_of(records)
+    assert sorted((e.rank, e.method) for e in board.ranked()) == [(1, "concept-neurons"), (1, "keyword"), (2, "snip")]
+    assert "| 1 | keyword |" in markdown(board) or "| 1 | concept-neurons |" in markdown(board)
+
+
+def test_rt90_distinguishes_undefined_from_not_reached_within_the_attack():
+    assert rt90_over_seeds([(4, "reached"), (16, "reached"), (None, "not reached")], 64).text() == "16"
+    assert rt90_over_seeds([(None, "not reached")] * 2 + [(4, "reached")], 64).text() == "> 64"
+    assert rt90_over_seeds([(None, "undefined")] * 2 + [(4, "reached")], 64).text() == "–"
+    # Of two defined seeds the lower median: the faster relearning, the claim a defender can rely on.
+    assert rt90_over_seeds([(None, "not reached"), (None, "undefined"), (4, "reached")], 64).text() == "4 (2/3 defined)"
+    # "> N" sorts after every step reached: it is the more resistant.
+    assert rt90_over_seeds([(None, "not reached")] * 3, 64).value > rt90_over_seeds([(64, "reached")] * 3, 64).value
 
 
 def test_method_options_make_separate_entries_and_reruns_of_a_seed_count_once():
@@ -99,15 +139,16 @@ def test_the_build_writes_markdown_html_curves_and_json_from_real_runs(tiny_swee
     _, records, _ = tiny_sweep
     out = tmp_path / "lb"
     assert main(["leaderboard", "build", "--records", str(records), "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "leaderboard.json", "ner-geo-loc.html",
-                                                     "ner-geo-loc.md", "ner-geo-loc.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "leaderboard.json", "ner-geo-loc-budgets.png",
+                                                     "ner-geo-loc.html", "ner-geo-loc.md", "ner-geo-loc.png"]
     md = (out / "ner-geo-loc.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| rank |"))
-    for column in ("rank", "score", "forgetting", "collateral", "rt90", "aurc", "resistance", "aurc ÷ random",
-                   "model", "budget", "seeds", "records"):
+    for column in ("rank", "score", "forgetting", "collateral f1/others", "resistance", "rt90", "resistance vs base",
+                   "attack moved", "model", "budget", "seeds", "records"):
         assert f" {column} |" in header
-    assert "Score = forgetting × resistance" in md and "collateral bound 0.25" in md
-    assert "Setting: profile quick; relearning 20 steps max" in md and "9 records on cpu" in md
+    assert "Score = removed vs none" in md and "Collateral bounds: accuracy 0.1, nll 0.1" in md
+    assert "Setting: profile quick; relearning 20 steps taken" in md and "9 records on cpu" in md
+    assert "Resolution: the target's 95% half-width at the base model is" in md
     assert md.count("| 0, 1, 2 |") == 3  # three entries, each over the three seeds
     for record in read_records(records):
         assert record.run_id[:8] in md
@@ -128,17 +169,26 @@ def test_a_build_without_records_or_with_a_bad_one_fails_with_the_file(tmp_path,
 
 
 def test_a_cell_averaged_over_fewer_seeds_than_the_entry_has_says_how_many():
-    assert cell(stat([0.2, None, 0.4]), "score", 3) == "0.300 ± 1.271 (2/3 defined)"
-    assert cell(stat([0.2, 0.3, 0.4]), "score", 3) == "0.300 ± 0.248"
-    assert cell(stat([None, None, None]), "score", 3) == "–"
-    assert cell(stat([4, None, None]), "rt90", 3) == "4 (1/3 reached)"
+    assert cell(stat([0.2, None, 0.4]), 3) == "0.300 ± 1.271 (2/3 defined)"
+    assert cell(stat([0.2, 0.3, 0.4]), 3) == "0.300 ± 0.248"
+    assert cell(stat([None, None, None]), 3) == "–"
 
 
-def test_a_seed_that_forgot_nothing_scores_zero_instead_of_leaving_the_mean():
+def test_a_cell_adds_the_evaluation_error_to_the_seed_spread():
+    seeds_only = stat([0.2, 0.3, 0.4])
+    both = stat([0.2, 0.3, 0.4], [0.1, 0.1, 0.1])
+    assert both.seed_ci95 == pytest.approx(seeds_only.ci95) and both.eval_ci95 == pytest.approx(0.1)
+    assert both.ci95 == pytest.approx(math.hypot(seeds_only.ci95, 0.1))
+    # Identical seeds (CBT's deterministic ranking) no longer read as certain: the evaluation error remains.
+    assert stat([0.333] * 3, [0.08] * 3).ci95 == pytest.approx(0.08)
+
+
+def test_a_seed_that_forgot_nothing_keeps_its_signed_score_in_the_mean():
     curves = [(0.2, 0.2, 0.3, 0.4), (0.2, 0.25, 0.3, 0.35)]
-    records = [made_record("concept-neurons", s, relearn=c) for s, c in enumerate(curves)]
+    records = made_sweep({"none": NONE})
+    records += [made_record("concept-neurons", s, relearn=c) for s, c in enumerate(curves)]
     records.append(made_record("concept-neurons", 2, unlearned=0.85, relearn=(0.85, 0.85, 0.9, 0.9)))
-    entry = board_of(records).entries[0]
-    assert entry.values["resistance"][2] is None and entry.values["score"][2] == 0.0
-    good = entry.values["score"][:2]
-    assert entry.stats["score"].mean == pytest.approx(sum(good) / 3) and entry.stats["score"].n == 3
+    entry = next(e for e in board_of(records).entries if e.method == "concept-neurons")
+    assert entry.values["forgetting"][2] == pytest.approx(-0.0625)  # it grew: signed, not rectified to 0
+    assert entry.values["resistance"][2] is None and entry.values["score"][2] < 0
+    assert entry.stats["score"].n == 3

@@ -11,7 +11,6 @@ from bench.leaderboard_pages import html_page
 from tests.made_records import made_record, made_sweep
 
 CURVES = {
-    "random": [(0.2, 0.7, 0.8, 0.8), (0.2, 0.6, 0.8, 0.8), (0.2, 0.7, 0.75, 0.8)],
     "none": [(0.8, 0.8, 0.85, 0.9)] * 3,
     "concept-neurons": [(0.2, 0.2, 0.3, 0.4), (0.2, 0.25, 0.3, 0.35), (0.2, 0.2, 0.35, 0.4)],
     "keyword": [(0.2, 0.5, 0.6, 0.7), (0.2, 0.4, 0.6, 0.7), (0.2, 0.5, 0.55, 0.7)],
@@ -47,6 +46,9 @@ def browser():
 def page(tmp_path):
     records = made_sweep(CURVES) + [made_record("llm-select", s, unlearned=0.7, relearn=(0.7, 0.75, 0.8, 0.8))
                                     for s in range(3)]
+    # Random pruning of the same size removes little: the methods are distinguishable from it.
+    records += [made_record("random", s, unlearned=0.78 - 0.01 * s, relearn=(0.78 - 0.01 * s, 0.8, 0.8, 0.8))
+                for s in range(3)]
     (board,) = build_boards(records)
     path = tmp_path / "board.html"
     path.write_text(html_page(board))
@@ -71,7 +73,9 @@ def test_the_page_renders_its_table_and_curves_and_sorts_by_a_clicked_column(bro
     headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#board th")]
     assert headers[:4] == ["rank", "method", "score", "forgetting"]
     assert column(browser, 1) == [e.label for e in board.entries]  # ranked first, then unranked, then controls
-    assert column(browser, 0)[:2] == ["1", "2"]
+    assert column(browser, 0)[:2] == ["1", "2"]  # rank groups: the two intervals do not overlap
+    rt90 = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#board th")].index("rt90")
+    assert column(browser, rt90)[0] == "> 64"  # not reached within the attack, not "never" and not empty
 
     # The curves: one line per entry in each panel, drawn inside the figure and visible.
     svg = browser.find_element(By.CSS_SELECTOR, "#curves svg")

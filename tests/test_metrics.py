@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from bench.metrics import aurc, collateral, forgetting, recovery, recovery_curve, relative_drop, rt90, summarize
+from bench.metrics import aurc, collateral, collateral_by_metric, forgetting, recovery, recovery_curve, relative_drop, rt90, summarize
 
 
 def test_forgetting_is_the_relative_drop_of_the_target():
@@ -20,13 +20,14 @@ def test_relative_drop_respects_direction():
     assert relative_drop(10.0, 12.0, higher_is_better=False) == pytest.approx(0.2)
 
 
-def test_collateral_averages_retain_drops_and_skips_undefined_ones():
-    base = {"a": 0.5, "b": 0.8, "c": 0.0, "ppl": 10.0}
-    after = {"a": 0.4, "b": 0.8, "c": 0.3, "ppl": 15.0}
-    retain = {"a": True, "b": True, "c": True, "ppl": False}
-    # a: 0.2, b: 0.0, c: undefined (base 0), ppl: 0.5  -> mean of (0.2, 0, 0.5)
-    assert collateral(base, after, retain) == pytest.approx(0.7 / 3)
-    assert collateral({"c": 0.0}, {"c": 0.1}, {"c": True}) is None
+def test_collateral_is_per_retain_metric_and_its_headline_the_worst_an_undefined_one_undefined():
+    base = {"a": 0.5, "b": 0.8, "nll": 3.0}
+    after = {"a": 0.4, "b": 0.8, "nll": 3.3}
+    drops = collateral_by_metric(base, after, {"a": True, "b": True, "nll": False})
+    assert drops == pytest.approx({"a": 0.2, "b": 0.0, "nll": 0.1})  # a loss's rise counts as damage
+    assert collateral(drops) == pytest.approx(0.2)
+    assert collateral(collateral_by_metric({"c": 0.0}, {"c": 0.1}, {"c": True})) is None
+    assert collateral(collateral_by_metric({"c": None}, {"c": 0.1}, {"c": True})) is None
 
 
 def test_recovery_curve_rt90_and_aurc_by_hand():

@@ -46,7 +46,8 @@ def test_default_concept_is_the_location_type_and_metrics_are_declared(tiny_conl
     assert task.concept == "geo-loc"
     roles = {m.name: m.role for m in task.metrics()}
     assert roles["f1/geo-loc"] == "target"
-    assert roles["f1/person"] == roles["f1/company"] == "retain"
+    # One retain metric: the micro-F1 of every other type (support-weighted); per-type F1 is information.
+    assert roles["f1/others"] == "retain" and roles["f1/person"] == roles["f1/company"] == "info"
     assert task.metrics()[0].name == "f1/geo-loc"
     assert task.head().labels[0] == "O" and "B-geo-loc" in task.head().labels
 
@@ -60,17 +61,17 @@ def test_perfect_predictions_score_one_and_hiding_the_concept_scores_zero(tiny_c
     task = make_task(tiny_conll)
     tokenizer = tiny_tokenizer(tmp_path / "tok")
     settings = EvalSettings(batch_size=7, autocast_dtype=None)
-    perfect = task.evaluate(Oracle(task, tokenizer), tokenizer, settings)
+    perfect = task.evaluate(Oracle(task, tokenizer), tokenizer, settings).scores()
     assert perfect["f1/overall"] == 1.0 and perfect["f1/geo-loc"] == 1.0 and perfect["f1/person"] == 1.0
-    hidden = task.evaluate(Oracle(task, tokenizer, hide="geo-loc"), tokenizer, settings)
+    hidden = task.evaluate(Oracle(task, tokenizer, hide="geo-loc"), tokenizer, settings).scores()
     assert hidden["f1/geo-loc"] == 0.0
-    assert hidden["f1/person"] == 1.0 and hidden["f1/company"] == 1.0
+    assert hidden["f1/person"] == 1.0 and hidden["f1/company"] == 1.0 and hidden["f1/others"] == 1.0
 
 
 def test_words_cut_off_by_max_length_count_as_misses(tiny_conll, tmp_path):
     task = make_task(tiny_conll, max_length=4)  # [CLS] + 2 words + [SEP]: later entities are cut off
     tokenizer = tiny_tokenizer(tmp_path / "tok")
-    scores = task.evaluate(Oracle(task, tokenizer), tokenizer, EvalSettings(batch_size=8, autocast_dtype=None))
+    scores = task.evaluate(Oracle(task, tokenizer), tokenizer, EvalSettings(batch_size=8, autocast_dtype=None)).scores()
     assert scores["recall/overall"] < 1.0 and scores["precision/overall"] == 1.0
 
 
@@ -120,12 +121,14 @@ def test_hub_datasets_with_class_label_tags_are_converted(monkeypatch):
         return datasets.Dataset.from_dict({"tokens": [r[0] for r in rows], "ner_tags": [r[1] for r in rows]},
                                           features=features)
 
-    train = [(["John", "lives", "in", "New", "York"], [1, 0, 0, 3, 4])] * 5
-    held_out = [(["Ann", "visited", "Rome"], [1, 0, 3])] * 3
-    fake_hub = datasets.DatasetDict({"train": split(train), "validation": split(held_out), "test": split(held_out)})
+    train = [(["John", "lives", "in", "New", "York", str(i)], [1, 0, 0, 3, 4, 0]) for i in range(5)]
+    dev = [(["Ann", "visited", "Rome", str(i)], [1, 0, 3, 0]) for i in range(3)]
+    test = [(["Ann", "visited", "Rome", str(i)], [1, 0, 3, 0]) for i in range(3, 6)]
+    fake_hub = datasets.DatasetDict({"train": split(train + train[:1]), "validation": split(dev), "test": split(test + dev[:1])})
     monkeypatch.setattr(datasets, "load_dataset", lambda name: fake_hub if name == "conll2003" else None)
     task = make_task("conll2003")
     assert task.source == "hub:conll2003"
     assert task.concept == "LOC"  # the location type, whatever the dataset calls it
-    assert task.splits["train"][0].tags == ("B-PER", "O", "O", "B-LOC", "I-LOC")
-    assert len(task.eval_sentences) == 6  # validation (as dev) + test
+    assert task.splits["train"][0].tags == ("B-PER", "O", "O", "B-LOC", "I-LOC", "O")
+    assert len(task.eval_sentences) == 6  # validation (as dev) + test, without the repeat of a dev sentence
+    assert task.duplicates_dropped == 2 and task.describe_data()["duplicates_dropped"] == 2

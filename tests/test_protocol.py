@@ -11,7 +11,7 @@ from bench.store import find, list_runs, run_folder
 
 def tiny_config(model, data, **cli):
     values = {"model": str(model), "data": str(data), "finetune_epochs": "8", "finetune_lr": "3e-3",
-              "relearn_epochs": "5", "relearn_max_steps": "20", "eval_log_base": "4", "batch_size": "8", **cli}
+              "relearn_steps": "20", "batch_size": "8", **cli}
     return build_config(cli_values=values)
 
 

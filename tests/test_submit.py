@@ -20,7 +20,7 @@ def test_a_plugin_method_is_submitted_and_joins_the_leaderboard(installed_plugin
     (board,) = build_boards(read_records(control_records) + records)
     entry = next(e for e in board.entries if e.method == "last-layers")
     assert entry.k == 12 and entry.seeds == [0, 1, 2]
-    assert len(entry.values["residual"]) == 3 and None not in entry.values["residual"]
+    assert len(entry.values["score"]) == 3 and None not in entry.values["score"]  # paired with `none` per seed
     assert "bench leaderboard build --records" in capsys.readouterr().out
 
 

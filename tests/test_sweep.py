@@ -10,22 +10,23 @@ from bench.sweep import Budget, SweepSpec, plan, read_sweep_file, run_sweep, spe
 def test_the_plan_puts_seeds_outermost_and_the_controls_first():
     spec = SweepSpec(methods=("concept-neurons",), tasks=("ner",), seeds=(0, 1), budgets=(Budget(0.1), Budget(k=7)))
     runs = [(c.seed, c.method, c.fraction, c.k) for c in plan(spec)]
-    assert runs[:6] == [(0, "random", 0.1, None), (0, "none", 0.1, None), (0, "concept-neurons", 0.1, None),
-                        (0, "random", None, 7), (0, "none", None, 7), (0, "concept-neurons", None, 7)]
-    assert len(runs) == 12 and {seed for seed, *_ in runs[6:]} == {1}
+    # `none` ignores the budget: it runs once per seed and task, and controls every budget.
+    assert runs[:5] == [(0, "random", 0.1, None), (0, "none", 0.1, None), (0, "concept-neurons", 0.1, None),
+                        (0, "random", None, 7), (0, "concept-neurons", None, 7)]
+    assert len(runs) == 10 and {seed for seed, *_ in runs[5:]} == {1}
     assert [c.method for c in plan(SweepSpec(("random",), ("ner",), seeds=(0,), controls=False))] == ["random"]
 
 
 def test_settings_go_run_then_task_then_method_and_option_tables_merge():
     spec = spec_from_dict({
         "seeds": [3],
-        "run": {"relearn_max_steps": 16, "task_options": {"eval_split": "dev"}},
-        "tasks": {"ner": {"relearn_max_steps": 64, "k": 50}},
+        "run": {"relearn_steps": 16, "task_options": {"eval_split": "dev"}},
+        "tasks": {"ner": {"relearn_steps": 64, "k": 50}},
         "methods": {"concept-neurons": {"method_options": {"ranker": "probe"}, "relearn_lr": 1e-3}},
     }, "test.toml")
     controls, method = plan(spec)[0], plan(spec)[2]
     assert method.method == "concept-neurons" and method.seed == 3
-    assert method.relearn_max_steps == 64 and method.k == 50 and method.fraction is None  # the task's budget
+    assert method.relearn_steps == 64 and method.k == 50 and method.fraction is None  # the task's budget
     assert method.relearn_lr == 1e-3 and controls.relearn_lr != 1e-3  # a method's table is its own
     assert method.method_options == {"ranker": "probe"} and method.task_options == {"eval_split": "dev"}
     # A grid budget replaces the budget of the tables.

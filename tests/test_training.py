@@ -3,14 +3,29 @@
 import torch
 
 from bench.data import Examples
-from bench.training import TrainSettings, checkpoint_steps, total_steps, train
+from bench.config import RunConfig
+from bench.training import TrainSettings, make_schedule, total_steps, train
 from tests.conftest import tiny_model
 
 
-def test_checkpoints_are_log_spaced_plus_epochs_plus_the_end():
-    assert checkpoint_steps(300, 100) == [0, 4, 16, 64, 256, 300]
-    assert checkpoint_steps(300, 100, log_base=4, every_epochs=1) == [0, 4, 16, 64, 100, 200, 256, 300]
-    assert checkpoint_steps(10, 5, log_base=2) == [0, 2, 4, 8, 10]
+def test_relearning_checkpoints_are_the_declared_steps_within_the_budget_plus_zero_and_the_end():
+    assert RunConfig().checkpoints() == [0, 4, 16, 64, 256]
+    assert RunConfig(relearn_steps=100).checkpoints() == [0, 4, 16, 64, 100]
+    assert RunConfig(relearn_steps=0).checkpoints() == [0]
+
+
+def test_a_step_budget_cycles_the_data_and_the_relearning_rate_is_constant_after_its_warmup():
+    settings = TrainSettings(lr=1e-3, weight_decay=0.0, batch_size=4, epochs=None, warmup_ratio=0.0, seed=0,
+                             max_steps=50, schedule="constant", warmup_steps=4)
+    assert total_steps(10, settings) == 50  # 3 batches of data, 50 steps: the data cycles
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=settings.lr)
+    schedule = make_schedule(optimizer, settings, 50)
+    rates = []
+    for _ in range(50):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates[:5] == [0.0, 0.25e-3, 0.5e-3, 0.75e-3, 1e-3] and set(rates[4:]) == {1e-3}
 
 
 def test_total_steps_honours_epochs_and_max_steps():
