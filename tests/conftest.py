@@ -205,6 +205,7 @@ fractions = [0.25]
 [run]
 model = "{model}"
 data = "{data}"
+profile = "quick"  # the same plan on a machine with a GPU (where the default profile is paper)
 finetune_epochs = 8
 finetune_lr = 3e-3
 relearn_steps = 20
