@@ -68,6 +68,13 @@ def test_evaluation_subsets_take_whole_passages_first():
     assert [q.sentences[0] for q in first_per_category(qs, 1)] == ["a.", "a."]
 
 
+def test_the_target_category_can_keep_every_question_while_the_others_are_capped_and_none_is_dropped():
+    qs = [ClozeQuestion((f"{i}.",) * 20, "XXXXX", "x", ("x",), c) for i in range(6) for c in ("V", "P", "NE")]
+    chosen = first_per_category(qs, None, {"P": 2, "NE": 1})
+    counts = {c: sum(q.category == c for q in chosen) for c in ("V", "P", "NE")}
+    assert counts == {"V": 6, "P": 2, "NE": 1}
+
+
 def test_toxic_parts_are_disjoint_stable_and_cover_everything():
     texts = tuple(f"text {i}" for i in range(400))
     parts = split_three(texts)

@@ -152,6 +152,8 @@ def test_the_build_writes_markdown_html_curves_and_json_from_real_runs(tiny_swee
     assert md.count("| 0, 1, 2 |") == 3  # three entries, each over the three seeds
     for record in read_records(records):
         assert record.run_id[:8] in md
+        # Each exported record carries its per-example columns: every interval can be recomputed from them.
+        assert (records / "ner" / record.method["name"] / f"{record.run_id}.npz").exists()
     page = (out / "ner-geo-loc.html").read_text()
     assert page.count("<tr class=") == 3 and "<svg" in page and 'id="ranking-rule"' in page
     assert "http" not in page.split("<svg")[0]  # self-contained: no external scripts or styles
