@@ -65,9 +65,9 @@ def summary_table(record: Record) -> Table:
     s = record.summary
     intervals = s.get("intervals") or {}
 
-    def with_interval(name: str) -> str:
+    def with_interval(name: str, value: float | None = None) -> str:
         bounds = intervals.get(name)
-        return fmt(s.get(name)) + (f"  [{fmt(bounds[0])}, {fmt(bounds[1])}]" if bounds else "")
+        return fmt(s.get(name) if value is None else value) + (f"  [{fmt(bounds[0])}, {fmt(bounds[1])}]" if bounds else "")
 
     base = record.stage("base")[0]
     resolution = base.intervals.get(s["target"])
@@ -82,7 +82,8 @@ def summary_table(record: Record) -> Table:
         ("base resolution", f"± {fmt((resolution[1] - resolution[0]) / 2)} on {base.sizes.get(s['target'])} examples"
                             if resolution else "–"),
         ("forgetting", with_interval("forgetting") + ("" if s.get("forgetting_resolved") else "  (not resolved)")),
-        *[(f"collateral {name}", with_interval(f"collateral/{name}")) for name in s.get("collateral_by_metric", {})],
+        *[(f"collateral {name}", with_interval(f"collateral/{name}", drop))
+          for name, drop in (s.get("collateral_by_metric") or {}).items()],
         ("removed", with_interval("removed")),
         ("rt90 (steps)", rt90),
         ("aurc", with_interval("aurc")),

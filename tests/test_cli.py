@@ -1,5 +1,7 @@
 """The `bench` command: clear errors with choices and a non-zero exit, and the read-only commands."""
 
+import re
+
 import pytest
 
 from bench.cli import main
@@ -78,13 +80,16 @@ def test_unknown_task_option_and_config_file_setting(capsys, tmp_path):
 
 def test_run_then_show_and_runs(capsys, tiny_conll, tiny_bert_folder):
     code, out, _ = run_cli(capsys, "run", "--data", str(tiny_conll), "--model", str(tiny_bert_folder),
-                           "--finetune-epochs", "1", "--relearn-steps", "4", "--k", "6")
+                           "--finetune-epochs", "8", "--finetune-lr", "3e-3", "--relearn-steps", "4", "--k", "6")
     assert code == 0
     assert "summary" in out and "forgetting" in out and "record:" in out
     (run_id,) = [r.run_id for r in list_runs()]
     assert f"runs/{run_id}/record.json" in out
     code, out, _ = run_cli(capsys, "show", run_id[:8])
     assert code == 0 and run_id in out and "f1/company" in out
+    # The summary shows each figure with its 95% interval over the evaluation examples.
+    collateral = next(line for line in out.splitlines() if "collateral f1/others" in line)
+    assert re.search(r"-?\d\.\d{3}\s+\[-?\d\.\d{3}, -?\d\.\d{3}\]", collateral), collateral
     code, out, _ = run_cli(capsys, "runs")
     assert code == 0 and run_id in out
     code, _, err = run_cli(capsys, "show", "ffffffff")
