@@ -85,9 +85,12 @@ BUDGET = ("fraction", "k")
 def pairing_key(record: Record, *, with_budget: bool = True) -> str:
     drop = PER_RUN + (() if with_budget else BUDGET)
     config = {k: v for k, v in record.config.items() if k not in drop}
+    # The device type is part of the run id but not of the config ("auto"): an entry never mixes a GPU seed
+    # (bf16 autocast) with a CPU seed, nor pairs a method with a control run elsewhere.
     return json.dumps({"config": config, "task": [record.task["name"], record.task["version"],
                                                   record.task["data_fingerprint"]],
-                       "model": record.model["fingerprint"]}, sort_keys=True, default=str)
+                       "model": record.model["fingerprint"], "device": record.provenance["device"]["type"]},
+                      sort_keys=True, default=str)
 
 
 def budget_label(config: dict[str, Any]) -> str:

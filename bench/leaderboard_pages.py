@@ -142,10 +142,7 @@ def plot_curves(board: Board, fmt: str) -> bytes:
     handles, labels = ax_m.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.08 + 0.04 * (len(labels) // 4), 1, 1))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt)
-    plt.close(fig)
-    return buffer.getvalue()
+    return _figure_bytes(fig, fmt)
 
 
 def worst_collateral(board: Board, entry: Entry) -> float | None:
@@ -191,8 +188,17 @@ def plot_budgets(board: Board, fmt: str) -> bytes:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
+    return _figure_bytes(fig, fmt)
+
+
+def _figure_bytes(fig, fmt: str) -> bytes:
+    """The figure's bytes, the same for the same records: no date, and SVG ids from a fixed salt (a page
+    rebuilt from the same records is byte-identical)."""
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt)
+    with plt.rc_context({"svg.hashsalt": "relearn-bench"}):
+        fig.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
     plt.close(fig)
     return buffer.getvalue()
 

@@ -123,6 +123,17 @@ def test_rt90_distinguishes_undefined_from_not_reached_within_the_attack():
     assert rt90_over_seeds([(None, "not reached")] * 3, 64).value > rt90_over_seeds([(64, "reached")] * 3, 64).value
 
 
+def test_runs_on_another_device_make_another_entry_and_are_never_paired_across_devices():
+    cpu = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
+    gpu = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
+    for record in gpu:
+        record.provenance = {**record.provenance, "device": {"type": "cuda"}}
+        record.run_id = record.run_id[::-1]
+    entries = [e for e in board_of(cpu + gpu).entries if e.method == "concept-neurons"]
+    assert len(entries) == 2 and all(len(e.records) == 3 for e in entries)
+    assert {e.records[0].provenance["device"]["type"] for e in entries} == {"cpu", "cuda"}
+
+
 def test_method_options_make_separate_entries_and_reruns_of_a_seed_count_once():
     records = [made_record("snip", 0, method_options={"backend": "hats"}),
                made_record("snip", 0, method_options={"backend": "local"}),
@@ -160,6 +171,10 @@ def test_the_build_writes_markdown_html_curves_and_json_from_real_runs(tiny_swee
     data = json.loads((out / "leaderboard.json").read_text())
     assert {e["method"] for e in data["boards"][0]["entries"]} == {"concept-neurons", "random", "none"}
     assert (out / "ner-geo-loc.png").read_bytes()[:4] == b"\x89PNG"
+    # The same records build the same bytes (plots included): a committed board can be checked by rebuilding it.
+    again = tmp_path / "again"
+    assert main(["leaderboard", "build", "--records", str(records), "--out", str(again)]) == 0
+    assert all((out / p.name).read_bytes() == p.read_bytes() for p in again.iterdir())
 
 
 def test_a_build_without_records_or_with_a_bad_one_fails_with_the_file(tmp_path, capsys):
