@@ -13,7 +13,7 @@ import torch
 from bench import assets
 from bench.generation import SamplingSettings, sample_completions
 from bench.models import HeadSpec, load_model, quiet_transformers
-from tasks.cbt import cloze_accuracy, first_per_category, offline_questions
+from tasks.cbt import cloze_correct, first_per_category, offline_questions
 from tasks.scorers import ScorerSettings, load_scorer
 from tasks.toxicity import PAPER_PROMPT
 
@@ -51,5 +51,5 @@ def test_toxicity_scoring_texts_per_second(benchmark):
 def test_cbt_questions_per_second(benchmark, lm):
     model, tokenizer, autocast = lm
     questions = first_per_category(offline_questions(120)[0], 10)
-    benchmark.pedantic(cloze_accuracy, args=(model, tokenizer, questions, autocast), rounds=2, iterations=1)
+    benchmark.pedantic(cloze_correct, args=(model, tokenizer, questions, autocast), rounds=2, iterations=1)
     benchmark.extra_info["questions_per_second"] = round(len(questions) / benchmark.stats.stats.mean, 2)
