@@ -127,7 +127,8 @@ def plot_curves(board: Board, fmt: str) -> bytes:
                 continue
             xs = [x for x, _ in points]
             line, = ax.plot(xs, [s.mean for _, s in points], style, marker="o", markersize=3, color=color,
-                            label=entry.label, gid=f"curve-{i}")
+                            label=entry.label if entry.method == "none" else f"{entry.label} · {entry.budget}",
+                            gid=f"curve-{i}")
             if all(s.ci95 is not None for _, s in points):
                 ax.fill_between(xs, [s.low for _, s in points], [s.high for _, s in points], color=color, alpha=0.12)
     steps = sorted({step for e in board.entries for step, _ in e.target_curve})
@@ -140,8 +141,11 @@ def plot_curves(board: Board, fmt: str) -> bytes:
     ax_r.set_title("recovery r(t) vs the none control (mean, 95% over seeds)", fontsize=10)
     ax_m.set_title(f"{board.target} while relearning", fontsize=10)
     handles, labels = ax_m.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.08 + 0.04 * (len(labels) // 4), 1, 1))
+    columns = min(3, max(1, len(labels)))  # labels carry the budget: three columns fit the figure's width
+    rows = math.ceil(len(labels) / columns)
+    fig.set_size_inches(11, 4.2 + 0.18 * rows)
+    fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, (0.2 * rows + 0.15) / (4.2 + 0.18 * rows), 1, 1))
     return _figure_bytes(fig, fmt)
 
 
