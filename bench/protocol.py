@@ -109,7 +109,7 @@ def prepare(setup: Setup) -> tuple[nn.Module, dict[str, Any]]:
     model = loaded.model.to(setup.device)
     before = None
     if task.evaluate_before_preparation:
-        before = _evaluate(setup, model.eval(), "before preparation").scores
+        before = _evaluate(setup, model.eval(), "before preparation")[0].scores
     result = train(model, data, settings, autocast_dtype=setup.autocast_dtype, description="fine-tune (prepare)")
     info = {"finetuned": True, "cache_key": key, "examples": len(data), "steps": result.steps,
             "seconds": round(result.seconds, 2), "final_loss": result.final_loss, "settings": dataclasses.asdict(settings)}

@@ -28,7 +28,9 @@ class StageScores:
     scores: dict[str, float | None]  # None: undefined on these examples (e.g. no entity of that type)
     seconds: float  # wall time of this evaluation
     intervals: dict[str, list[float] | None] = field(default_factory=dict)  # metric -> 95% bootstrap [low, high]
-    sizes: dict[str, int] = field(default_factory=dict)  # metric -> evaluation examples it rests on
+    # metric -> evaluation examples resampled for it: the rows of its sample (every CBT question for each
+    # category's accuracy, every evaluation sentence for an entity type's F1)
+    sizes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -49,9 +49,11 @@ def test_random_pruning_on_cbt_end_to_end(env):
     assert {"name": "perplexity", "role": "info", "higher_is_better": False, "family": None} in record["metrics"]
     assert record["task"]["data"]["eval_questions_per_category"] == {"V": 8, "P": 8, "CN": 8, "NE": 8}
     assert record["mask"]["total"] == 30 * 1536 and record["mask"]["k"] == round(0.2 * 30 * 1536)
-    # The attack is 4 steps whatever the data's size; every stage pairs its 32 questions for the bootstrap.
+    # The attack is 4 steps whatever the data's size; every stage pairs its 32 questions for the bootstrap
+    # (`sizes`: the examples resampled for a metric, all questions for each category's accuracy).
     assert list(stages)[-1] == ("relearn", 4) and record["summary"]["relearn_steps"] == 4
-    assert record["stages"][0]["sizes"]["accuracy/V"] == 8 and record["evaluation"]["sizes"]["questions"] == 32
+    assert record["stages"][0]["sizes"]["accuracy/V"] == 32 and record["evaluation"]["sizes"]["questions"] == 32
+    assert record["stages"][0]["intervals"]["accuracy/V"] is not None
 
 
 SMALL_TOXIC_SET = ("--task-option", "toxic_per_prompt=48", "--task-option", "cbt_per_category=2",
