@@ -101,3 +101,13 @@ def test_regrow_and_hidden_spaces_run_too(tiny_bert_folder, tiny_conll):
     assert regrow.mask["mode"] == "regrow"
     hidden = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, unit_space="hidden", k="4"))
     assert hidden.mask["space"] == "hidden" and hidden.mask["total"] == 32
+
+
+def test_a_task_that_asks_for_it_is_evaluated_before_its_preparation_too(tiny_bert_folder, tiny_conll, monkeypatch):
+    from tasks.ner import NerTask
+
+    monkeypatch.setattr(NerTask, "evaluate_before_preparation", True)
+    record = protocol.run(tiny_config(tiny_bert_folder, tiny_conll))
+    before = record.model["preparation"]["scores_before"]
+    assert set(before) == set(record.stages[0].scores)  # the same metrics, before and after fine-tuning
+    assert before["f1/geo-loc"] < record.stages[0].scores["f1/geo-loc"]  # the preparation taught the task
