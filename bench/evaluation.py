@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -37,6 +37,11 @@ class Statistic:
     kind: Literal["ratio", "f1", "exp_ratio"]
     columns: tuple[str, ...]
     scale: float = 1.0
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Statistic:
+        """From its JSON form (columns are a list there)."""
+        return cls(**{**data, "columns": tuple(data["columns"])})
 
     def __post_init__(self) -> None:
         need = 3 if self.kind == "f1" else 2
@@ -61,7 +66,6 @@ class Evaluation:
 
     samples: dict[str, dict[str, np.ndarray]]  # sample name -> column name -> one value per example
     statistics: dict[str, Statistic]  # metric name -> how it is computed
-    extra: dict[str, float] = field(default_factory=dict)  # recorded figures with no per-example form
 
     def __post_init__(self) -> None:
         for name, columns in self.samples.items():
@@ -74,15 +78,13 @@ class Evaluation:
         return {name: len(next(iter(cols.values()))) if cols else 0 for name, cols in self.samples.items()}
 
     def metric_sizes(self) -> dict[str, int]:
-        """How many examples each metric rests on."""
+        """How many examples are resampled for each metric (the rows of its sample)."""
         sizes = self.sizes()
         return {metric: sizes[stat.sample] for metric, stat in self.statistics.items()}
 
     def scores(self) -> dict[str, float | None]:
         sums = {name: {c: np.asarray([v.sum()]) for c, v in cols.items()} for name, cols in self.samples.items()}
-        out: dict[str, float | None] = {m: _scalar(s.of_sums(sums[s.sample])[0]) for m, s in self.statistics.items()}
-        out.update(self.extra)
-        return out
+        return {m: _scalar(s.of_sums(sums[s.sample])[0]) for m, s in self.statistics.items()}
 
     def resampled(self, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every metric under each bootstrap replicate: `weights[sample]` is (replicates × examples) counts."""
@@ -129,12 +131,11 @@ def pack(evaluation: Evaluation, prefix: str) -> dict[str, np.ndarray]:
             for column, values in cols.items()}
 
 
-def unpack(arrays: Mapping[str, np.ndarray], prefix: str, statistics: dict[str, Statistic],
-           extra: dict[str, float] | None = None) -> Evaluation:
+def unpack(arrays: Mapping[str, np.ndarray], prefix: str, statistics: dict[str, Statistic]) -> Evaluation:
     samples: dict[str, dict[str, np.ndarray]] = {}
     for key, values in arrays.items():
         head, _, rest = key.partition("/")
         if head == prefix:
             name, _, column = rest.partition("/")
             samples.setdefault(name, {})[column] = np.asarray(values)
-    return Evaluation(samples, statistics, dict(extra or {}))
+    return Evaluation(samples, statistics)

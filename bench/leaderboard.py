@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import BenchError
-from bench.metrics import aurc, recovery, rt90
+from bench.metrics import aurc, recovery, rt90, rt90_status
 from bench.multiseed import SeedStat, stat
 from bench.record import Record
 from bench.sweep import BASE_CONTROL, CONTROLS, RANDOM_CONTROL
@@ -75,6 +75,8 @@ UNDEFINED_NOTE = (
     "reached within the attack's N steps."
 )
 FIGURE_BY_NAME = {f.name: f for f in FIGURES}
+# Figures computed across two runs without a joint bootstrap: their intervals cover the seeds alone.
+SEEDS_ONLY = {f.name for f in FIGURES if f.covers == "seeds"}
 
 # What may differ between the records of one entry (or between an entry and its controls): nothing that the
 # result depends on except the seed, the method and the method's options; `device` stays "auto" in configs.
@@ -315,11 +317,9 @@ def _entry(records: list[Record], controls: dict[str, dict[int, Record]]) -> Ent
             widths[name].append(width)
         curve = recovery_vs_none(r, none) if none is not None else []
         first_step = rt90(curve)
-        rt90s.append((first_step, "reached" if first_step is not None else
-                      "not reached" if any(v is not None for _, v in curve) else "undefined"))
+        rt90s.append((first_step, rt90_status(first_step, curve)))
     entry.values, entry.eval_widths = dict(values), dict(widths)
-    entry.stats = {name: stat(vals, None if FIGURE_BY_NAME.get(name, Figure(name, name, True, "")).covers == "seeds"
-                              else widths[name]) for name, vals in values.items()}
+    entry.stats = {name: stat(vals, None if name in SEEDS_ONLY else widths[name]) for name, vals in values.items()}
     entry.rt90 = rt90_over_seeds(rt90s, max(r.summary.get("relearn_steps") or 0 for r in records))
     entry.resolved = sum(bool(r.summary.get("forgetting_resolved")) for r in records)
     none_by_seed = controls.get(BASE_CONTROL, {})

@@ -158,8 +158,7 @@ def base_evaluation(setup: Setup, model: nn.Module, preparation: dict[str, Any])
         cached = json.loads(path.read_text())
         stage = StageScores(**cached["stage"])
         with np.load(columns) as arrays:
-            evaluation = unpack(dict(arrays), "base", {m: Statistic(**{**s, "columns": tuple(s["columns"])})
-                                                      for m, s in cached["statistics"].items()})
+            evaluation = unpack(dict(arrays), "base", {m: Statistic.from_dict(s) for m, s in cached["statistics"].items()})
         console.print(f"[dim]base: {_show(stage.scores.get(setup.task.metrics()[0].name))} (evaluated before: {path.name})[/]")
         return stage, evaluation
     stage, evaluation = _evaluate(setup, model, "base")

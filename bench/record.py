@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.metrics import rt90_status
 
 SCHEMA_VERSION = 2
 
@@ -97,8 +98,7 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
         summary.setdefault("collateral_by_metric", {})
         summary.setdefault("removed", None)
         summary.setdefault("intervals", {})
-        summary.setdefault("rt90_status", "reached" if summary.get("rt90") is not None else
-                           "not reached" if any(r is not None for _, r in summary.get("recovery", [])) else "undefined")
+        summary.setdefault("rt90_status", rt90_status(summary.get("rt90"), summary.get("recovery", [])))
         data["summary"] = summary
         data["schema_version"] = 2
     return data

@@ -49,7 +49,9 @@ def run_uncertainty(evaluations: Sequence[Evaluation], stages: Sequence[tuple[st
     """`evaluations[i]` is the evaluation of `stages[i]` = (stage name, relearn step): "base", "unlearned",
     then "relearn" steps in order (step 0 = the unlearned model)."""
     weights = bootstrap_weights(check_paired(evaluations), replicates, seed)
-    resampled = [e.resampled(weights) for e in evaluations]
+    # Relearning step 0 is the unlearned model's own evaluation: resample each evaluation once.
+    by_identity = {id(e): e.resampled(weights) for e in evaluations}
+    resampled = [by_identity[id(e)] for e in evaluations]
     stage_intervals = [{metric: interval(values) for metric, values in r.items()} for r in resampled]
 
     index = {name: i for i, (name, _) in enumerate(stages) if name != "relearn"}
