@@ -24,6 +24,12 @@ def _title(record: Record) -> str:
             f"{mask['k']}/{mask['total']} {mask['space']} units pruned{short}")
 
 
+def _support(stage, metric: str) -> str:
+    """"120 of 480 examples": what the metric is computed on, of the examples resampled for it."""
+    support, size = stage.support.get(metric), stage.sizes.get(metric)
+    return f"{size} examples" if support is None or support == size else f"{support} (support) of {size} examples"
+
+
 def stages_table(record: Record) -> Table:
     """One row per evaluated stage: the target, the mean of the retain metrics, and the first info metric."""
     target, info = record.metric_names("target")[0], record.metric_names("info")[:1]
@@ -79,7 +85,7 @@ def summary_table(record: Record) -> Table:
     rows = [
         ("target metric", s["target"]),
         ("base → unlearned", f"{fmt(s['m_base'])} → {fmt(s['m_unlearned'])}"),
-        ("base resolution", f"± {fmt((resolution[1] - resolution[0]) / 2)} on {base.sizes.get(s['target'])} examples"
+        ("base resolution", f"± {fmt((resolution[1] - resolution[0]) / 2)} on {_support(base, s['target'])}"
                             if resolution else "–"),
         ("forgetting", with_interval("forgetting") + ("" if s.get("forgetting_resolved") else "  (not resolved)")),
         *[(f"collateral {name}", with_interval(f"collateral/{name}", drop))

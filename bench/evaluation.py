@@ -48,6 +48,12 @@ class Statistic:
         if len(self.columns) != need:
             raise BenchError(f"a {self.kind} statistic needs {need} columns, got {self.columns}")
 
+    @property
+    def support_column(self) -> str:
+        """The column whose sum is what the metric is about: questions asked, completions scored, tokens
+        predicted (a ratio's denominator), or gold entities (F1's last column)."""
+        return self.columns[-1]
+
     def of_sums(self, sums: Mapping[str, np.ndarray]) -> np.ndarray:
         """The metric for every row of the summed columns (NaN where undefined)."""
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -81,6 +87,12 @@ class Evaluation:
         """How many examples are resampled for each metric (the rows of its sample)."""
         sizes = self.sizes()
         return {metric: sizes[stat.sample] for metric, stat in self.statistics.items()}
+
+    def metric_support(self) -> dict[str, int]:
+        """What each metric is computed on: the sum of its support column (120 questions of category V among
+        the 480 questions resampled, 89 gold geo-loc entities in 668 sentences, 40,000 tokens in 300 windows)."""
+        return {metric: int(round(float(self.samples[stat.sample][stat.support_column].sum())))
+                for metric, stat in self.statistics.items()}
 
     def scores(self) -> dict[str, float | None]:
         sums = {name: {c: np.asarray([v.sum()]) for c, v in cols.items()} for name, cols in self.samples.items()}

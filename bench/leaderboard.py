@@ -110,6 +110,10 @@ def method_label(record: Record) -> str:
     return f"{record.method['name']} ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
 
 
+def _numbers(values: set) -> str:
+    return "/".join(str(n) for n in sorted(values, key=str))
+
+
 def half_width(bounds: list[float] | None) -> float | None:
     return None if bounds is None else (bounds[1] - bounds[0]) / 2
 
@@ -245,11 +249,13 @@ class Board:
         """The evaluation's achieved resolution of the target at the base model, from the records."""
         widths = [half_width(r.stage("base")[0].intervals.get(self.target)) for e in self.entries for r in e.records]
         sizes = {r.stage("base")[0].sizes.get(self.target) for e in self.entries for r in e.records}
+        support = {r.stage("base")[0].support.get(self.target) for e in self.entries for r in e.records}
         defined = [w for w in widths if w is not None]
         if not defined:
             return "the records carry no evaluation intervals"
-        return (f"the target's 95% half-width at the base model is {min(defined):.3f}–{max(defined):.3f} over "
-                f"{'/'.join(str(n) for n in sorted(sizes, key=str))} evaluation examples")
+        on = "" if None in support else f" computed on {_numbers(support)} (its support: questions, gold entities, completions) of"
+        return (f"the target's 95% half-width at the base model is {min(defined):.3f}–{max(defined):.3f},{on} "
+                f"{_numbers(sizes)} evaluation examples resampled")
 
     def ranked(self) -> list[Entry]:
         return sorted((e for e in self.entries if e.rank is not None), key=lambda e: (e.rank, -e.stats["score"].mean))

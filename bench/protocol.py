@@ -271,8 +271,9 @@ def execute(setup: Setup, *, force: bool = False, setup_seconds: float = 0.0) ->
     retain = {s.name: s.higher_is_better for s in specs if s.role == "retain"}
     t = time.perf_counter()
     uncertainty = run_uncertainty(evaluations, [(s.stage, s.step) for s in stages], target, retain, seed=cfg.seed)
-    for stage, bounds in zip(stages, uncertainty.stage_intervals, strict=True):
+    for stage, evaluation, bounds in zip(stages, evaluations, uncertainty.stage_intervals, strict=True):
         stage.intervals = {metric: rounded(b) for metric, b in bounds.items()}
+        stage.support = evaluation.metric_support()
     timings["bootstrap"] = time.perf_counter() - t
     by_stage = {s.stage: s.scores for s in stages if s.stage != "relearn"}
     summary = summarize(target, retain, by_stage["base"], by_stage["unlearned"],

@@ -32,6 +32,9 @@ class StageScores:
     # metric -> evaluation examples resampled for it: the rows of its sample (every CBT question for each
     # category's accuracy, every evaluation sentence for an entity type's F1)
     sizes: dict[str, int] = field(default_factory=dict)
+    # metric -> what it is computed on: questions of its category, gold entities of its type, completions,
+    # tokens (the sum of its support column; bench.evaluation.Statistic.support_column)
+    support: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -8,7 +8,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.errors import BenchError
+from bench.evaluation import Statistic, unpack
 from bench.metrics import summarize
 from bench.record import SCHEMA_VERSION, Record, read_record_json
 
@@ -25,6 +28,7 @@ STAGE = {
         "intervals": {"type": "object", "additionalProperties": {
             "oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}]}},
         "sizes": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+        "support": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
     },
 }
 RECORD_SCHEMA: dict[str, Any] = {
@@ -140,4 +144,19 @@ def read_records(folder: Path) -> list[Record]:
     paths = sorted(Path(folder).rglob("*.json"))
     if not paths:
         raise BenchError(f"no records (*.json) under {folder}")
-    return [validate_file(p) for p in paths]
+    return [with_support(validate_file(p), p.with_suffix(".npz")) for p in paths]
+
+
+def with_support(record: Record, examples: Path) -> Record:
+    """Records written before stages carried `support` get it from their own per-example columns (RUN_ID.npz
+    beside an exported record): a pure function of what the run recorded, so pages can say what every
+    metric was computed on. Records without their columns stay as they are."""
+    if not examples.exists() or not record.evaluation.get("statistics") or all(s.support for s in record.stages):
+        return record
+    statistics = {m: Statistic.from_dict(s) for m, s in record.evaluation["statistics"].items()}
+    with np.load(examples) as arrays:
+        columns = dict(arrays)
+    for number, stage in enumerate(record.stages):
+        if not stage.support:
+            stage.support = unpack(columns, f"stage{number}", statistics).metric_support()
+    return record

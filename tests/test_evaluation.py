@@ -24,6 +24,19 @@ def test_metrics_are_ratios_of_sums_and_an_empty_denominator_is_undefined_not_ze
     assert Evaluation({"windows": {"nll": [2.0, 4.0], "tokens": [2, 2]}}, {"ppl": ppl}).scores()["ppl"] == pytest.approx(np.exp(1.5))
 
 
+def test_support_is_what_a_metric_is_computed_on_not_the_rows_resampled():
+    # Four questions, two of category V: V's accuracy is computed on 2 of the 4 resampled rows. An F1's
+    # support is its gold entities, an NLL's its tokens.
+    by_category = {"accuracy/V": Statistic("questions", "ratio", ("correct/V", "asked/V")),
+                   "f1": Statistic("questions", "f1", ("tp", "pred", "gold")),
+                   "nll": Statistic("questions", "ratio", ("nll", "tokens"))}
+    e = Evaluation({"questions": {"correct/V": [1, 0, 0, 0], "asked/V": [1, 1, 0, 0], "tp": [0, 1, 1, 0],
+                                  "pred": [1, 1, 1, 0], "gold": [0, 2, 1, 0], "nll": [3.0, 2, 1, 1],
+                                  "tokens": [7, 5, 6, 2]}}, by_category)
+    assert e.metric_sizes() == {"accuracy/V": 4, "f1": 4, "nll": 4}
+    assert e.metric_support() == {"accuracy/V": 2, "f1": 3, "nll": 20}
+
+
 def test_the_bootstrap_interval_of_two_examples_is_the_hand_worked_one():
     # Resampling [0, 1] with replacement gives a mean of 0 (1/4), 0.5 (1/2) or 1 (1/4): the 2.5th and
     # 97.5th percentiles are 0 and 1.

@@ -2,11 +2,12 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from bench.cli import main
 from bench.submission import export_records
-from bench.validate import InvalidRecord, validate_data, validate_file
+from bench.validate import InvalidRecord, read_records, validate_data, validate_file
 from tests.made_records import made_record
 
 
@@ -52,3 +53,17 @@ def test_a_hand_edited_file_stops_the_leaderboard_build_naming_the_file(tmp_path
     path.write_text(json.dumps(data))
     assert main(["leaderboard", "build", "--records", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert f"{path}: summary forgetting = 0.99" in capsys.readouterr().err
+
+
+def test_records_exported_before_support_existed_get_it_from_their_own_columns(tmp_path):
+    # Two sentences with 3 gold geo-loc entities: F1/geo-loc is computed on 3 entities of 2 resampled rows.
+    record = made_record("none", 0)
+    statistic = {"sample": "sentences", "kind": "f1", "columns": ["tp", "pred", "gold"], "scale": 1.0}
+    record.evaluation = {"statistics": {"f1/geo-loc": statistic}}
+    (tmp_path / f"{record.run_id}.json").write_text(json.dumps(record.to_dict()))
+    np.savez(tmp_path / f"{record.run_id}.npz", **{f"stage{i}/sentences/{c}": np.array(v, dtype=float)
+                                                   for i in range(len(record.stages))
+                                                   for c, v in {"tp": [1, 0], "pred": [1, 1], "gold": [1, 2]}.items()})
+    [read] = read_records(tmp_path)
+    assert [s.support for s in read.stages] == [{"f1/geo-loc": 3}] * len(record.stages)
+    assert [s.sizes for s in read.stages] == [{}] * len(record.stages)  # what was recorded is left as it was
