@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.data import ConceptData, Examples
+from bench.api.data import ConceptData, Examples
 
 os.environ.setdefault("BENCH_PROGRESS", "0")
 
@@ -77,7 +77,7 @@ def tiny_batch(seed: int = 0, batch: int = 3, length: int = 7) -> dict[str, torc
 
 
 def assets_installed() -> bool:
-    from bench import assets
+    from bench.core import assets
 
     return all(assets.locate(a) is not None for a in assets.ASSETS)
 
@@ -254,7 +254,7 @@ def installed_plugin(tmp_path_factory):
         check=True,
     )
     sys.path.insert(0, str(target))
-    from bench.method import METHODS
+    from bench.api.method import METHODS
 
     METHODS.refresh()
     yield target

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
-from bench.config import RunConfig
-from bench.metrics import summarize
-from bench.record import SCHEMA_VERSION, Record, StageScores
+from bench.api.metrics import summarize
+from bench.api.record import SCHEMA_VERSION, Record, StageScores
+from bench.harness.config import RunConfig
 
 STEPS = (0, 4, 16, 64)
 

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from bench.cli import main
-from bench.store import list_runs
+from bench.harness.store import list_runs
 
 
 def run_cli(capsys, *argv):
@@ -125,7 +125,7 @@ def run_cli_raw(argv):
 def test_square_brackets_in_messages_are_printed_not_read_as_markup(capsys, monkeypatch):
     # rich reads "[word]" as a style tag and drops it: an install hint must keep its extra, a label its ranker
     import bench.cli
-    from bench.errors import BenchError
+    from bench.core.errors import BenchError
 
     def fails(args):
         raise BenchError("install it with `pip install 'relearn-bench[detoxify]'` (concept-neurons [standardized])")

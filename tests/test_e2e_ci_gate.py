@@ -22,7 +22,7 @@ def test_the_gate_passes_on_its_baseline_and_fails_on_an_injected_regression(mon
 
     # The injected regression: a new version of concept-neurons with its ranking inverted (a sign slip that
     # prunes the least salient units first). The version is part of the run id, so only its runs are redone.
-    from methods.concept_neurons import ConceptNeurons
+    from bench.methods.concept_neurons import ConceptNeurons
 
     real = ConceptNeurons.score_units
     monkeypatch.setattr(ConceptNeurons, "version", ConceptNeurons.version + 1)

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
+from bench.api.validate import read_records
 from bench.cli import main
-from bench.leaderboard import build_boards, rt90_over_seeds
-from bench.leaderboard_pages import cell, markdown
-from bench.multiseed import stat
-from bench.validate import read_records
+from bench.results.leaderboard import build_boards, rt90_over_seeds
+from bench.results.pages import cell, markdown
+from bench.results.statistics import stat
 from tests.made_records import made_record, made_sweep
 
 SLOW = [(0.2, 0.7, 0.8, 0.8), (0.2, 0.6, 0.8, 0.8), (0.2, 0.7, 0.75, 0.8)]  # recovers fully, fast

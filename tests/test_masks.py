@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.masks import UnitMask, budget_to_k, pruned, select_top_k
-from bench.units import unit_space
+from bench.core.errors import BenchError
+from bench.neurons.masks import UnitMask, budget_to_k, pruned, select_top_k
+from bench.neurons.units import unit_space
 from tests.conftest import FAMILIES, recorder, tiny_batch, tiny_model
 
 

@@ -4,7 +4,17 @@ import math
 
 import pytest
 
-from bench.metrics import aurc, collateral, collateral_by_metric, forgetting, recovery, recovery_curve, relative_drop, rt90, summarize
+from bench.api.metrics import (
+    aurc,
+    collateral,
+    collateral_by_metric,
+    forgetting,
+    recovery,
+    recovery_curve,
+    relative_drop,
+    rt90,
+    summarize,
+)
 
 
 def test_forgetting_is_the_relative_drop_of_the_target():

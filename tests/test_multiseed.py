@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.multiseed import per_stage, stat, summary_stats
-from bench.record import SCHEMA_VERSION, Record, StageScores
+from bench.api.record import SCHEMA_VERSION, Record, StageScores
+from bench.results.statistics import per_stage, stat, summary_stats
 
 
 def record(seed, base, pruned, relearned, forgetting):

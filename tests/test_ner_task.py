@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from bench.errors import BenchError, UnknownNameError
-from bench.task import EvalSettings, TaskSettings
-from tasks.ner import NerOptions, NerTask
+from bench.api.task import EvalSettings, TaskSettings
+from bench.core.errors import BenchError, UnknownNameError
+from bench.tasks.ner import NerOptions, NerTask
 from tests.conftest import tiny_tokenizer
 
 

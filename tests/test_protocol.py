@@ -5,9 +5,10 @@ import json
 import pytest
 import torch
 
-import bench.protocol as protocol
-from bench.config import build_config
-from bench.store import find, list_runs, run_folder
+import bench.harness.protocol as protocol
+from bench.harness.config import build_config
+from bench.harness.store import find, list_runs, run_folder
+from bench.results.report import write_run_outputs
 
 
 def tiny_config(model, data, **cli):
@@ -47,6 +48,9 @@ def test_a_run_records_every_stage_and_summary(tiny_bert_folder, tiny_conll, tra
     folder = run_folder(record.run_id)
     assert json.loads((folder / "record.json").read_text())["run_id"] == record.run_id
     assert (folder / "mask.safetensors").exists() and (folder / "unit_scores.safetensors").exists()
+    # The run records; the picture is a separate step (bench run and bench sweep take it).
+    assert not (folder / "relearning.png").exists()
+    assert write_run_outputs(record) == [folder / "relearning.png"]
     assert (folder / "relearning.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [r.run_id for r in list_runs()] == [record.run_id]
     assert find(record.run_id[:6]) == record
@@ -104,7 +108,7 @@ def test_regrow_and_hidden_spaces_run_too(tiny_bert_folder, tiny_conll):
 
 
 def test_a_task_that_asks_for_it_is_evaluated_before_its_preparation_too(tiny_bert_folder, tiny_conll, monkeypatch):
-    from tasks.ner import NerTask
+    from bench.tasks.ner import NerTask
 
     monkeypatch.setattr(NerTask, "evaluate_before_preparation", True)
     record = protocol.run(tiny_config(tiny_bert_folder, tiny_conll))

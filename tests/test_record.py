@@ -4,8 +4,14 @@ import json
 
 import pytest
 
-from bench.errors import BenchError
-from bench.record import SCHEMA_VERSION, Record, StageScores, read_record, write_record
+from bench.api.record import (
+    SCHEMA_VERSION,
+    Record,
+    StageScores,
+    read_record,
+    write_record,
+)
+from bench.core.errors import BenchError
 
 
 def make_record(**changes):

@@ -1,9 +1,9 @@
 """`bench submit`: an outside author's method (the example plug-in, pip-installed with an entry point) runs
 the pinned configuration and its validated records land where a pull request picks them up."""
 
+from bench.api.validate import read_records, validate_file
 from bench.cli import main
-from bench.leaderboard import build_boards
-from bench.validate import read_records, validate_file
+from bench.results.leaderboard import build_boards
 
 
 def test_a_plugin_method_is_submitted_and_joins_the_leaderboard(installed_plugin, tiny_sweep, tmp_path, monkeypatch, capsys):

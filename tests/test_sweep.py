@@ -3,8 +3,15 @@
 import pytest
 
 from bench.cli import main
-from bench.errors import BenchError, UnknownNameError
-from bench.sweep import Budget, SweepSpec, plan, read_sweep_file, run_sweep, spec_from_dict
+from bench.core.errors import BenchError, UnknownNameError
+from bench.harness.sweep import (
+    Budget,
+    SweepSpec,
+    plan,
+    read_sweep_file,
+    run_sweep,
+    spec_from_dict,
+)
 
 
 def test_the_plan_puts_seeds_outermost_and_the_controls_first():
@@ -82,8 +89,8 @@ def test_a_sweep_resumes_where_it_stopped_and_skips_recorded_runs(tiny_sweep, mo
     monkeypatch.setenv("BENCH_HOME", str(home))
     configs = plan(read_sweep_file(config))
     # An interrupted sweep: remove one record; the rerun computes exactly that one and skips the rest.
-    from bench.protocol import resolve
-    from bench.store import run_folder
+    from bench.harness.protocol import resolve
+    from bench.harness.store import run_folder
 
     lost = resolve(configs[4]).run_id
     (run_folder(lost) / "record.json").unlink()

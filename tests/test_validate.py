@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from bench.api.validate import InvalidRecord, read_records, validate_data, validate_file
 from bench.cli import main
-from bench.submission import export_records
-from bench.validate import InvalidRecord, read_records, validate_data, validate_file
+from bench.results.submission import export_records
 from tests.made_records import made_record
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
+from bench.core.registry import Registry
 from bench.llm.cache import LLMCache, content_key
-from bench.registry import Registry
 
 Message = tuple[str, str]  # (role, content)
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
+from bench.core.registry import Registry
 from bench.llm.cache import LLMCache, content_key
-from bench.registry import Registry
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 
@@ -72,7 +72,7 @@ class SentenceTransformersEmbedder(Embedder):
         super().__init__(settings)
         from sentence_transformers import SentenceTransformer
 
-        from bench.models import resolve, quiet_transformers
+        from bench.models.loading import quiet_transformers, resolve
 
         quiet_transformers()
         self.ref = settings.model or DEFAULT_EMBEDDER

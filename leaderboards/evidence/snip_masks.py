@@ -17,10 +17,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from bench.leaderboard import method_label
-from bench.store import run_folder
-from bench.validate import read_records
-from methods.snip.pruning import among_equals_at_the_cut
+from bench.api.validate import read_records
+from bench.harness.store import run_folder
+from bench.methods.snip.pruning import among_equals_at_the_cut
+from bench.results.leaderboard import method_label
 
 
 def pruned_units(record) -> tuple[set[tuple[int, int]], list[tuple[int, int]], int]:

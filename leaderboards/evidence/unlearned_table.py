@@ -18,9 +18,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from bench.leaderboard import method_label
-from bench.multiseed import stat
-from bench.validate import read_records
+from bench.api.validate import read_records
+from bench.results.leaderboard import method_label
+from bench.results.statistics import stat
 
 
 def fmt(values: list[float | None], digits: int = 3) -> str:
