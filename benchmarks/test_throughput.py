@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from bench.api.data import ConceptData, Examples
-from bench.api.method import METHODS, UnlearnContext
-from bench.api.task import TASKS, EvalSettings, TaskSettings
+from bench.api.method import UnlearnContext
+from bench.api.task import EvalSettings, TaskSettings
 from bench.core import assets
+from bench.core.plugins import METHODS, TASKS
 from bench.harness.training import TrainSettings, make_optimizer
 from bench.models.loading import load_model, quiet_transformers
 from bench.neurons.activations import collect_unit_statistics

@@ -254,7 +254,7 @@ def installed_plugin(tmp_path_factory):
         check=True,
     )
     sys.path.insert(0, str(target))
-    from bench.api.method import METHODS
+    from bench.core.plugins import METHODS
 
     METHODS.refresh()
     yield target

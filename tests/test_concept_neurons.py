@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from bench.api.method import METHODS, UnlearnContext
+from bench.api.method import UnlearnContext
 from bench.core.errors import BenchError
+from bench.core.plugins import METHODS
 from bench.methods.concept_neurons import ConceptNeuronOptions
 from bench.neurons.units import unit_space
 from tests.conftest import WIRED, concept_data, tiny_model, wired_bert, word_tokenizer

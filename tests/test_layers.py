@@ -1,5 +1,6 @@
 """The packages form layers: a module imports only from its own package or from packages of lower layers
-(function-level imports included), so the folder shows the flow of data and nothing reaches upward."""
+(function-level imports included; imports a type checker alone reads are not run), so the folder shows the
+flow of data and nothing reaches upward."""
 
 import ast
 from pathlib import Path
@@ -28,9 +29,22 @@ def package_of(module: str) -> str | None:
     return parts[1] if parts[0] == "bench" and len(parts) > 1 else None
 
 
+def type_checking_only(tree: ast.Module) -> set[int]:
+    """Ids of the nodes inside `if TYPE_CHECKING:` blocks: imports for a type checker, never run."""
+    inside = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            inside.update(id(n) for statement in node.body for n in ast.walk(statement))
+    return inside
+
+
 def imports(path: Path) -> set[str]:
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    skipped = type_checking_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names if node.module == "bench")

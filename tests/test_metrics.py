@@ -1,4 +1,4 @@
-"""The metric definitions of DESIGN.md against hand-worked numbers."""
+"""The metric definitions of docs/design.md against hand-worked numbers."""
 
 import math
 

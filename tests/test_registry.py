@@ -2,9 +2,9 @@
 
 import pytest
 
-from bench.api.method import METHODS, PruningMethod
-from bench.api.task import TASKS
+from bench.api.method import PruningMethod
 from bench.core.errors import UnknownNameError
+from bench.core.plugins import METHODS, TASKS
 from bench.core.registry import BUILT_IN, DuplicateNameError, PluginLoadError
 
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from bench.api.data import ConceptData, Examples
-from bench.api.method import METHODS, UnlearnContext
+from bench.api.method import UnlearnContext
 from bench.core.errors import BenchError, DataFormatError
 from bench.core.options import parse_options
+from bench.core.plugins import METHODS
 from bench.methods.snip.explainers import read_explanations
 from bench.methods.snip.forget_set import concept_samples, distinctive_words
 from bench.methods.snip.prompts import (

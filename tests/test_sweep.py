@@ -89,10 +89,10 @@ def test_a_sweep_resumes_where_it_stopped_and_skips_recorded_runs(tiny_sweep, mo
     monkeypatch.setenv("BENCH_HOME", str(home))
     configs = plan(read_sweep_file(config))
     # An interrupted sweep: remove one record; the rerun computes exactly that one and skips the rest.
-    from bench.harness.protocol import resolve
+    from bench.harness.protocol import resolve_run
     from bench.harness.store import run_folder
 
-    lost = resolve(configs[4]).run_id
+    lost = resolve_run(configs[4]).run_id
     (run_folder(lost) / "record.json").unlink()
     assert [o.status for o in run_sweep(configs, run_missing=False)].count("missing") == 1  # runs nothing
     outcomes = run_sweep(configs)

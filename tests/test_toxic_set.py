@@ -49,8 +49,9 @@ def test_a_completion_starts_after_its_prompt_in_the_squashed_text():
 
 
 def toxicity_task(tmp_path, n=48):
-    from bench.api.task import TASKS, TaskSettings
+    from bench.api.task import TaskSettings
     from bench.core.options import parse_options
+    from bench.core.plugins import TASKS
 
     path = tmp_path / "comments.jsonl"
     rows = [{"text": f"w{10 + i % 40} the cat sat", "toxicity": 0.9} for i in range(n)]

@@ -12,7 +12,8 @@ import pytest
 
 from bench.core import assets
 from bench.core.errors import BenchError
-from bench.tasks.scorers import SCORERS, ScorerSettings, load_scorer
+from bench.core.plugins import SCORERS
+from bench.tasks.scorers import ScorerSettings, load_scorer
 from bench.tasks.scorers.jigsaw_lstm import KerasWordTokenizer, _ContainersOnly
 from tests.conftest import needs_assets
 

@@ -13,12 +13,9 @@ from torch import nn
 from bench.api.data import ConceptData
 from bench.core.errors import BenchError
 from bench.core.options import NoOptions
-from bench.core.registry import Registry
 from bench.neurons.activations import UnitStatistics, collect_unit_statistics
 from bench.neurons.masks import UnitMask, budget_to_k, select_top_k
 from bench.neurons.units import UnitSpace
-
-METHODS: Registry[type[Method]] = Registry("method", group="bench.methods", builtin_package="bench.methods")
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,7 @@ class UnlearnContext:
 
 
 @dataclass(frozen=True)
-class Unlearned:
+class UnlearningResult:
     mask: UnitMask
     k_requested: int  # the budget in units; the mask may hold fewer when the method ranked fewer
     scores: torch.Tensor | None = None  # the ranking behind the mask, when there is one (NaN: not ranked)
@@ -70,7 +67,7 @@ class Method(ABC):
         self.options = options if options is not None else self.Options()
 
     @abstractmethod
-    def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> Unlearned: ...
+    def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> UnlearningResult: ...
 
     def label(self, name: str, explicit: dict[str, Any]) -> str:
         """What leaderboards call this method's entries: its name and the options set explicitly. Methods
@@ -87,9 +84,9 @@ class PruningMethod(Method):
         """A [layers, width] tensor of scores over `ctx.space`; NaN (`bench.neurons.masks.NOT_RANKED`) for a unit the
         method cannot rank, which is then never pruned."""
 
-    def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> Unlearned:
+    def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> UnlearningResult:
         k = budget_to_k(ctx.space.total, fraction=ctx.fraction, k=ctx.k)
         scores = self.score_units(model, ctx)
         if tuple(scores.shape) != ctx.space.shape:
             raise BenchError(f"{type(self).__name__}.score_units returned {tuple(scores.shape)}, expected {ctx.space.shape}")
-        return Unlearned(mask=select_top_k(scores, k, ctx.space.name), k_requested=k, scores=scores.detach().cpu())
+        return UnlearningResult(mask=select_top_k(scores, k, ctx.space.name), k_requested=k, scores=scores.detach().cpu())

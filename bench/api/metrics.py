@@ -1,4 +1,4 @@
-"""The benchmark's metric definitions (DESIGN.md), as pure functions of stage scores.
+"""The benchmark's metric definitions (docs/design.md, "Metrics"), as pure functions of stage scores.
 
 With the target metric m oriented so that higher = more of the concept present:
   forgetting = (m_base - m_unlearned) / m_base                          (signed: < 0 means it grew)

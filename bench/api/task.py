@@ -12,10 +12,7 @@ from bench.api.data import ConceptData, Examples
 from bench.api.evaluation import Evaluation
 from bench.core.errors import BenchError
 from bench.core.options import NoOptions
-from bench.core.registry import Registry
 from bench.models.loading import HeadSpec
-
-TASKS: Registry[type[Task]] = Registry("task", group="bench.tasks", builtin_package="bench.tasks")
 
 
 @dataclass(frozen=True)

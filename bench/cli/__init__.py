@@ -213,14 +213,18 @@ def _records_for(args: argparse.Namespace):
     if getattr(args, "records", None):
         return read_records(Path(args.records))
     if getattr(args, "config", None):
+        # Only what the sweep recorded: running it is `bench sweep`'s job, never a side effect of reading.
         import torch
 
         from bench.harness.sweep import plan, read_sweep_file, run_sweep
 
-        outcomes = run_sweep(plan(read_sweep_file(args.config), has_gpu=torch.cuda.is_available()))
-        failed = [o for o in outcomes if o.status == "failed"]
-        if failed:
-            raise BenchError(f"{len(failed)} run(s) of {args.config} failed; first: {failed[0].error}")
+        outcomes = run_sweep(plan(read_sweep_file(args.config), has_gpu=torch.cuda.is_available()), run_missing=False)
+        missing = [o for o in outcomes if o.status != "recorded"]
+        if missing:
+            first = missing[0].cfg
+            raise BenchError(f"{len(missing)} of the {len(outcomes)} runs of {args.config} are not recorded (first: "
+                             f"{first.method} on {first.task}, seed {first.seed}); run `bench sweep --config "
+                             f"{args.config}` first")
         return [o.record for o in outcomes]
     from bench.harness.store import list_runs
 
@@ -265,7 +269,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from bench.results.tables import fmt
 
     if not args.records and not args.config:
-        raise BenchError("give the configuration to check: --config SWEEP.toml (runs what is missing) or --records DIR")
+        raise BenchError("give the configuration to check: --config SWEEP.toml (its recorded runs) or --records DIR")
     boards = build_boards(_records_for(args))
     if args.write_baseline:
         write_json_atomic(Path(args.write_baseline), leaderboard_json(boards))
@@ -295,7 +299,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     import torch
 
-    from bench.api.method import METHODS
+    from bench.core.plugins import METHODS
     from bench.core.registry import BUILT_IN
     from bench.harness.sweep import plan, read_sweep_file, run_sweep
     from bench.results.submission import export_records
@@ -324,14 +328,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench.api.method import METHODS
-    from bench.api.task import TASKS
-    from bench.llm.chat import CHAT_BACKENDS
-    from bench.llm.embedders import EMBEDDERS
-    from bench.methods.snip.explainers import EXPLAINERS
-    from bench.tasks.scorers import SCORERS
+    from bench.core.plugins import REGISTRIES
 
-    for registry in (METHODS, TASKS, SCORERS, EXPLAINERS, CHAT_BACKENDS, EMBEDDERS):
+    for registry in REGISTRIES:
         table = Table(title=f"{registry.kind}s")
         table.add_column("name", style="bold")
         table.add_column("version", justify="right")
@@ -456,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="build leaderboards (Markdown, HTML, JSON) from records")
     p.add_argument("action", choices=("build",))
     p.add_argument("--records", metavar="DIR", help="a folder of record files, e.g. leaderboards/records (default: the store)")
-    p.add_argument("--config", help="a sweep TOML file: its runs (missing ones are run first)")
+    p.add_argument("--config", help="a sweep TOML file: its recorded runs (`bench sweep --config` runs them)")
     p.add_argument("--out", default="leaderboards", metavar="DIR", help="where to write the pages (default: leaderboards)")
     p.add_argument("--bound", action="append", type=_key_value, default=[], metavar="FAMILY=X",
                    help="collateral bound of a retain-metric family; an entry above it on any retain metric is listed "
@@ -464,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_leaderboard)
     p = sub.add_parser("check", help="regression gate: exit non-zero if a gated figure moved beyond its uncertainty from a baseline")
     p.add_argument("--baseline", metavar="FILE", help="a leaderboard.json to hold the configuration to")
-    p.add_argument("--config", help="a sweep TOML file: its runs (missing ones are run first)")
+    p.add_argument("--config", help="a sweep TOML file: its recorded runs (`bench sweep --config` runs them)")
     p.add_argument("--records", metavar="DIR", help="a folder of record files instead of running a configuration")
     p.add_argument("--floor", type=float, default=DEFAULT_FLOOR, metavar="X",
                    help=f"smallest tolerance, whatever the seed spread (default {DEFAULT_FLOOR})")

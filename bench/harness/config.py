@@ -144,8 +144,7 @@ def build_config(
 ) -> RunConfig:
     """Precedence: RunConfig defaults < profile (global, then the task's and the method's refinements) < file
     < CLI."""
-    from bench.api.method import METHODS
-    from bench.api.task import TASKS
+    from bench.core.plugins import METHODS, TASKS
 
     explicit = {**(file_values or {}), **coerce_fields(cli_values or {}, "command line")}
     profile = explicit.get("profile") or ("paper" if has_gpu else "quick")

@@ -29,7 +29,7 @@ from bench.analysis.snapshots import (
     take_snapshot,
 )
 from bench.api.evaluation import Evaluation, Statistic, pack, unpack
-from bench.api.method import METHODS, UnlearnContext
+from bench.api.method import UnlearnContext
 from bench.api.metrics import summarize
 from bench.api.record import (
     SCHEMA_VERSION,
@@ -40,9 +40,10 @@ from bench.api.record import (
     write_record,
     write_text_atomic,
 )
-from bench.api.task import TASKS, EvalSettings, Task, TaskSettings
+from bench.api.task import EvalSettings, Task, TaskSettings
 from bench.core.options import parse_options
 from bench.core.paths import subdir
+from bench.core.plugins import METHODS, TASKS
 from bench.core.progress import console
 from bench.harness.config import RunConfig
 from bench.harness.provenance import provenance
@@ -57,7 +58,7 @@ from bench.models.loading import (
     pick_device,
     quiet_transformers,
 )
-from bench.neurons.masks import budget_to_k, pruned
+from bench.neurons.masks import apply_mask, budget_to_k
 from bench.neurons.units import unit_space
 
 EXAMPLES_FILE = "examples.npz"  # each stage's per-example columns (stage{i}/sample/column), beside the record
@@ -70,7 +71,7 @@ def seed_everything(seed: int) -> None:
 
 
 @dataclass
-class Setup:
+class ResolvedRun:
     """What a run resolved from its config before any expensive work."""
 
     cfg: RunConfig  # with model and concept filled in
@@ -82,7 +83,7 @@ class Setup:
     run_id: str
 
 
-def resolve(cfg: RunConfig) -> Setup:
+def resolve_run(cfg: RunConfig) -> ResolvedRun:
     """Validate everything cheap first (names, options, concept, budget) so bad input fails in seconds."""
     quiet_transformers()
     task_entry, method_entry = TASKS.entry(cfg.task), METHODS.entry(cfg.method)
@@ -102,10 +103,10 @@ def resolve(cfg: RunConfig) -> Setup:
         {"model": loaded.fingerprint, "data": task.fingerprint(), "autocast": str(autocast_dtype),
          "method": [cfg.method, method_cls.version], "task": [cfg.task, task_cls.version]}
     )
-    return Setup(resolved, task, method, loaded, device, autocast_dtype, run_id)
+    return ResolvedRun(resolved, task, method, loaded, device, autocast_dtype, run_id)
 
 
-def prepare(setup: Setup) -> tuple[nn.Module, dict[str, Any]]:
+def prepare(setup: ResolvedRun) -> tuple[nn.Module, dict[str, Any]]:
     """The task's fine-tuning, cached by content hash so repeated runs (other methods, budgets) skip it."""
     cfg, task, loaded = setup.cfg, setup.task, setup.loaded
     data = task.preparation_data(loaded.tokenizer)
@@ -142,7 +143,7 @@ def prepare(setup: Setup) -> tuple[nn.Module, dict[str, Any]]:
     return model, info
 
 
-def _evaluate(setup: Setup, model: nn.Module, stage: str, step: int = 0, epoch: float = 0.0
+def _evaluate(setup: ResolvedRun, model: nn.Module, stage: str, step: int = 0, epoch: float = 0.0
               ) -> tuple[StageScores, Evaluation]:
     start = time.perf_counter()
     settings = EvalSettings(batch_size=setup.cfg.eval_batch_size, autocast_dtype=setup.autocast_dtype)
@@ -159,7 +160,7 @@ def _show(value: float | None) -> str:
     return "undefined" if value is None else f"{value:.4f}"
 
 
-def base_evaluation(setup: Setup, model: nn.Module, preparation: dict[str, Any]) -> tuple[StageScores, Evaluation]:
+def base_evaluation(setup: ResolvedRun, model: nn.Module, preparation: dict[str, Any]) -> tuple[StageScores, Evaluation]:
     """The base model's scores, shared by every run on the same prepared model and evaluation (all methods
     and budgets of a seed): the evaluation is deterministic given these inputs, so it is computed once. Its
     per-example columns are cached with it, for the paired bootstrap."""
@@ -193,7 +194,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     os.replace(handle.name, path)
 
 
-def seed_varies(setup: Setup, preparation: dict[str, Any]) -> list[str]:
+def seed_varies(setup: ResolvedRun, preparation: dict[str, Any]) -> list[str]:
     """What differs between two seeds of this configuration, so the spread over seeds says what it covers."""
     varies = ["relearning data order and dropout"]
     if preparation.get("finetuned"):
@@ -216,10 +217,10 @@ def existing_record(run_id: str, cfg: RunConfig) -> Record | None:
 
 def run(cfg: RunConfig, *, force: bool = False) -> Record:
     t0 = time.perf_counter()
-    return execute(resolve(cfg), force=force, setup_seconds=time.perf_counter() - t0)
+    return run_resolved(resolve_run(cfg), force=force, setup_seconds=time.perf_counter() - t0)
 
 
-def execute(setup: Setup, *, force: bool = False, setup_seconds: float = 0.0) -> Record:
+def run_resolved(setup: ResolvedRun, *, force: bool = False, setup_seconds: float = 0.0) -> Record:
     """The protocol for a resolved run; an identical recorded run is returned as it is unless `force`."""
     t0 = time.perf_counter() - setup_seconds
     cfg, task = setup.cfg, setup.task
@@ -270,7 +271,7 @@ def execute(setup: Setup, *, force: bool = False, setup_seconds: float = 0.0) ->
         snapshot(f"relearn@{step}", step)
 
     t = time.perf_counter()
-    with pruned(model, space, unlearned.mask, cfg.mask_mode):
+    with apply_mask(model, space, unlearned.mask, cfg.mask_mode):
         stage, evaluation = _evaluate(setup, model, "unlearned")
         stages.append(stage)
         evaluations.append(evaluation)

@@ -34,10 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.api.method import METHODS
 from bench.api.record import Record
-from bench.api.task import TASKS
 from bench.core.errors import BenchError
+from bench.core.plugins import METHODS, TASKS
 from bench.harness.config import RunConfig, build_config, coerce_fields, read_toml
 
 RANDOM_CONTROL = "random"
@@ -201,21 +200,21 @@ def run_sweep(configs: Iterable[RunConfig], *, force: bool = False, run_missing:
               on_outcome: Callable[[int, int, Outcome], None] | None = None) -> list[Outcome]:
     """Run every config; a failure is reported and the sweep goes on (its record is simply missing).
     With `run_missing=False` nothing runs: the outcomes say which runs are recorded (to export a partial sweep)."""
-    from bench.harness.protocol import execute, existing_record, resolve
+    from bench.harness.protocol import existing_record, resolve_run, run_resolved
 
     configs = list(configs)
     outcomes = []
     for i, cfg in enumerate(configs):
         t0 = time.perf_counter()
         try:
-            setup = resolve(cfg)
+            setup = resolve_run(cfg)
             existing = None if force else existing_record(setup.run_id, setup.cfg)
             if existing is not None:
                 outcome = Outcome(cfg, "recorded", existing)
             elif not run_missing:
                 outcome = Outcome(cfg, "missing")
             else:
-                outcome = Outcome(cfg, "ran", execute(setup, force=True, setup_seconds=time.perf_counter() - t0))
+                outcome = Outcome(cfg, "ran", run_resolved(setup, force=True, setup_seconds=time.perf_counter() - t0))
         except BenchError as exc:
             outcome = Outcome(cfg, "failed", error=str(exc))
         outcome.seconds = time.perf_counter() - t0

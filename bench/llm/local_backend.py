@@ -11,8 +11,9 @@ from typing import Any
 
 import torch
 
+from bench.core.plugins import CHAT_BACKENDS
 from bench.core.progress import bar
-from bench.llm.chat import CHAT_BACKENDS, ChatModel, ChatRequest, ChatSettings
+from bench.llm.chat import ChatModel, ChatRequest, ChatSettings
 
 DEFAULT_LOCAL_CHAT = "SmolLM2-135M-Instruct"
 

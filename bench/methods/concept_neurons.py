@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.api.method import METHODS, PruningMethod, UnlearnContext
+from bench.api.method import PruningMethod, UnlearnContext
 from bench.core.errors import BenchError
+from bench.core.plugins import METHODS
 from bench.core.progress import progress_bar
 from bench.neurons.activations import IGNORE, concept_labels
 from bench.neurons.ranking import probeless_scores, standardized_scores

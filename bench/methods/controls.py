@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.api.method import METHODS, Method, UnlearnContext, Unlearned
+from bench.api.method import Method, UnlearnContext, UnlearningResult
+from bench.core.plugins import METHODS
 from bench.neurons.masks import UnitMask
 
 BASE_CONTROL = "none"
@@ -21,6 +22,6 @@ class NoUnlearning(Method):
     version = 1
     budget_free = True
 
-    def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> Unlearned:
+    def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> UnlearningResult:
         # The budget is ignored on purpose (budget_free): one run per seed controls the entries of every budget.
-        return Unlearned(mask=UnitMask(ctx.space.name, torch.zeros(ctx.space.shape, dtype=torch.bool)), k_requested=0)
+        return UnlearningResult(mask=UnitMask(ctx.space.name, torch.zeros(ctx.space.shape, dtype=torch.bool)), k_requested=0)

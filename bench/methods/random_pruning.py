@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.api.method import METHODS, PruningMethod, UnlearnContext
+from bench.api.method import PruningMethod, UnlearnContext
+from bench.core.plugins import METHODS
 
 
 @METHODS.register("random")

@@ -52,7 +52,7 @@ def head_kwargs(head: HeadSpec) -> dict:
     }
 
 
-def resolve(ref: str) -> tuple[str, str]:
+def locate_model(ref: str) -> tuple[str, str]:
     """(source, path-or-id): an offline asset, an existing local folder, or else a hub id."""
     asset = assets.find_asset(ref, kind="model")
     if asset is not None:
@@ -71,7 +71,7 @@ def resolve(ref: str) -> tuple[str, str]:
 def load_model(ref: str, head: HeadSpec) -> LoadedModel:
     from transformers import AutoTokenizer
 
-    source, where = resolve(ref)
+    source, where = locate_model(ref)
     local = not source.startswith("hub:")
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=local)

@@ -120,7 +120,7 @@ def zero_pruned_weights(model: nn.Module, space: UnitSpace, mask: UnitMask, sile
 
 
 @contextmanager
-def pruned(model: nn.Module, space: UnitSpace, mask: UnitMask, mode: MaskMode = "persistent") -> Iterator[None]:
+def apply_mask(model: nn.Module, space: UnitSpace, mask: UnitMask, mode: MaskMode = "persistent") -> Iterator[None]:
     """Apply `mask` to `model` for the duration of the block (evaluation and retraining happen inside)."""
     if mask.space != space.name or tuple(mask.pruned.shape) != space.shape:
         raise BenchError(f"mask ({mask.space}, {tuple(mask.pruned.shape)}) does not fit unit space ({space.name}, {space.shape})")

@@ -46,7 +46,7 @@ LEADERBOARD_SCHEMA = 2
 
 
 @dataclass(frozen=True)
-class Figure:
+class Column:
     """One reported figure: its name, what it means, which direction is better, and what its interval covers."""
 
     name: str
@@ -56,16 +56,16 @@ class Figure:
     covers: str = "seeds and evaluation examples"
 
 
-FIGURES = (
-    Figure("score", "score", True, "removed vs none: log-step mean of (m_none(t) − m(t)) / m_base over the attack"),
-    Figure("forgetting", "forgetting", True, "(m_base − m_unlearned) / m_base, signed"),
-    Figure("resistance", "resistance", True, "1 − aurc of r(t) against the none control's curve", covers="seeds"),
-    Figure("rt90", "rt90", True, "median first step with r(t) ≥ 0.9 against the none control (> N: not within N)",
+BOARD_COLUMNS = (
+    Column("score", "score", True, "removed vs none: log-step mean of (m_none(t) − m(t)) / m_base over the attack"),
+    Column("forgetting", "forgetting", True, "(m_base − m_unlearned) / m_base, signed"),
+    Column("resistance", "resistance", True, "1 − aurc of r(t) against the none control's curve", covers="seeds"),
+    Column("rt90", "rt90", True, "median first step with r(t) ≥ 0.9 against the none control (> N: not within N)",
            covers="seeds (median)"),
-    Figure("resistance_vs_base", "resistance vs base", True, "1 − aurc of r(t) against m_base (the record's own)"),
+    Column("resistance_vs_base", "resistance vs base", True, "1 − aurc of r(t) against m_base (the record's own)"),
     # Not better either way: how far the attack moved the target. Near 0 for the `none` control means the
     # attack did nothing, and then no resistance figure means anything.
-    Figure("relearned", "attack moved", True, "(m(T) − m_unlearned) / m_base at the attack's last step T"),
+    Column("relearned", "attack moved", True, "(m(T) − m_unlearned) / m_base at the attack's last step T"),
 )
 
 UNDEFINED_NOTE = (
@@ -74,9 +74,9 @@ UNDEFINED_NOTE = (
     "gap between the control's curve and the unlearned model that exceeds its noise. rt90 \"> N\" means not "
     "reached within the attack's N steps."
 )
-FIGURE_BY_NAME = {f.name: f for f in FIGURES}
+COLUMN_BY_NAME = {f.name: f for f in BOARD_COLUMNS}
 # Figures computed across two runs without a joint bootstrap: their intervals cover the seeds alone.
-SEEDS_ONLY = {f.name for f in FIGURES if f.covers == "seeds"}
+SEEDS_ONLY = {f.name for f in BOARD_COLUMNS if f.covers == "seeds"}
 
 # What may differ between the records of one entry (or between an entry and its controls): nothing that the
 # result depends on except the seed, the method and the method's options; `device` stays "auto" in configs.
@@ -224,12 +224,12 @@ class Board:
     bounds: dict[str, float]  # retain-metric family -> collateral bound
     retain: dict[str, str]  # retain metric -> family
 
-    def figures(self) -> list[Figure]:
+    def figures(self) -> list[Column]:
         """The fixed figures, then one collateral column per retain metric."""
-        collateral = [Figure(f"collateral/{m}", f"collateral {m}", False,
+        collateral = [Column(f"collateral/{m}", f"collateral {m}", False,
                              f"relative {'rise' if family == 'nll' else 'drop'} of {m}, base → unlearned "
                              f"(bound {self.bounds[family]:g})") for m, family in self.retain.items()]
-        return [FIGURES[0], FIGURES[1], *collateral, *FIGURES[2:]]
+        return [BOARD_COLUMNS[0], BOARD_COLUMNS[1], *collateral, *BOARD_COLUMNS[2:]]
 
     def setting(self) -> str:
         """What every entry of the board shares, in one line: how the numbers were made."""

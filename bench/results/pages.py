@@ -14,14 +14,14 @@ from bench.results.leaderboard import (
     RANKING_RULE,
     UNDEFINED_NOTE,
     Board,
+    Column,
     Entry,
-    Figure,
     leaderboard_json,
 )
 from bench.results.statistics import SeedStat
 
 
-def columns(board: Board) -> list[tuple[str, Figure | None]]:
+def columns(board: Board) -> list[tuple[str, Column | None]]:
     """The columns of a board's table, in order: (header, figure or None for a descriptive column)."""
     return [("rank", None), ("method", None), *[(f.label, f) for f in board.figures()],
             ("model", None), ("budget", None), ("seeds", None), ("records", None)]
@@ -263,7 +263,7 @@ def _value_attr(value: float | str | None) -> str:
 TEXT_COLUMNS = ("method", "model")
 
 
-def _th(header: str, figure: Figure | None) -> str:
+def _th(header: str, figure: Column | None) -> str:
     klass = "text" if header in TEXT_COLUMNS else ""
     help_text = f"{figure.help}; interval covers {figure.covers}" if figure else ""
     return (f'<th class="{klass}" data-figure="{html.escape(figure.name if figure else header)}" '

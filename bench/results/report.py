@@ -45,13 +45,13 @@ class Analysis:
 def analyze(record: Record) -> Analysis:
     from transformers import AutoTokenizer
 
-    from bench.models.loading import quiet_transformers, resolve
+    from bench.models.loading import locate_model, quiet_transformers
 
     quiet_transformers()
     folder = run_folder(record.run_id)
     snapshots = load_snapshots(folder / "analysis.safetensors")
     pruned = UnitMask.load(folder / record.mask["file"]).pruned
-    _, where = resolve(record.model["ref"])
+    _, where = locate_model(record.model["ref"])
     tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True)
     all_ids = torch.stack([s.hat_ids for s in snapshots])
     vectors, remapped = token_vectors(all_ids, tokenizer, SentenceTransformersEmbedder(EmbedderSettings()))

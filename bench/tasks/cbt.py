@@ -14,9 +14,10 @@ from torch import nn
 
 from bench.api.data import ConceptData, Examples
 from bench.api.evaluation import Evaluation, Statistic
-from bench.api.task import TASKS, EvalSettings, MetricSpec, Task, TaskSettings
+from bench.api.task import EvalSettings, MetricSpec, Task, TaskSettings
 from bench.core.errors import BenchError, UnknownNameError
 from bench.core.paths import subdir
+from bench.core.plugins import TASKS
 from bench.models.loading import HeadSpec
 from bench.tasks.causal_lm import (
     ChoiceItem,

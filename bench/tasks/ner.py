@@ -14,9 +14,10 @@ from torch import nn
 
 from bench.api.data import ConceptData, Examples
 from bench.api.evaluation import Evaluation, Statistic
-from bench.api.task import TASKS, EvalSettings, MetricSpec, Task, TaskSettings
+from bench.api.task import EvalSettings, MetricSpec, Task, TaskSettings
 from bench.core import assets
 from bench.core.errors import BenchError, UnknownNameError
+from bench.core.plugins import TASKS
 from bench.core.progress import progress_bar
 from bench.models.loading import HeadSpec
 from bench.models.precision import autocast_for
@@ -54,7 +55,7 @@ class NerTask(Task):
     default_model = "all-MiniLM-L6-v2"
     Options = NerOptions
     # WNUT-16 has 1.6k training sentences: the paper's 3 epochs at 2e-5 (tuned for CoNLL's 15k) leave the
-    # encoder near F1 0 (ASSETS.md). Measured on 2 CPU cores, batch 16 at lr 2e-4 reaches geo-loc F1 0.53,
+    # encoder near F1 0 (measured here). Measured on 2 CPU cores, batch 16 at lr 2e-4 reaches geo-loc F1 0.53,
     # 0.63, 0.69, 0.71 after epochs 1-4 (batch 8 at 1e-4: 0.52, 0.57, 0.65, 0.69, at twice the steps), so the
     # quick profile fine-tunes that way, and the attacker relearns at the same rate.
     profile_overrides = {

@@ -19,8 +19,9 @@ from torch import nn
 
 from bench.api.data import ConceptData, Examples
 from bench.api.evaluation import Evaluation, Statistic
-from bench.api.task import TASKS, EvalSettings, MetricSpec, Task, TaskSettings
+from bench.api.task import EvalSettings, MetricSpec, Task, TaskSettings
 from bench.core.errors import BenchError
+from bench.core.plugins import SCORERS, TASKS
 from bench.core.progress import console
 from bench.models.generation import SamplingSettings, sample_completions
 from bench.models.loading import HeadSpec
@@ -37,7 +38,7 @@ from bench.tasks.cbt import (
     question_columns,
     texts_digest,
 )
-from bench.tasks.scorers import SCORERS, ScorerSettings, load_scorer
+from bench.tasks.scorers import ScorerSettings, load_scorer
 from bench.tasks.text_sources import lee_documents
 from bench.tasks.toxic_set import (
     Sample,

@@ -19,7 +19,7 @@ import torch
 
 from bench.api.data import jsonl_objects
 from bench.core.errors import BenchError, DataFormatError
-from bench.core.registry import Registry
+from bench.core.plugins import EXPLAINERS
 from bench.llm.cache import LLMCache
 from bench.llm.chat import ChatModel, ChatSettings, load_chat
 from bench.methods.snip.prompts import (
@@ -78,8 +78,6 @@ class Explainer(ABC):
         return None
 
 
-EXPLAINERS: Registry[type[Explainer]] = Registry("explainer backend", group="bench.explainers",
-                                                 builtin_package="bench.methods.snip")
 
 
 class LLMExplainer(Explainer):

@@ -25,13 +25,13 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from bench.api.method import METHODS, Method, UnlearnContext, Unlearned
+from bench.api.method import Method, UnlearnContext, UnlearningResult
 from bench.core.errors import BenchError
+from bench.core.plugins import EXPLAINERS, METHODS
 from bench.core.progress import console
 from bench.llm.cache import LLMCache
 from bench.llm.embedders import EmbedderSettings, load_embedder
 from bench.methods.snip.explainers import (
-    EXPLAINERS,
     BackendSettings,
     Explainer,
     Explanation,
@@ -151,7 +151,7 @@ class SnipFamily(Method):
     def rank(self, found: Explained, ctx: UnlearnContext) -> tuple[list[Unit], dict[Unit, float], dict[str, Any]]:
         """(units in ranking order, each ranked unit's score, what the record should know)."""
 
-    def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> Unlearned:
+    def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> UnlearningResult:
         k = budget_to_k(ctx.space.total, fraction=ctx.fraction, k=ctx.k)
         found = self.explain(model, ctx)
         try:
@@ -162,7 +162,7 @@ class SnipFamily(Method):
             info, files = self.describe(found, ranked, unit_scores, mask.pruned, k, extra)
         finally:
             found.cache.close()
-        return Unlearned(mask=mask, k_requested=k, scores=scores, info=info, files=files)
+        return UnlearningResult(mask=mask, k_requested=k, scores=scores, info=info, files=files)
 
     def backend_settings(self, ctx: UnlearnContext) -> BackendSettings:
         o = self.options

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.core.registry import Registry
+from bench.core.plugins import SCORERS
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,6 @@ class ToxicityScorer(ABC):
         return {"version": self.version}
 
 
-SCORERS: Registry[type[ToxicityScorer]] = Registry("toxicity scorer", group="bench.scorers", builtin_package="bench.tasks.scorers")
 
 
 def load_scorer(name: str, settings: ScorerSettings) -> ToxicityScorer:

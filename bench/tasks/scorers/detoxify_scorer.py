@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from bench.core.errors import BenchError
-from bench.tasks.scorers import SCORERS, ScorerSettings, ToxicityScorer
+from bench.core.plugins import SCORERS
+from bench.tasks.scorers import ScorerSettings, ToxicityScorer
 
 
 @SCORERS.register("detoxify")

@@ -22,7 +22,8 @@ from torch import nn
 
 from bench.core import assets
 from bench.core.errors import BenchError
-from bench.tasks.scorers import SCORERS, ScorerSettings, ToxicityScorer
+from bench.core.plugins import SCORERS
+from bench.tasks.scorers import ScorerSettings, ToxicityScorer
 
 LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 MAX_LEN = 100

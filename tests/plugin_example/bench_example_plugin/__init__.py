@@ -2,7 +2,7 @@
 
 import torch
 
-from bench.api.method import PruningMethod
+from bench import PruningMethod
 
 
 class LastLayersPruning(PruningMethod):
