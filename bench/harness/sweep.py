@@ -28,8 +28,9 @@ The TOML file:
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,3 +223,38 @@ def run_sweep(configs: Iterable[RunConfig], *, force: bool = False, run_missing:
         if on_outcome is not None:
             on_outcome(i, len(configs), outcome)
     return outcomes
+
+
+@dataclass(frozen=True)
+class GridOverrides:
+    """What a command line replaces in a sweep file: the grid's lists and settings for every run."""
+
+    methods: Sequence[str] | None = None
+    tasks: Sequence[str] | None = None
+    seeds: Sequence[int] | None = None
+    fractions: Sequence[float] | None = None
+    ks: Sequence[int] | None = None
+    controls: bool = True
+    run: Mapping[str, str] = field(default_factory=dict)  # RunConfig field -> value (strings, as typed)
+    method_options: Mapping[str, str] = field(default_factory=dict)
+    task_options: Mapping[str, str] = field(default_factory=dict)
+
+
+def with_overrides(spec: SweepSpec, overrides: GridOverrides) -> SweepSpec:
+    """The sweep of a file with a command line's lists and settings replacing its own."""
+    changes: dict[str, Any] = {}
+    for name in ("methods", "tasks", "seeds"):
+        if getattr(overrides, name) is not None:
+            changes[name] = tuple(getattr(overrides, name))
+    if overrides.fractions is not None or overrides.ks is not None:
+        changes["budgets"] = tuple([Budget(fraction=f) for f in overrides.fractions or []]
+                                   + [Budget(k=k) for k in overrides.ks or []])
+    if not overrides.controls:
+        changes["controls"] = False
+    run_values = coerce_fields(dict(overrides.run), "--set")
+    for key in ("method_options", "task_options"):
+        if getattr(overrides, key):
+            run_values[key] = dict(getattr(overrides, key))
+    if run_values:
+        changes["run"] = merge_settings(spec.run, run_values)
+    return dataclasses.replace(spec, **changes)

@@ -35,7 +35,7 @@ from typing import Any
 
 from bench.api.metrics import aurc, recovery, rt90, rt90_status
 from bench.api.record import Record
-from bench.core.errors import BenchError
+from bench.core.errors import BenchError, UnknownNameError
 from bench.harness.sweep import BASE_CONTROL, CONTROLS, RANDOM_CONTROL
 from bench.results.statistics import SeedStat, stat
 
@@ -449,3 +449,16 @@ RANKING_RULE = (
     "is the mean over seeds ± the half-width of a 95% interval covering the seeds (Student's t) and the "
     "evaluation examples (paired bootstrap), added in quadrature, except where a column says it covers seeds only."
 )
+
+
+def parse_bounds(pairs: list[tuple[str, str]]) -> dict[str, float]:
+    """`--bound FAMILY=X` pairs as bounds; an unknown family or a value that is not a number is refused."""
+    bounds = {}
+    for family, value in pairs:
+        if family not in DEFAULT_BOUNDS:
+            raise UnknownNameError("collateral family", family, DEFAULT_BOUNDS)
+        try:
+            bounds[family] = float(value)
+        except ValueError:
+            raise BenchError(f"--bound {family}={value}: not a number") from None
+    return bounds

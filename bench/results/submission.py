@@ -3,12 +3,17 @@ consistency), and a record that fails is refused with the reason, before anythin
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
 from bench.api.record import Record, write_json_atomic
 from bench.api.validate import validate_data
+from bench.core.errors import BenchError
+from bench.core.plugins import METHODS
+from bench.core.registry import BUILT_IN
 from bench.harness.store import run_folder
+from bench.harness.sweep import SweepSpec
 
 DEFAULT_RECORDS = Path("leaderboards") / "records"
 
@@ -34,3 +39,16 @@ def export_records(records: list[Record], folder: Path) -> list[Path]:
             tmp.replace(path.with_suffix(".npz"))
         paths.append(path)
     return paths
+
+
+def submission_sweep(pinned: SweepSpec, method: str, options: dict[str, str], *, allow_builtin: bool = False
+                     ) -> SweepSpec:
+    """The pinned leaderboard sweep for one plug-in method alone (its controls are the board's own), with the
+    submitter's method options recorded in every run."""
+    entry = METHODS.entry(method)
+    if entry.origin == BUILT_IN and not allow_builtin:
+        raise BenchError(f"{method!r} is built in; `bench submit` is for methods installed through a "
+                         f"`bench.methods` entry point (maintainers: --allow-builtin)")
+    settings = {**pinned.method_settings.get(method, {}), **({"method_options": dict(options)} if options else {})}
+    return dataclasses.replace(pinned, methods=(method,), controls=False,
+                               method_settings={method: settings} if settings else {})

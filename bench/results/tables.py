@@ -147,3 +147,53 @@ def top_units_table(record: Record) -> Table | None:
     for unit in units:
         table.add_row(f"{unit['layer']}.{unit['index']}", fmt(unit.get(score)), escape(unit.get("explanation") or "–"))
     return table
+
+
+def plan_table(configs) -> Table:
+    """A sweep's plan: one row per run, in the order it runs."""
+    table = Table(title=f"sweep plan: {len(configs)} runs", box=box.SIMPLE_HEAD)
+    for column in ("#", "seed", "task", "method", "options", "budget", "profile"):
+        table.add_column(column)
+    for i, cfg in enumerate(configs, 1):
+        budget = f"fraction {cfg.fraction}" if cfg.fraction is not None else f"k {cfg.k}"
+        options = ", ".join(f"{k}={v}" for k, v in sorted(cfg.method_options.items()))
+        table.add_row(str(i), str(cfg.seed), cfg.task, cfg.method, escape(options), budget, str(cfg.profile))
+    return table
+
+
+def gate_table(results, baseline: str) -> Table:
+    """The regression gate's verdict per entry and figure."""
+    table = Table(title=f"regression check against {baseline}", box=box.SIMPLE_HEAD)
+    for column in ("entry", "figure", "baseline", "now", "change", "tolerance", "verdict"):
+        table.add_column(column, justify="left" if column in ("entry", "figure", "verdict") else "right")
+    for r in results:
+        verdict = "[green]ok[/]" if r.problem is None else f"[red]REGRESSED[/]: {escape(r.problem)}"
+        table.add_row(escape(r.entry), r.figure, fmt(r.baseline), fmt(r.current), fmt(r.change), fmt(r.tolerance), verdict)
+    return table
+
+
+def registry_table(registry) -> Table:
+    """A plug-in kind: every registered name, its version, where it came from, and what failed to load."""
+    table = Table(title=f"{registry.kind}s")
+    table.add_column("name", style="bold")
+    table.add_column("version", justify="right")
+    table.add_column("from")
+    table.add_column("description")
+    for entry in registry.entries():
+        table.add_row(entry.name, str(getattr(entry.obj, "version", "")), entry.origin, entry.description)
+    for name, problem in registry.failures().items():
+        table.add_row(name, "", "[red]failed to load[/]", problem)
+    return table
+
+
+def assets_table(rows) -> Table:
+    """Offline assets: (asset, installed path or None) pairs."""
+    table = Table(title="offline assets")
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("kind")
+    table.add_column("installed", no_wrap=True)
+    table.add_column("what it is")
+    for asset, path in rows:
+        table.add_row(asset.name, asset.kind, "[green]yes[/]" if path else "[red]missing[/]",
+                      f"{asset.description} [dim]({asset.requirement})[/]")
+    return table
