@@ -18,7 +18,7 @@ from bench.tasks.scorers import ScorerSettings, load_scorer
 from bench.tasks.toxicity import PAPER_PROMPT
 
 pytestmark = pytest.mark.skipif(
-    any(assets.locate(a) is None for a in assets.ASSETS), reason="offline assets not installed: bench assets install"
+    any(assets.locate(a) is None for a in assets.catalog()), reason="offline assets not installed: bench assets install"
 )
 
 

@@ -21,7 +21,7 @@ from bench.tasks.causal_lm import span_labelled
 from bench.tasks.text_sources import lee_documents
 
 pytestmark = pytest.mark.skipif(
-    any(assets.locate(a) is None for a in assets.ASSETS), reason="offline assets not installed: bench assets install"
+    any(assets.locate(a) is None for a in assets.catalog()), reason="offline assets not installed: bench assets install"
 )
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

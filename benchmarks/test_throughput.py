@@ -22,7 +22,7 @@ from bench.neurons.activations import collect_unit_statistics
 from bench.neurons.units import unit_space
 
 pytestmark = pytest.mark.skipif(
-    any(assets.locate(a) is None for a in assets.ASSETS), reason="offline assets not installed: bench assets install"
+    any(assets.locate(a) is None for a in assets.catalog()), reason="offline assets not installed: bench assets install"
 )
 
 

