@@ -253,9 +253,10 @@ class Board:
         defined = [w for w in widths if w is not None]
         if not defined:
             return "the records carry no evaluation intervals"
-        on = "" if None in support else f" computed on {_numbers(support)} (its support: questions, gold entities, completions) of"
-        return (f"the target's 95% half-width at the base model is {min(defined):.3f}–{max(defined):.3f},{on} "
-                f"{_numbers(sizes)} evaluation examples resampled")
+        on = "" if None in support else (f"support {_numbers(support)}: the gold entities, questions or completions "
+                                         f"the target is computed on; ")
+        return (f"the target's 95% half-width at the base model is {min(defined):.3f}–{max(defined):.3f} ({on}"
+                f"{_numbers(sizes)} evaluation examples resampled)")
 
     def ranked(self) -> list[Entry]:
         return sorted((e for e in self.entries if e.rank is not None), key=lambda e: (e.rank, -e.stats["score"].mean))
