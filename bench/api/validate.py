@@ -124,7 +124,10 @@ def check_consistency(record: Record, where: str) -> None:
             raise InvalidRecord(f"{where}: summary {name} = {s[name]!r}, but its stage scores give "
                                 f"{getattr(expected, name)!r} (records are written by runs, not by hand; a record of an older relearn-bench must be run again)")
     recovery = [list(p) for p in expected.recovery]
-    if s.get("migrated_from") != 1 and len(s["recovery"]) != len(recovery) or not all(
+    if s.get("migrated_from") == 1:  # its values follow version 1 (no noise rule); its steps must still match
+        if [p[0] for p in s["recovery"]] != [p[0] for p in recovery]:
+            raise InvalidRecord(f"{where}: summary recovery curve does not match its relearning stages")
+    elif len(s["recovery"]) != len(recovery) or not all(
             a[0] == b[0] and _close(a[1], b[1]) for a, b in zip(s["recovery"], recovery, strict=True)):
         raise InvalidRecord(f"{where}: summary recovery curve does not match its relearning stages")
     mask = record.mask
