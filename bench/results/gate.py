@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.errors import BenchError
-from bench.results.leaderboard import LEADERBOARD_SCHEMA, Board
+from bench.results.leaderboard import BOARD_COLUMNS, LEADERBOARD_SCHEMA, Board
 from bench.results.statistics import t_quantile
 
-GATED = ("forgetting", "score", "resistance", "relearned")  # plus every collateral/<metric> column
 DEFAULT_FLOOR = 0.02
 
 
 def gated(stats: dict[str, Any]) -> list[str]:
-    return [*GATED, *sorted(name for name in stats if name.startswith("collateral/"))]
+    """The figures the gate holds: the gated columns of the table, and every collateral column."""
+    return [*(c.name for c in BOARD_COLUMNS if c.gated), *sorted(name for name in stats if name.startswith("collateral/"))]
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import json
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,26 +48,22 @@ LEADERBOARD_SCHEMA = 2
 
 @dataclass(frozen=True)
 class Column:
-    """One reported figure: its name, what it means, which direction is better, and what its interval covers."""
+    """One reported figure, in one row: its name and label, which direction is better, what it means, what
+    its interval covers, how a seed's value is computed from a record (and the `none` control's record at
+    that seed), whether the regression gate holds it, and a cell of its own where it is not a mean ± an
+    interval. Pages (Markdown, HTML, JSON), the entries' statistics and the gate all read the columns."""
 
     name: str
     label: str
     higher_is_better: bool
     help: str
     covers: str = "seeds and evaluation examples"
+    # (record, none control at its seed or None) -> (this seed's value, its evaluation half-width)
+    per_seed: Callable[[Record, Record | None], tuple[float | None, float | None]] | None = None
+    needs_none: bool = False  # undefined for a seed without the none control
+    gated: bool = False
+    cell: Callable[[Entry], tuple[str, float | None]] | None = None  # (text, sort value) instead of mean ± interval
 
-
-BOARD_COLUMNS = (
-    Column("score", "score", True, "removed vs none: log-step mean of (m_none(t) − m(t)) / m_base over the attack"),
-    Column("forgetting", "forgetting", True, "(m_base − m_unlearned) / m_base, signed"),
-    Column("resistance", "resistance", True, "1 − aurc of r(t) against the none control's curve", covers="seeds"),
-    Column("rt90", "rt90", True, "median first step with r(t) ≥ 0.9 against the none control (> N: not within N)",
-           covers="seeds (median)"),
-    Column("resistance_vs_base", "resistance vs base", True, "1 − aurc of r(t) against m_base (the record's own)"),
-    # Not better either way: how far the attack moved the target. Near 0 for the `none` control means the
-    # attack did nothing, and then no resistance figure means anything.
-    Column("relearned", "attack moved", True, "(m(T) − m_unlearned) / m_base at the attack's last step T"),
-)
 
 UNDEFINED_NOTE = (
     "A – is a figure that is undefined, never a zero: r(t), rt90 and resistance need the forgetting resolved "
@@ -74,9 +71,6 @@ UNDEFINED_NOTE = (
     "gap between the control's curve and the unlearned model that exceeds its noise. rt90 \"> N\" means not "
     "reached within the attack's N steps."
 )
-COLUMN_BY_NAME = {f.name: f for f in BOARD_COLUMNS}
-# Figures computed across two runs without a joint bootstrap: their intervals cover the seeds alone.
-SEEDS_ONLY = {f.name for f in BOARD_COLUMNS if f.covers == "seeds"}
 
 # What may differ between the records of one entry (or between an entry and its controls): nothing that the
 # result depends on except the seed, the method and the method's options; `device` stays "auto" in configs.
@@ -136,6 +130,73 @@ def recovery_vs_none(record: Record, none: Record) -> list[tuple[int, float | No
         gap_noise = math.hypot(unlearned_hw or 0.0, none_hw or 0.0) if None not in (unlearned_hw, none_hw) else math.inf
         resolved = record.summary.get("forgetting_resolved") and None not in (m_t, m_none, m_unlearned)
         out.append((step, recovery(m_t, m_none, m_unlearned) if resolved and m_none - m_unlearned > gap_noise else None))
+    return out
+
+
+def _summary_figure(name: str):
+    """A figure the record's own summary holds, with its bootstrap half-width."""
+    def per_seed(r: Record, none: Record | None) -> tuple[float | None, float | None]:
+        return r.summary.get(name), half_width(r.summary.get("intervals", {}).get(name))
+    return per_seed
+
+
+def _score(r: Record, none: Record | None) -> tuple[float | None, float | None]:
+    removed, removed_none = r.summary.get("removed"), none.summary.get("removed")
+    score = None if removed is None or removed_none is None else removed - removed_none
+    hw_m = half_width(r.summary.get("intervals", {}).get("removed"))
+    hw_n = half_width(none.summary.get("intervals", {}).get("removed"))
+    return score, None if hw_m is None or hw_n is None else math.hypot(hw_m, hw_n)
+
+
+def _resistance(r: Record, none: Record | None) -> tuple[float | None, float | None]:
+    area = aurc(recovery_vs_none(r, none))
+    return None if area is None else 1.0 - area, None
+
+
+def _rt90_cell(entry: Entry) -> tuple[str, float | None]:
+    return (entry.rt90.text(), entry.rt90.value) if entry.rt90 else ("–", None)
+
+
+BOARD_COLUMNS = (
+    Column("score", "score", True, "removed vs none: log-step mean of (m_none(t) − m(t)) / m_base over the attack",
+           per_seed=_score, needs_none=True, gated=True),
+    Column("forgetting", "forgetting", True, "(m_base − m_unlearned) / m_base, signed",
+           per_seed=_summary_figure("forgetting"), gated=True),
+    Column("resistance", "resistance", True, "1 − aurc of r(t) against the none control's curve", covers="seeds",
+           per_seed=_resistance, needs_none=True, gated=True),
+    Column("rt90", "rt90", True, "median first step with r(t) ≥ 0.9 against the none control (> N: not within N)",
+           covers="seeds (median)", cell=_rt90_cell),
+    Column("resistance_vs_base", "resistance vs base", True, "1 − aurc of r(t) against m_base (the record's own)",
+           per_seed=_summary_figure("resistance")),
+    # Not better either way: how far the attack moved the target. Near 0 for the `none` control means the
+    # attack did nothing, and then no resistance figure means anything.
+    Column("relearned", "attack moved", True, "(m(T) − m_unlearned) / m_base at the attack's last step T",
+           per_seed=_summary_figure("relearned"), gated=True),
+)
+COLUMN_BY_NAME = {c.name: c for c in BOARD_COLUMNS}
+# Figures computed across two runs without a joint bootstrap: their intervals cover the seeds alone.
+SEEDS_ONLY = {c.name for c in BOARD_COLUMNS if c.covers == "seeds"}
+
+
+def collateral_column(metric: str, family: str | None = None, bound: float | None = None) -> Column:
+    """The column of one retain metric: its relative drop base → unlearned (a rise, for a loss)."""
+    def per_seed(r: Record, none: Record | None) -> tuple[float | None, float | None]:
+        drop = (r.summary.get("collateral_by_metric") or {}).get(metric)
+        return drop, half_width(r.summary.get("intervals", {}).get(f"collateral/{metric}"))
+    help_text = (f"relative {'rise' if family == 'nll' else 'drop'} of {metric}, base → unlearned (bound {bound:g})"
+                 if bound is not None else f"relative change of {metric}, base → unlearned")
+    return Column(f"collateral/{metric}", f"collateral {metric}", False, help_text, per_seed=per_seed, gated=True)
+
+
+def per_seed_figures(r: Record, none: Record | None) -> dict[str, tuple[float | None, float | None]]:
+    """figure -> (this seed's value, its evaluation half-width). The record's own figures first, then one per
+    retain metric it reports, then those paired with the none control (undefined without it): the order the
+    leaderboard's JSON keeps."""
+    own = [c for c in BOARD_COLUMNS if c.per_seed and not c.needs_none]
+    collateral = [collateral_column(m) for m in (r.summary.get("collateral_by_metric") or {})]
+    paired = [c for c in BOARD_COLUMNS if c.per_seed and c.needs_none]
+    out = {c.name: c.per_seed(r, none) for c in [*own, *collateral]}
+    out.update({c.name: c.per_seed(r, none) if none is not None else (None, None) for c in paired})
     return out
 
 
@@ -226,9 +287,7 @@ class Board:
 
     def figures(self) -> list[Column]:
         """The fixed figures, then one collateral column per retain metric."""
-        collateral = [Column(f"collateral/{m}", f"collateral {m}", False,
-                             f"relative {'rise' if family == 'nll' else 'drop'} of {m}, base → unlearned "
-                             f"(bound {self.bounds[family]:g})") for m, family in self.retain.items()]
+        collateral = [collateral_column(m, family, self.bounds[family]) for m, family in self.retain.items()]
         return [BOARD_COLUMNS[0], BOARD_COLUMNS[1], *collateral, *BOARD_COLUMNS[2:]]
 
     def setting(self) -> str:
@@ -286,28 +345,6 @@ def _curve(records: list[Record], values) -> list[tuple[int, SeedStat]]:
     return [(step, stat([p[step] for p in per_record])) for step in steps]
 
 
-def _figure_values(r: Record, none: Record | None) -> dict[str, tuple[float | None, float | None]]:
-    """figure -> (this seed's value, its evaluation half-width)."""
-    s, widths = r.summary, r.summary.get("intervals", {})
-    out: dict[str, tuple[float | None, float | None]] = {
-        "forgetting": (s.get("forgetting"), half_width(widths.get("forgetting"))),
-        "resistance_vs_base": (s.get("resistance"), half_width(widths.get("resistance"))),
-        "relearned": (s.get("relearned"), half_width(widths.get("relearned"))),
-    }
-    for metric, drop in (s.get("collateral_by_metric") or {}).items():
-        out[f"collateral/{metric}"] = (drop, half_width(widths.get(f"collateral/{metric}")))
-    if none is None:
-        out["score"] = out["resistance"] = (None, None)
-        return out
-    removed, removed_none = s.get("removed"), none.summary.get("removed")
-    score = None if removed is None or removed_none is None else removed - removed_none
-    hw_m, hw_n = half_width(widths.get("removed")), half_width(none.summary.get("intervals", {}).get("removed"))
-    out["score"] = (score, None if hw_m is None or hw_n is None else math.hypot(hw_m, hw_n))
-    area = aurc(recovery_vs_none(r, none))
-    out["resistance"] = (None if area is None else 1.0 - area, None)
-    return out
-
-
 def _entry(records: list[Record], controls: dict[str, dict[int, Record]]) -> Entry:
     first = records[0]
     entry = Entry(task=first.task["name"], concept=first.task["concept"], method=first.method["name"],
@@ -319,7 +356,7 @@ def _entry(records: list[Record], controls: dict[str, dict[int, Record]]) -> Ent
     rt90s = []
     for r in records:
         none = controls.get(BASE_CONTROL, {}).get(r.config["seed"])
-        for name, (value, width) in _figure_values(r, none).items():
+        for name, (value, width) in per_seed_figures(r, none).items():
             values[name].append(value)
             widths[name].append(width)
         curve = recovery_vs_none(r, none) if none is not None else []

@@ -79,9 +79,8 @@ def row_cells(board: Board, entry: Entry) -> list[tuple[str, float | str | None]
     rank = str(entry.rank) if entry.rank is not None else ("control" if entry.is_control else "–")
     cells: list[tuple[str, float | str | None]] = [(rank, entry.rank), (entry.label, entry.label)]
     for f in board.figures():
-        if f.name == "rt90":
-            rt = entry.rt90
-            cells.append((rt.text() if rt else "–", None if rt is None else rt.value))
+        if f.cell is not None:
+            cells.append(f.cell(entry))
             continue
         s = entry.stats.get(f.name, SeedStat(None, None, 0))
         cells.append((cell(s, len(entry.records)), s.mean))
