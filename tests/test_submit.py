@@ -15,7 +15,7 @@ def test_a_plugin_method_is_submitted_and_joins_the_leaderboard(installed_plugin
     assert [p.parent.relative_to(out).as_posix() for p in written] == ["ner/last-layers"] * 3
     records = [validate_file(p) for p in written]
     assert sorted(r.config["seed"] for r in records) == [0, 1, 2]
-    assert {r.method["origin"] for r in records} == {"bench-example-plugin 0.1.0"}
+    assert {r.method.origin for r in records} == {"bench-example-plugin 0.1.0"}
     # The submission pairs with the controls under the same configuration.
     (board,) = build_boards(read_records(control_records) + records)
     entry = next(e for e in board.entries if e.method == "last-layers")

@@ -76,7 +76,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     analysis = analyze(find(args.run))
     header, rows = saliency_rows(analysis)
     last = analysis.snapshots[-1].label
-    table = Table(title=f"{analysis.record.task['concept']}: % of salient units per layer; share of units whose "
+    table = Table(title=f"{analysis.record.task.concept}: % of salient units per layer; share of units whose "
                         f"HATs at {last} stay similar to the base model's", box=box.SIMPLE_HEAD)
     for column in header:
         table.add_column(column, justify="right", no_wrap=True)

@@ -44,7 +44,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             s = outcome.record.summary
             note = "already recorded" if outcome.status == "recorded" else f"{outcome.seconds:.0f} s"
             out.print(f"[green]✓[/] {escape(what)} ({note}): run {outcome.record.run_id}, forgetting "
-                      f"{fmt(s.get('forgetting'))}, collateral {fmt(s.get('collateral'))}, aurc {fmt(s.get('aurc'))}",
+                      f"{fmt(s.forgetting)}, collateral {fmt(s.collateral)}, aurc {fmt(s.aurc)}",
                       highlight=False)
 
     outcomes = run_sweep(configs, force=args.force, run_missing=not args.recorded_only, on_outcome=report)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
+import typing
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,14 +13,12 @@ from bench.api.record import Record, read_record
 from bench.core.errors import BenchError
 from bench.core.paths import bench_home, subdir
 
-COLUMNS = (
-    "run_id TEXT PRIMARY KEY, created TEXT, method TEXT, task TEXT, model TEXT, concept TEXT, seed INTEGER, "
-    "unit_space TEXT, k INTEGER, forgetting REAL, collateral REAL, rt90 INTEGER, aurc REAL, path TEXT"
-)
-
 
 @dataclass(frozen=True)
 class RunRow:
+    """One row of the index: what `bench runs` lists of a record. The table's columns are generated from these
+    fields (the first is the key)."""
+
     run_id: str
     created: str
     method: str
@@ -33,6 +33,28 @@ class RunRow:
     rt90: int | None
     aurc: float | None
     path: str
+
+    @classmethod
+    def of(cls, record: Record, path: Path) -> RunRow:
+        s = record.summary
+        return cls(record.run_id, record.created, record.method.name, record.task.name, record.model.ref,
+                   record.task.concept, record.config["seed"], record.mask.space, record.mask.k, s.forgetting,
+                   s.collateral, s.rt90, s.aurc, str(path))
+
+
+_SQL_TYPES = {str: "TEXT", int: "INTEGER", float: "REAL"}
+
+
+def _sql_columns(row: type) -> str:
+    hints = typing.get_type_hints(row)
+    columns = []
+    for number, f in enumerate(dataclasses.fields(row)):
+        kind = next(t for t in (hints[f.name], *typing.get_args(hints[f.name])) if t in _SQL_TYPES)
+        columns.append(f"{f.name} {_SQL_TYPES[kind]}" + (" PRIMARY KEY" if number == 0 else ""))
+    return ", ".join(columns)
+
+
+COLUMNS = _sql_columns(RunRow)
 
 
 def runs_dir() -> Path:
@@ -50,12 +72,7 @@ def _connect() -> sqlite3.Connection:
 
 
 def index(record: Record, path: Path) -> None:
-    s = record.summary
-    row = (
-        record.run_id, record.created, record.method["name"], record.task["name"], record.model["ref"],
-        record.task["concept"], record.config["seed"], record.mask["space"], record.mask["k"],
-        s.get("forgetting"), s.get("collateral"), s.get("rt90"), s.get("aurc"), str(path),
-    )
+    row = dataclasses.astuple(RunRow.of(record, path))
     with closing(_connect()) as db, db:
         db.execute(f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * len(row))})", row)
 

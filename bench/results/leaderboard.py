@@ -83,9 +83,9 @@ def pairing_key(record: Record, *, with_budget: bool = True) -> str:
     config = {k: v for k, v in record.config.items() if k not in drop}
     # The device type is part of the run id but not of the config ("auto"): an entry never mixes a GPU seed
     # (bf16 autocast) with a CPU seed, nor pairs a method with a control run elsewhere.
-    return json.dumps({"config": config, "task": [record.task["name"], record.task["version"],
-                                                  record.task["data_fingerprint"]],
-                       "model": record.model["fingerprint"], "device": record.provenance["device"]["type"]},
+    return json.dumps({"config": config, "task": [record.task.name, record.task.version,
+                                                  record.task.data_fingerprint],
+                       "model": record.model.fingerprint, "device": record.provenance.device["type"]},
                       sort_keys=True, default=str)
 
 
@@ -96,12 +96,12 @@ def budget_label(config: dict[str, Any]) -> str:
 def method_label(record: Record) -> str:
     """The method's own name for what ran (its options included); records from before methods named
     themselves show the name and the explicit options."""
-    if record.method.get("label"):
-        return record.method["label"]
+    if record.method.label:
+        return record.method.label
     options = record.config.get("method_options") or {}
     if not options:
-        return record.method["name"]
-    return f"{record.method['name']} ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
+        return record.method.name
+    return f"{record.method.name} ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
 
 
 def _numbers(values: set) -> str:
@@ -114,7 +114,7 @@ def half_width(bounds: list[float] | None) -> float | None:
 
 def target_curve(record: Record) -> dict[int, tuple[float | None, float | None]]:
     """step -> (target value, its evaluation half-width) over the relearning stages."""
-    target = record.summary["target"]
+    target = record.summary.target
     return {s.step: (s.scores.get(target), half_width(s.intervals.get(target))) for s in record.stage("relearn")}
 
 
@@ -128,7 +128,7 @@ def recovery_vs_none(record: Record, none: Record) -> list[tuple[int, float | No
     for step in sorted(set(mine) & set(control)):
         (m_t, _), (m_none, none_hw) = mine[step], control[step]
         gap_noise = math.hypot(unlearned_hw or 0.0, none_hw or 0.0) if None not in (unlearned_hw, none_hw) else math.inf
-        resolved = record.summary.get("forgetting_resolved") and None not in (m_t, m_none, m_unlearned)
+        resolved = record.summary.forgetting_resolved and None not in (m_t, m_none, m_unlearned)
         out.append((step, recovery(m_t, m_none, m_unlearned) if resolved and m_none - m_unlearned > gap_noise else None))
     return out
 
@@ -136,15 +136,15 @@ def recovery_vs_none(record: Record, none: Record) -> list[tuple[int, float | No
 def _summary_figure(name: str):
     """A figure the record's own summary holds, with its bootstrap half-width."""
     def per_seed(r: Record, none: Record | None) -> tuple[float | None, float | None]:
-        return r.summary.get(name), half_width(r.summary.get("intervals", {}).get(name))
+        return getattr(r.summary, name), half_width(r.summary.intervals.get(name))
     return per_seed
 
 
 def _score(r: Record, none: Record | None) -> tuple[float | None, float | None]:
-    removed, removed_none = r.summary.get("removed"), none.summary.get("removed")
+    removed, removed_none = r.summary.removed, none.summary.removed
     score = None if removed is None or removed_none is None else removed - removed_none
-    hw_m = half_width(r.summary.get("intervals", {}).get("removed"))
-    hw_n = half_width(none.summary.get("intervals", {}).get("removed"))
+    hw_m = half_width(r.summary.intervals.get("removed"))
+    hw_n = half_width(none.summary.intervals.get("removed"))
     return score, None if hw_m is None or hw_n is None else math.hypot(hw_m, hw_n)
 
 
@@ -181,21 +181,36 @@ SEEDS_ONLY = {c.name for c in BOARD_COLUMNS if c.covers == "seeds"}
 def collateral_column(metric: str, family: str | None = None, bound: float | None = None) -> Column:
     """The column of one retain metric: its relative drop base → unlearned (a rise, for a loss)."""
     def per_seed(r: Record, none: Record | None) -> tuple[float | None, float | None]:
-        drop = (r.summary.get("collateral_by_metric") or {}).get(metric)
-        return drop, half_width(r.summary.get("intervals", {}).get(f"collateral/{metric}"))
+        drop = r.summary.collateral_by_metric.get(metric)
+        return drop, half_width(r.summary.intervals.get(f"collateral/{metric}"))
     help_text = (f"relative {'rise' if family == 'nll' else 'drop'} of {metric}, base → unlearned (bound {bound:g})"
                  if bound is not None else f"relative change of {metric}, base → unlearned")
     return Column(f"collateral/{metric}", f"collateral {metric}", False, help_text, per_seed=per_seed, gated=True)
+
+
+def own_columns(r: Record) -> list[Column]:
+    """The columns a record alone defines (no control needed), then one per retain metric it reports."""
+    return [*(c for c in BOARD_COLUMNS if c.per_seed and not c.needs_none),
+            *(collateral_column(m) for m in r.summary.collateral_by_metric)]
+
+
+def seed_statistics(records: list[Record]) -> dict[str, SeedStat]:
+    """column label -> mean ± 95% interval over the records (seeds) of each figure a record alone defines,
+    with its evaluation error: what the seeds table of `bench show` prints below the stages."""
+    if not records:
+        raise BenchError("no records to aggregate")
+    columns = own_columns(records[0])
+    values = [[c.per_seed(r, None) for r in records] for c in columns]
+    return {c.label: stat([v for v, _ in pairs], [hw for _, hw in pairs])
+            for c, pairs in zip(columns, values, strict=True)}
 
 
 def per_seed_figures(r: Record, none: Record | None) -> dict[str, tuple[float | None, float | None]]:
     """figure -> (this seed's value, its evaluation half-width). The record's own figures first, then one per
     retain metric it reports, then those paired with the none control (undefined without it): the order the
     leaderboard's JSON keeps."""
-    own = [c for c in BOARD_COLUMNS if c.per_seed and not c.needs_none]
-    collateral = [collateral_column(m) for m in (r.summary.get("collateral_by_metric") or {})]
     paired = [c for c in BOARD_COLUMNS if c.per_seed and c.needs_none]
-    out = {c.name: c.per_seed(r, none) for c in [*own, *collateral]}
+    out = {c.name: c.per_seed(r, none) for c in own_columns(r)}
     out.update({c.name: c.per_seed(r, none) if none is not None else (None, None) for c in paired})
     return out
 
@@ -294,10 +309,10 @@ class Board:
         """What every entry of the board shares, in one line: how the numbers were made."""
         records = [r for e in self.entries for r in e.records]
         cfg = records[0].config
-        devices = sorted({r.provenance["device"]["type"] for r in records})
-        versions = sorted({str(r.provenance["versions"].get("relearn-bench")) for r in records})
+        devices = sorted({r.provenance.device["type"] for r in records})
+        versions = sorted({str(r.provenance.versions.get("relearn-bench")) for r in records})
         options = ", ".join(f"{k}={v}" for k, v in sorted(cfg["task_options"].items())) or "defaults"
-        taken = sorted({r.summary.get("relearn_steps") for r in records}, key=str)
+        taken = sorted({r.summary.relearn_steps for r in records}, key=str)
         return (f"profile {cfg['profile']}; relearning {', '.join(map(str, taken))} steps taken at lr "
                 f"{cfg['relearn_lr']:g} (constant after {cfg.get('relearn_warmup_steps')} warmup steps), batch "
                 f"{cfg['batch_size']}, evaluated at steps {', '.join(map(str, sorted({s.step for r in records for s in r.stage('relearn')})))}; "
@@ -330,7 +345,7 @@ class Board:
 def _group(records: list[Record]) -> dict[tuple[str, str], list[Record]]:
     groups: dict[tuple[str, str], dict[int, Record]] = defaultdict(dict)
     for record in records:
-        seeds = groups[(pairing_key(record, with_budget=record.method["name"] != BASE_CONTROL), method_label(record))]
+        seeds = groups[(pairing_key(record, with_budget=record.method.name != BASE_CONTROL), method_label(record))]
         seed = record.config["seed"]
         # Two records of one configuration and seed differ only in when they ran (e.g. --force): keep the newest.
         if seed not in seeds or record.created > seeds[seed].created:
@@ -347,10 +362,10 @@ def _curve(records: list[Record], values) -> list[tuple[int, SeedStat]]:
 
 def _entry(records: list[Record], controls: dict[str, dict[int, Record]]) -> Entry:
     first = records[0]
-    entry = Entry(task=first.task["name"], concept=first.task["concept"], method=first.method["name"],
-                  label=method_label(first), model=first.model["ref"], budget=budget_label(first.config),
-                  k=min(r.mask["k"] for r in records), k_requested=first.mask.get("k_requested", first.mask["k"]),
-                  total_units=first.mask["total"], key=pairing_key(first), records=records)
+    entry = Entry(task=first.task.name, concept=first.task.concept, method=first.method.name,
+                  label=method_label(first), model=first.model.ref, budget=budget_label(first.config),
+                  k=min(r.mask.k for r in records), k_requested=first.mask.k if first.mask.k_requested is None else first.mask.k_requested,
+                  total_units=first.mask.total, key=pairing_key(first), records=records)
     values: dict[str, list[float | None]] = defaultdict(list)
     widths: dict[str, list[float | None]] = defaultdict(list)
     rt90s = []
@@ -364,12 +379,12 @@ def _entry(records: list[Record], controls: dict[str, dict[int, Record]]) -> Ent
         rt90s.append((first_step, rt90_status(first_step, curve)))
     entry.values, entry.eval_widths = dict(values), dict(widths)
     entry.stats = {name: stat(vals, None if name in SEEDS_ONLY else widths[name]) for name, vals in values.items()}
-    entry.rt90 = rt90_over_seeds(rt90s, max(r.summary.get("relearn_steps") or 0 for r in records))
-    entry.resolved = sum(bool(r.summary.get("forgetting_resolved")) for r in records)
+    entry.rt90 = rt90_over_seeds(rt90s, max(r.summary.relearn_steps or 0 for r in records))
+    entry.resolved = sum(r.summary.forgetting_resolved for r in records)
     none_by_seed = controls.get(BASE_CONTROL, {})
     entry.curve = _curve(records, lambda r: recovery_vs_none(r, none_by_seed[r.config["seed"]])
                          if r.config["seed"] in none_by_seed else [])
-    entry.target_curve = _curve(records, lambda r: [(s.step, s.scores[r.summary["target"]]) for s in r.stage("relearn")])
+    entry.target_curve = _curve(records, lambda r: [(s.step, s.scores[r.summary.target]) for s in r.stage("relearn")])
     return entry
 
 
@@ -434,8 +449,8 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None) 
     groups = _group(records)
     controls_by_key: dict[str, dict[str, dict[int, Record]]] = defaultdict(dict)
     for (key, _label), recs in groups.items():
-        if recs[0].method["name"] in CONTROLS and not recs[0].config.get("method_options"):
-            controls_by_key[key][recs[0].method["name"]] = {r.config["seed"]: r for r in recs}
+        if recs[0].method.name in CONTROLS and not recs[0].config.get("method_options"):
+            controls_by_key[key][recs[0].method.name] = {r.config["seed"]: r for r in recs}
     by_task: dict[tuple[str, str], list[Entry]] = defaultdict(list)
     for (key, _label), recs in groups.items():
         first = recs[0]
@@ -446,10 +461,10 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None) 
     boards = []
     for (task, concept), entries in sorted(by_task.items()):
         metrics = entries[0].records[0].metrics
-        retain = {m["name"]: m.get("family") or "accuracy" for m in metrics if m["role"] == "retain"}
+        retain = {m.name: m.family or "accuracy" for m in metrics if m.role == "retain"}
         rank(entries, retain, bounds)
         entries.sort(key=lambda e: (e.rank is None, e.rank or 0, e.is_control, e.label, e.k_requested))
-        target = entries[0].records[0].summary["target"]
+        target = entries[0].records[0].summary.target
         boards.append(Board(task, concept, target, entries, bounds, retain))
     return boards
 

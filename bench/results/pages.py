@@ -62,7 +62,7 @@ def board_notes(board: Board) -> list[str]:
              "Forgetting resolved from the evaluation noise in: " + "; ".join(
                  f"{e.label} at {e.budget}: {e.resolved}/{len(e.records)} seeds" for e in board.entries
                  if not e.is_control) + ".",
-             "What a seed varies: " + "; ".join(sorted({", ".join(r.provenance.get("seed_varies", ["not recorded"]))
+             "What a seed varies: " + "; ".join(sorted({", ".join(r.provenance.seed_varies or ["not recorded"])
                                                         for e in board.entries for r in e.records})) + "."]
     if any("(ablation: no LLM)" in e.label for e in board.entries):
         notes.append(ABLATION_NOTE)

@@ -33,9 +33,9 @@ def plot_relearning(record: Record, path: Path) -> Path:
     ax.set_xlabel("relearning step (log scale)")
     ax.set_ylabel("score")
     s = record.summary
-    aurc = "–" if s["aurc"] is None else f"{s['aurc']:.2f}"
-    ax.set_title(f"{record.method['name']} on {record.task['name']} ({record.task['concept']}): "
-                 f"forgetting {s['forgetting'] or 0:.2f}, aurc {aurc}", fontsize=10)
+    aurc = "–" if s.aurc is None else f"{s.aurc:.2f}"
+    ax.set_title(f"{record.method.name} on {record.task.name} ({record.task.concept}): "
+                 f"forgetting {s.forgetting or 0:.2f}, aurc {aurc}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()

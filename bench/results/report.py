@@ -50,8 +50,8 @@ def analyze(record: Record) -> Analysis:
     quiet_transformers()
     folder = run_folder(record.run_id)
     snapshots = load_snapshots(folder / "analysis.safetensors")
-    pruned = UnitMask.load(folder / record.mask["file"]).pruned
-    _, where = locate_model(record.model["ref"])
+    pruned = UnitMask.load(folder / record.mask.file).pruned
+    _, where = locate_model(record.model.ref)
     tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True)
     all_ids = torch.stack([s.hat_ids for s in snapshots])
     vectors, remapped = token_vectors(all_ids, tokenizer, SentenceTransformersEmbedder(EmbedderSettings()))
@@ -173,18 +173,18 @@ def write_report(a: Analysis) -> Path:
 
     hat_header = ["layer/unit", "pruned", "HATs at base", f"HATs at {a.snapshots[-1].label}", "similarity"]
     r, s = a.record, a.record.summary
-    stage_rows = [[st.stage, str(st.step), f"{st.scores[s['target']]:.3f}"] for st in r.stages]
+    stage_rows = [[st.stage, str(st.step), f"{st.scores[s.target]:.3f}"] for st in r.stages]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>relearn-bench {r.run_id}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}
 th{{background:#f3f3f3}}img{{max-width:100%}}code{{background:#f3f3f3;padding:1px 4px}}</style></head><body>
-<h1>{html.escape(r.method['name'])} on {html.escape(r.task['name'])} ({html.escape(r.task['concept'])})</h1>
-<p>run <code>{r.run_id}</code> · model <code>{html.escape(str(r.model['ref']))}</code> · {r.mask['k']}/{r.mask['total']}
-{r.mask['space']} units pruned ({r.mask['mode']}) · seed {r.config['seed']} · {html.escape(r.created)}</p>
-<p>forgetting {s['forgetting'] if s['forgetting'] is None else round(s['forgetting'], 3)} ·
-collateral {s['collateral'] if s['collateral'] is None else round(s['collateral'], 3)} · rt90 {s['rt90']} ·
-aurc {s['aurc'] if s['aurc'] is None else round(s['aurc'], 3)}</p>
-<h2>Relearning</h2>{_img(curve) if curve.exists() else ''}{_table_html(['stage', 'step', s['target']], stage_rows)}
+<h1>{html.escape(r.method.name)} on {html.escape(r.task.name)} ({html.escape(r.task.concept)})</h1>
+<p>run <code>{r.run_id}</code> · model <code>{html.escape(str(r.model.ref))}</code> · {r.mask.k}/{r.mask.total}
+{r.mask.space} units pruned ({r.mask.mode}) · seed {r.config['seed']} · {html.escape(r.created)}</p>
+<p>forgetting {s.forgetting if s.forgetting is None else round(s.forgetting, 3)} ·
+collateral {s.collateral if s.collateral is None else round(s.collateral, 3)} · rt90 {s.rt90} ·
+aurc {s.aurc if s.aurc is None else round(s.aurc, 3)}</p>
+<h2>Relearning</h2>{_img(curve) if curve.exists() else ''}{_table_html(['stage', 'step', s.target], stage_rows)}
 <h2>Concept saliency per layer</h2>
 <p>Columns base, pruned, {html.escape(a.snapshots[-1].label)}: % of units with saliency above 0.5.</p>
 <p>Units ranked by probeless salience for the concept, in groups of 100 (1.0 = top 100); a unit is salient

@@ -69,7 +69,7 @@ def per_stage(records: list[Record]) -> list[tuple[str, int, SeedStat, SeedStat]
     """(stage, step, target mean±SD, retain-mean mean±SD) for every stage all the records share."""
     if not records:
         raise BenchError("no records to aggregate")
-    target = records[0].summary["target"]
+    target = records[0].summary.target
     keys = [(s.stage, s.step) for s in records[0].stages]
     shared = [k for k in keys if all(any((s.stage, s.step) == k for s in r.stages) for r in records)]
     rows = []
@@ -78,8 +78,3 @@ def per_stage(records: list[Record]) -> list[tuple[str, int, SeedStat, SeedStat]
         rows.append((stage, step, stat([sc[target] for sc in scores]),
                      stat([r.retain_mean(sc) for r, sc in zip(records, scores, strict=True)])))
     return rows
-
-
-def summary_stats(records: list[Record]) -> dict[str, SeedStat]:
-    return {name: stat([r.summary[name] for r in records])
-            for name in ("forgetting", "collateral", "rt90", "aurc", "resistance")}

@@ -19,7 +19,7 @@ DEFAULT_RECORDS = Path("leaderboards") / "records"
 
 
 def record_path(folder: Path, record: Record) -> Path:
-    return folder / record.task["name"] / record.method["name"] / f"{record.run_id}.json"
+    return folder / record.task.name / record.method.name / f"{record.run_id}.json"
 
 
 def export_records(records: list[Record], folder: Path) -> list[Path]:
@@ -27,12 +27,12 @@ def export_records(records: list[Record], folder: Path) -> list[Path]:
     per-example evaluation columns beside it (RUN_ID.npz) where the run's folder has them: enough for anyone
     to recompute every interval."""
     for record in records:
-        validate_data(record.to_dict(), f"run {record.run_id} ({record.method['name']} on {record.task['name']})")
+        validate_data(record.to_dict(), f"run {record.run_id} ({record.method.name} on {record.task.name})")
     paths = []
     for record in records:
         path = record_path(folder, record)
         write_json_atomic(path, record.to_dict())
-        examples = run_folder(record.run_id) / record.evaluation.get("file", "examples.npz")
+        examples = run_folder(record.run_id) / (record.evaluation.file if record.evaluation else "examples.npz")
         if record.evaluation and examples.exists():
             tmp = path.with_suffix(".npz.tmp")
             shutil.copyfile(examples, tmp)

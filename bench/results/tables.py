@@ -17,11 +17,11 @@ def fmt(value: float | int | None, digits: int = 3) -> str:
 
 def _title(record: Record) -> str:
     mask = record.mask
-    short = (f" (of {mask['k_requested']} allowed: the method ranked no more)"
-             if mask.get("k_requested", mask["k"]) > mask["k"] else "")
-    name = escape(record.method.get("label") or record.method["name"])  # "[standardized]" is not markup
-    return (f"{name} on {record.task['name']} ({record.task['concept']}): "
-            f"{mask['k']}/{mask['total']} {mask['space']} units pruned{short}")
+    short = (f" (of {mask.k_requested} allowed: the method ranked no more)"
+             if mask.k_requested is not None and mask.k_requested > mask.k else "")
+    name = escape(record.method.label or record.method.name)  # "[standardized]" is not markup
+    return (f"{name} on {record.task.name} ({record.task.concept}): "
+            f"{mask.k}/{mask.total} {mask.space} units pruned{short}")
 
 
 def _support(stage, metric: str) -> str:
@@ -49,7 +49,7 @@ def stages_table(record: Record) -> Table:
 
 
 def _caption(record: Record) -> str:
-    return f"run {record.run_id} · model {record.model['ref']} · seed {record.config['seed']} · {record.created}"
+    return f"run {record.run_id} · model {record.model.ref} · seed {record.config['seed']} · {record.created}"
 
 
 def metrics_table(record: Record) -> Table:
@@ -69,33 +69,33 @@ def metrics_table(record: Record) -> Table:
 
 def summary_table(record: Record) -> Table:
     s = record.summary
-    intervals = s.get("intervals") or {}
+    intervals = s.intervals
 
     def with_interval(name: str, value: float | None = None) -> str:
         bounds = intervals.get(name)
-        return fmt(s.get(name) if value is None else value) + (f"  [{fmt(bounds[0])}, {fmt(bounds[1])}]" if bounds else "")
+        return fmt(getattr(s, name) if value is None else value) + (f"  [{fmt(bounds[0])}, {fmt(bounds[1])}]" if bounds else "")
 
     base = record.stage("base")[0]
-    resolution = base.intervals.get(s["target"])
+    resolution = base.intervals.get(s.target)
     table = Table(title="summary (95% intervals over evaluation examples)", show_header=False, box=box.SIMPLE)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    rt90 = fmt(s["rt90"]) if s.get("rt90_status", "reached") == "reached" else (
-        f"> {s.get('relearn_steps')}" if s.get("rt90_status") == "not reached" else "–")
+    rt90 = fmt(s.rt90) if s.rt90_status == "reached" else (
+        f"> {s.relearn_steps}" if s.rt90_status == "not reached" else "–")
     rows = [
-        ("target metric", s["target"]),
-        ("base → unlearned", f"{fmt(s['m_base'])} → {fmt(s['m_unlearned'])}"),
-        ("base resolution", f"± {fmt((resolution[1] - resolution[0]) / 2)} on {_support(base, s['target'])}"
+        ("target metric", s.target),
+        ("base → unlearned", f"{fmt(s.m_base)} → {fmt(s.m_unlearned)}"),
+        ("base resolution", f"± {fmt((resolution[1] - resolution[0]) / 2)} on {_support(base, s.target)}"
                             if resolution else "–"),
-        ("forgetting", with_interval("forgetting") + ("" if s.get("forgetting_resolved") else "  (not resolved)")),
+        ("forgetting", with_interval("forgetting") + ("" if s.forgetting_resolved else "  (not resolved)")),
         *[(f"collateral {name}", with_interval(f"collateral/{name}", drop))
-          for name, drop in (s.get("collateral_by_metric") or {}).items()],
+          for name, drop in s.collateral_by_metric.items()],
         ("removed", with_interval("removed")),
         ("rt90 (steps)", rt90),
         ("aurc", with_interval("aurc")),
         ("resistance", with_interval("resistance")),
-        ("recovery r(t)", ", ".join(f"{step}:{fmt(r, 2)}" for step, r in s["recovery"])),
-        ("wall time", f"{record.timings.get('total', 0):.0f} s on {record.provenance['device']['type']}"),
+        ("recovery r(t)", ", ".join(f"{step}:{fmt(r, 2)}" for step, r in s.recovery)),
+        ("wall time", f"{record.timings.get('total', 0):.0f} s on {record.provenance.device['type']}"),
     ]
     for name, value in rows:
         table.add_row(name, str(value))
@@ -115,8 +115,10 @@ def runs_table(rows) -> Table:
 
 
 def seeds_table(records: list[Record]) -> Table:
-    """Mean ± 95% CI over seeds for every shared stage, then the summary metrics (like the paper's Table 2)."""
-    from bench.results.statistics import per_stage, summary_stats
+    """Mean ± 95% CI over seeds for every shared stage, then every figure a record alone defines (the
+    leaderboard's own columns, like the paper's Table 2), each interval with its evaluation error."""
+    from bench.results.leaderboard import seed_statistics
+    from bench.results.statistics import per_stage
 
     first = records[0]
     seeds = ", ".join(str(r.config["seed"]) for r in records)
@@ -124,23 +126,23 @@ def seeds_table(records: list[Record]) -> Table:
                   caption="runs " + ", ".join(r.run_id for r in records))
     table.add_column("stage")
     table.add_column("step", justify="right")
-    table.add_column(f"{first.summary['target']} (target)", justify="right", style="bold")
+    table.add_column(f"{first.summary.target} (target)", justify="right", style="bold")
     table.add_column("retain mean", justify="right")
     for stage, step, target, retain in per_stage(records):
         table.add_row(stage, str(step), str(target), str(retain))
     table.add_section()
-    for name, value in summary_stats(records).items():
+    for name, value in seed_statistics(records).items():
         table.add_row(name, "", str(value), "", style="italic")
     return table
 
 
 def top_units_table(record: Record) -> Table | None:
     """The method's own account of what it pruned first (e.g. SNIP's explanations), when it gives one."""
-    units = (record.method.get("info") or {}).get("top_units")
+    units = record.method.info.get("top_units")
     if not units:
         return None
-    score = record.method["info"].get("score", "score")
-    table = Table(title=f"top pruned units ({record.method['name']})", box=box.SIMPLE_HEAD)
+    score = record.method.info.get("score", "score")
+    table = Table(title=f"top pruned units ({record.method.name})", box=box.SIMPLE_HEAD)
     table.add_column("unit", no_wrap=True)
     table.add_column(score, justify="right")
     table.add_column("explanation")
