@@ -13,6 +13,7 @@ import torch
 from bench.core.errors import BenchError
 from bench.models.loading import HeadSpec, load_model, weights_fingerprint
 from bench.testing import tiny_tokenizer
+from tests.conftest import needs_assets
 
 LABELS = ("O", "B-geo-loc", "I-geo-loc", "B-person", "I-person")
 NER = HeadSpec("token-classification", LABELS)
@@ -181,3 +182,60 @@ def test_a_chat_model_without_a_chat_template_says_how_it_is_prompted(tmp_path, 
     assert "has no chat template (a base model)" in " ".join(capsys.readouterr().err.split())
     ids = chat.prompt_ids(ChatRequest(messages=(("user", "new york"),), reply_prefix="i"))
     assert ids == chat.tokenizer("user: new york\nassistant: i", add_special_tokens=False)["input_ids"]
+
+
+@needs_assets
+def test_a_gguf_file_given_by_path_loads_dequantised_in_float32(tmp_path):
+    """The offline SmolLM2 ships as a Q4_1 GGUF file; given by its path it loads like the asset does, to the
+    same weights (the fingerprint every committed SmolLM2 record carries)."""
+    from bench.core import assets
+
+    gguf = tmp_path / "smollm2.gguf"
+    gguf.symlink_to(assets.require("SmolLM2-135M-Instruct", kind="model"))
+    loaded = load_model(str(gguf), HeadSpec("causal-lm"))
+    assert loaded.source == f"local:{gguf.resolve()}"
+    assert loaded.report.format == "gguf (de-quantised to safetensors once)" and loaded.report.dtype == "float32"
+    assert {p.dtype for p in loaded.model.parameters()} == {torch.float32}
+    assert loaded.fingerprint == "1e7a20ea73f05ea3"
+
+
+def cached_hub_dataset(root: Path, repo_id: str) -> Path:
+    """A NER dataset as `datasets` caches a hub dataset it has loaded once (what an offline user has):
+    prepared Arrow files under HF_DATASETS_CACHE/<namespace>___<name>/default/<version>/<hash>."""
+    import shutil
+
+    import datasets
+    from datasets.data_files import DataFilesDict
+    from datasets.packaged_modules.parquet.parquet import Parquet
+
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                  "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-LOC", "I-LOC"]))})
+    rows = {"tokens": [["I", "love", "Paris"], ["flew", "to", "New", "York"]], "ner_tags": [[0, 0, 1], [0, 0, 1, 2]]}
+    files = {}
+    for split in ("train", "validation", "test"):
+        files[split] = [str(root / "files" / f"{split}.parquet")]
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(files[split][0])
+    name = repo_id.split("/")[-1]
+    builder = Parquet(cache_dir=str(root / "staging"), dataset_name=name, hash="0123abcd",
+                      data_files=DataFilesDict.from_patterns(files))
+    builder.download_and_prepare()
+    version, digest = Path(builder.cache_dir).parts[-2:]
+    shutil.copytree(builder.cache_dir, root / "cache" / repo_id.replace("/", "___") / "default" / version / digest)
+    return root / "cache"
+
+
+def test_a_dataset_id_loads_from_the_datasets_cache_offline(tmp_path):
+    """`--data someone/tiny-ner` on a machine that loaded it once: a fresh process with HF_HUB_OFFLINE=1."""
+    (tmp_path / "files").mkdir()
+    cache = cached_hub_dataset(tmp_path, "someone/tiny-ner")
+    script = ("from bench.tasks.conll import load_hub\n"
+              "splits = load_hub('someone/tiny-ner')\n"
+              "print(sorted(splits), splits['dev'][1].tokens, splits['dev'][1].tags)")
+    env = {**os.environ, "HF_DATASETS_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == (
+        "['dev', 'test', 'train'] ('flew', 'to', 'New', 'York') ('O', 'O', 'B-LOC', 'I-LOC')")
+    missing = subprocess.run([sys.executable, "-c", script.replace("tiny-ner", "other")], env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode != 0 and "could not load NER dataset 'someone/other'" in missing.stderr

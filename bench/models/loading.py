@@ -72,6 +72,8 @@ def locate_model(ref: str) -> tuple[str, str]:
             path = dequantised_gguf(path, asset.folder_name)
         return f"asset:{asset.name}", str(path)
     path = Path(ref).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return f"local:{path.resolve()}", str(dequantised_gguf(path.resolve(), f"gguf-{_file_digest(path)}"))
     if path.exists():
         if not (path / "config.json").exists():
             raise BenchError(f"{path} is not a model folder (no config.json)")
@@ -200,7 +202,7 @@ def _stored_dtype(config) -> str | None:
 
 
 def _weights_format(where: str, source: str, local: bool) -> str:
-    if source.startswith("asset:") and Path(where).parent.name == "models":
+    if Path(where).parent == subdir("models"):  # made by dequantised_gguf
         return "gguf (de-quantised to safetensors once)"
     folder = Path(where) if local else _hub_snapshot(where)
     if folder is None:
@@ -219,6 +221,14 @@ def _hub_snapshot(repo_id: str) -> Path | None:
         return Path(snapshot_download(repo_id, local_files_only=True))
     except Exception:  # noqa: BLE001 - only describes the format; loading itself already succeeded
         return None
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def dequantised_gguf(gguf: Path, name: str) -> Path:
