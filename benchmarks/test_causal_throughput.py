@@ -10,15 +10,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench import assets
-from bench.generation import SamplingSettings, sample_completions
-from bench.models import HeadSpec, load_model, quiet_transformers
-from tasks.cbt import cloze_correct, first_per_category, offline_questions
-from tasks.scorers import ScorerSettings, load_scorer
-from tasks.toxicity import PAPER_PROMPT
+from bench.core import assets
+from bench.models.generation import SamplingSettings, sample_completions
+from bench.models.loading import HeadSpec, load_model, quiet_transformers
+from bench.tasks.cbt import cloze_correct, first_per_category, offline_questions
+from bench.tasks.scorers import ScorerSettings, load_scorer
+from bench.tasks.toxicity import PAPER_PROMPT
 
 pytestmark = pytest.mark.skipif(
-    any(assets.locate(a) is None for a in assets.ASSETS), reason="offline assets not installed: bench assets install"
+    any(assets.locate(a) is None for a in assets.catalog()), reason="offline assets not installed: bench assets install"
 )
 
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench import assets
-from bench.causal_lm import span_labelled
+from bench.core import assets
 from bench.llm.chat import ChatSettings, load_chat
-from bench.models import HeadSpec, load_model, quiet_transformers
-from bench.units import unit_space
-from methods.snip.prompts import explanation_request
-from methods.snip.pruning import top_units
-from methods.snip.records import activation_records
-from tasks.text_sources import lee_documents
+from bench.methods.snip.prompts import explanation_request
+from bench.methods.snip.pruning import top_units
+from bench.methods.snip.records import activation_records
+from bench.models.loading import HeadSpec, load_model, quiet_transformers
+from bench.neurons.units import unit_space
+from bench.tasks.causal_lm import span_labelled
+from bench.tasks.text_sources import lee_documents
 
 pytestmark = pytest.mark.skipif(
-    any(assets.locate(a) is None for a in assets.ASSETS), reason="offline assets not installed: bench assets install"
+    any(assets.locate(a) is None for a in assets.catalog()), reason="offline assets not installed: bench assets install"
 )
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

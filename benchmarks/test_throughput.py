@@ -11,17 +11,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench import assets
-from bench.activations import collect_unit_statistics
-from bench.data import ConceptData, Examples
-from bench.method import METHODS, UnlearnContext
-from bench.models import load_model, quiet_transformers
-from bench.task import TASKS, EvalSettings, TaskSettings
-from bench.training import TrainSettings, make_optimizer
-from bench.units import unit_space
+from bench.api.data import ConceptData, Examples
+from bench.api.method import UnlearnContext
+from bench.api.task import EvalSettings, TaskSettings
+from bench.core import assets
+from bench.core.plugins import METHODS, TASKS
+from bench.harness.training import TrainSettings, make_optimizer
+from bench.models.loading import load_model, quiet_transformers
+from bench.neurons.activations import collect_unit_statistics
+from bench.neurons.units import unit_space
 
 pytestmark = pytest.mark.skipif(
-    any(assets.locate(a) is None for a in assets.ASSETS), reason="offline assets not installed: bench assets install"
+    any(assets.locate(a) is None for a in assets.catalog()), reason="offline assets not installed: bench assets install"
 )
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.data import ConceptData, Examples
+from bench.api.data import ConceptData, Examples
+from bench.testing import make_tiny_bert, tiny_conll_text
 
 os.environ.setdefault("BENCH_PROGRESS", "0")
 
@@ -77,9 +78,9 @@ def tiny_batch(seed: int = 0, batch: int = 3, length: int = 7) -> dict[str, torc
 
 
 def assets_installed() -> bool:
-    from bench import assets
+    from bench.core import assets
 
-    return all(assets.locate(a) is not None for a in assets.ASSETS)
+    return all(assets.locate(a) is not None for a in assets.catalog())
 
 
 # Locally, tests on the real assets skip until they are installed; in CI (CI=true) they must run, so
@@ -91,25 +92,7 @@ needs_assets = pytest.mark.skipif(
 
 
 # -- a tiny NER world: synthetic CoNLL data, a WordPiece tokenizer built in code, a tiny BERT folder --------
-CITIES = ["Paris", "Berlin", "Lagos", "Lima", "Oslo", "Quitos"]  # "Quitos" is two subwords: quito ##s
-PEOPLE = ["Ada", "Alan", "Grace", "Linus"]
-COMPANIES = ["Acme", "Initech", "Globex"]
-
-
-def tiny_conll_text(n: int = 90) -> str:
-    """Deterministic tweets-like sentences with geo-loc, person and company entities."""
-    lines = []
-    for i in range(n):
-        city, person, company = CITIES[i % 6], PEOPLE[i % 4], COMPANIES[i % 3]
-        if i % 3 == 0:
-            words = [("I", "O"), ("love", "O"), (city, "B-geo-loc"), ("so", "O"), ("much", "O")]
-        elif i % 3 == 1:
-            words = [(person, "B-person"), ("works", "O"), ("at", "O"), (company, "B-company")]
-        else:
-            words = [(person, "B-person"), ("flew", "O"), ("to", "O"), ("New", "B-geo-loc"), (city, "I-geo-loc")]
-        words.append((f"n{i}", "O"))  # every sentence different: the task drops duplicates before splitting
-        lines += [f"{w}\t{t}" for w, t in words] + [""]
-    return "\n".join(lines) + "\n"
+# (bench.testing owns them: method authors' conformance checks run on the same world)
 
 
 @pytest.fixture
@@ -119,32 +102,10 @@ def tiny_conll(tmp_path) -> Path:
     return path
 
 
-def tiny_tokenizer(folder: Path):
-    from transformers import BertTokenizerFast
-
-    words = ["I", "love", "so", "much", "works", "at", "flew", "to", "New", "quito"] + CITIES[:-1] + PEOPLE + COMPANIES
-    vocab = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [w.lower() for w in words] + ["##s", "##x"]
-             + [f"n{i}" for i in range(200)])  # the sentence numbers of tiny_conll_text
-    folder.mkdir(parents=True, exist_ok=True)
-    return BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
-
-
 @pytest.fixture
 def tiny_bert_folder(tmp_path) -> Path:
     """A local model folder (config, weights, tokenizer) of a 2-layer random BERT: loads like any model."""
     return make_tiny_bert(tmp_path / "tiny-bert")
-
-
-def make_tiny_bert(folder: Path) -> Path:
-    from transformers import BertConfig, BertModel
-
-    tokenizer = tiny_tokenizer(folder)
-    torch.manual_seed(0)
-    config = BertConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2, intermediate_size=24,
-                        vocab_size=tokenizer.vocab_size, max_position_embeddings=64)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 # -- a tiny BERT with one MLP unit wired to fire on one token ------------------------------------------------
@@ -254,7 +215,7 @@ def installed_plugin(tmp_path_factory):
         check=True,
     )
     sys.path.insert(0, str(target))
-    from bench.method import METHODS
+    from bench.core.plugins import METHODS
 
     METHODS.refresh()
     yield target

@@ -5,12 +5,29 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 
-from bench.config import RunConfig
-from bench.metrics import summarize
-from bench.record import SCHEMA_VERSION, Record, StageScores
+from bench.api.metrics import summarize
+from bench.api.record import (
+    SCHEMA_VERSION,
+    MaskInfo,
+    MethodInfo,
+    MetricInfo,
+    ModelInfo,
+    Provenance,
+    Record,
+    RecordSummary,
+    StageScores,
+    TaskInfo,
+)
+from bench.harness.config import RunConfig
 
 STEPS = (0, 4, 16, 64)
+
+
+def made_provenance(device: str = "cpu", seed: int = 0) -> Provenance:
+    return Provenance(versions={}, python="3.11", platform="test", device={"type": device}, dtype="float32",
+                      batch_size=8, eval_batch_size=8, seed=seed, git_commit=None)
 
 
 def made_record(method: str, seed: int, *, base: float = 0.8, unlearned: float = 0.2,
@@ -32,17 +49,16 @@ def made_record(method: str, seed: int, *, base: float = 0.8, unlearned: float =
     k = 0 if method == "none" else k
     record = Record(
         schema_version=SCHEMA_VERSION, run_id=run_id, created="2026-11-23T00:00:00+00:00", config=cfg.to_dict(),
-        method={"name": method, "version": 1, "origin": "built-in", **({"label": label} if label else {})},
-        task={"name": "ner", "version": 1, "origin": "built-in", "concept": "geo-loc", "data_fingerprint": "d"},
-        model={"ref": "m", "source": "local", "fingerprint": "f"},
-        metrics=[{"name": "f1/geo-loc", "role": "target", "higher_is_better": True},
-                 {"name": "f1/person", "role": "retain", "higher_is_better": True, "family": "accuracy"}],
-        mask={"hash": "h", "space": "mlp", "mode": "persistent", "k": k, "total": 100, "per_layer": [k, 0],
-              "k_requested": k if k_requested is None else k_requested, "k_pruned": k},
-        stages=stages, summary={**dataclasses.asdict(summary), "relearn_steps": 64, "intervals": {}},
-        provenance={"versions": {}, "device": {"type": "cpu"}})
+        method=MethodInfo(method, 1, "built-in", label=label),
+        task=TaskInfo("ner", 1, "built-in", "geo-loc", "d"),
+        model=ModelInfo("m", "local", "f"),
+        metrics=[MetricInfo("f1/geo-loc", "target", True), MetricInfo("f1/person", "retain", True, "accuracy")],
+        mask=MaskInfo(hash="h", space="mlp", mode="persistent", k=k, total=100, per_layer=[k, 0],
+                      k_requested=k if k_requested is None else k_requested, k_pruned=k, file="mask.safetensors"),
+        stages=stages, summary=RecordSummary(**dataclasses.asdict(summary), relearn_steps=64),
+        provenance=made_provenance())
     # Through JSON and back, exactly as a stored record is read.
-    return Record.from_dict(__import__("json").loads(__import__("json").dumps(record.to_dict())))
+    return Record.from_dict(json.loads(json.dumps(record.to_dict())))
 
 
 def made_sweep(method_relearn: dict[str, list[tuple[float, ...]]], **kwargs) -> list[Record]:

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from bench.activations import collect_unit_statistics
-from bench.units import unit_space
+from bench.neurons.activations import collect_unit_statistics
+from bench.neurons.units import unit_space
 from tests.conftest import tiny_model
 
 

@@ -6,12 +6,19 @@ import math
 import pytest
 import torch
 
-import bench.protocol as protocol
-from bench.analysis import concept_similarity, load_snapshots, save_snapshots, take_snapshot, wilson_interval
+import bench.harness.protocol as protocol
+from bench.analysis.snapshots import (
+    concept_similarity,
+    load_snapshots,
+    save_snapshots,
+    take_snapshot,
+    wilson_interval,
+)
 from bench.cli import main
-from bench.config import build_config
-from bench.store import run_folder
-from bench.units import unit_space
+from bench.harness.config import build_config
+from bench.harness.store import run_folder
+from bench.neurons.units import unit_space
+from bench.results.report import write_run_outputs
 from tests.conftest import CONCEPT_TOKEN, WIRED, concept_data, needs_assets, wired_bert
 
 
@@ -61,6 +68,7 @@ def test_an_analysed_run_writes_snapshots_report_and_plots(tiny_bert_folder, tin
                                    "batch_size": "8", "analyze": "true"})
     record = protocol.run(cfg)
     folder = run_folder(record.run_id)
+    assert [p.name for p in write_run_outputs(record)] == ["relearning.png", "report.html"]
     labels = [s.label for s in load_snapshots(folder / "analysis.safetensors")]
     relearn_steps = [s.step for s in record.stages if s.stage == "relearn" and s.step > 0]
     assert labels == ["base", "pruned"] + [f"relearn@{step}" for step in relearn_steps]

@@ -5,11 +5,17 @@ import math
 import pytest
 import torch
 
-from bench.causal_lm import ChoiceItem, lm_examples, option_log_likelihoods, perplexity, span_labelled
-from bench.generation import SamplingSettings, sample_completions
-from bench.evaluation import Evaluation
-from tasks.cbt import choice_item, cloze_correct, question_columns
-from tasks.cloze import ClozeQuestion
+from bench.api.evaluation import Evaluation
+from bench.models.generation import SamplingSettings, sample_completions
+from bench.tasks.causal_lm import (
+    ChoiceItem,
+    lm_examples,
+    option_log_likelihoods,
+    perplexity,
+    span_labelled,
+)
+from bench.tasks.cbt import choice_item, cloze_correct, question_columns
+from bench.tasks.cloze import ClozeQuestion
 from tests.conftest import tiny_model, word_tokenizer
 
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from bench.check import compare, tolerance
 from bench.cli import main
-from bench.leaderboard import build_boards, leaderboard_json
-from bench.submission import export_records
+from bench.results.gate import compare, tolerance
+from bench.results.leaderboard import build_boards, leaderboard_json
+from bench.results.submission import export_records
 from tests.made_records import made_record
 
 RESISTANT = [(0.2, 0.2, 0.3, 0.4), (0.2, 0.25, 0.3, 0.35), (0.2, 0.2, 0.35, 0.4)]

@@ -4,11 +4,18 @@ import json
 
 import pytest
 
-from bench.errors import DataFormatError
-from tasks.cbt import first_per_category
-from tasks.cloze import BLANK, BuildRecipe, ClozeQuestion, TaggedSentence, build_questions, read_cbt_text, read_jsonl
-from tasks.toxic_set import read_local, split_three
-
+from bench.core.errors import DataFormatError
+from bench.tasks.cbt import first_per_category
+from bench.tasks.cloze import (
+    BLANK,
+    BuildRecipe,
+    ClozeQuestion,
+    TaggedSentence,
+    build_questions,
+    read_cbt_text,
+    read_jsonl,
+)
+from bench.tasks.toxic_set import read_local, split_three
 
 NAMES = "Anna Ben Carl Dora Emil Fay Gus Hana Ivo Jan Kim Lea".split()
 VERBS = "walked ran went came rode drove flew hurried moved strolled wandered raced".split()

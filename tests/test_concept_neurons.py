@@ -3,11 +3,13 @@
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.method import METHODS, UnlearnContext
-from bench.units import unit_space
-from methods.concept_neurons import ConceptNeuronOptions
+from bench.api.method import UnlearnContext
+from bench.core.errors import BenchError
+from bench.core.plugins import METHODS
+from bench.methods.concept_neurons import ConceptNeuronOptions
+from bench.neurons.units import unit_space
 from tests.conftest import WIRED, concept_data, tiny_model, wired_bert, word_tokenizer
+
 
 def context(model, data, k=3):
     return UnlearnContext(space=unit_space(model, "mlp"), concept=data, fraction=None, k=k, seed=0, batch_size=8,
@@ -36,11 +38,11 @@ def test_no_concept_tokens_is_a_clear_error():
 
 
 def test_the_base_statistics_are_streamed_once_and_shared(monkeypatch):
-    import bench.method
+    import bench.api.method
 
     calls = []
-    real = bench.method.collect_unit_statistics
-    monkeypatch.setattr(bench.method, "collect_unit_statistics",
+    real = bench.api.method.collect_unit_statistics
+    monkeypatch.setattr(bench.api.method, "collect_unit_statistics",
                         lambda *a, **kw: calls.append(kw.get("top_k")) or real(*a, **kw))
     model = wired_bert()
     ctx = context(model, concept_data())
@@ -51,7 +53,7 @@ def test_the_base_statistics_are_streamed_once_and_shared(monkeypatch):
 
 
 def test_probe_weight_ties_are_broken_by_salience_not_position():
-    from methods.concept_neurons import by_weight_then_salience
+    from bench.methods.concept_neurons import by_weight_then_salience
 
     weight = torch.tensor([[0.0, 0.0, 0.5], [0.0, 0.9, 0.0]])
     salience = torch.tensor([[0.1, 0.3, 0.0], [0.7, 0.0, 0.2]])
@@ -95,9 +97,9 @@ def sentences_with_the_concept_first():
 def test_a_massive_first_position_unit_is_not_ranked_but_a_planted_concept_unit_is_first(ranker, bos):
     import dataclasses
 
-    from bench.activations import collect_unit_statistics
-    from bench.causal_lm import span_labelled
-    from bench.ranking import probeless_scores
+    from bench.neurons.activations import collect_unit_statistics
+    from bench.neurons.ranking import probeless_scores
+    from bench.tasks.causal_lm import span_labelled
 
     tokenizer = word_tokenizer()
     if bos:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.config import PROFILES, RunConfig, build_config, read_config_file
-from bench.errors import BenchError, UnknownNameError
+from bench.core.errors import BenchError, UnknownNameError
+from bench.harness.config import PROFILES, RunConfig, build_config, read_config_file
 
 
 def test_quick_profile_without_gpu_and_paper_with_one():
@@ -17,7 +17,7 @@ def test_quick_profile_without_gpu_and_paper_with_one():
 
 def test_task_refines_the_profile():
     quick = build_config(has_gpu=False)
-    from tasks.ner import NerTask
+    from bench.tasks.ner import NerTask
 
     assert quick.finetune_lr == NerTask.profile_overrides["quick"]["finetune_lr"]
 

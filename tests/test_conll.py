@@ -2,8 +2,14 @@
 
 import pytest
 
-from bench.errors import DataFormatError
-from tasks.conll import Sentence, deduplicate, entity_types, read_conll, split_sentences
+from bench.core.errors import DataFormatError
+from bench.tasks.conll import (
+    Sentence,
+    deduplicate,
+    entity_types,
+    read_conll,
+    split_sentences,
+)
 
 GOOD = "Paris\tB-geo-loc\nis\tO\nnice\tO\n\t\nJohn\tB-person\nSmith\tI-person\n"
 

@@ -4,8 +4,8 @@ between stages, and recovery that is undefined when forgetting is inside the eva
 import numpy as np
 import pytest
 
-from bench.evaluation import Evaluation, Statistic, bootstrap_weights, interval
-from bench.uncertainty import run_uncertainty
+from bench.api.evaluation import Evaluation, Statistic, bootstrap_weights, interval
+from bench.harness.uncertainty import run_uncertainty
 
 ACCURACY = {"accuracy": Statistic("questions", "ratio", ("correct", "asked"))}
 

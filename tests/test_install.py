@@ -19,7 +19,7 @@ README = (ROOT / "README.md").read_text()
 CI_SCRIPT = (ROOT / ".ci" / "run").read_text()
 
 # The distribution's own import packages, and the example plug-in (a separate distribution the tests install).
-LOCAL = {"bench", "methods", "tasks", "tests", "benchmarks", "bench_example_plugin"}
+LOCAL = {"bench", "tests", "benchmarks", "bench_example_plugin"}
 
 
 def normalise(name: str) -> str:
@@ -68,7 +68,7 @@ def test_every_third_party_module_the_package_imports_is_a_declared_requirement(
     declared = requirement_names(PROJECT["dependencies"])
     for extra in PROJECT["optional-dependencies"].values():
         declared |= requirement_names(extra)
-    imports = third_party_imports([ROOT / "bench", ROOT / "methods", ROOT / "tasks"])
+    imports = third_party_imports([ROOT / "bench"])
     assert {"torch", "transformers", "jsonschema", "scipy"} <= set(imports)  # the scan does see the code
     missing = undeclared(imports, declared)
     assert not missing, "imported but not declared in pyproject.toml:\n" + "\n".join(missing)

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
+from bench.api.validate import read_records
 from bench.cli import main
-from bench.leaderboard import build_boards, rt90_over_seeds
-from bench.leaderboard_pages import cell, markdown
-from bench.multiseed import stat
-from bench.validate import read_records
+from bench.results.leaderboard import build_boards, rt90_over_seeds
+from bench.results.pages import cell, markdown
+from bench.results.statistics import stat
 from tests.made_records import made_record, made_sweep
 
 SLOW = [(0.2, 0.7, 0.8, 0.8), (0.2, 0.6, 0.8, 0.8), (0.2, 0.7, 0.75, 0.8)]  # recovers fully, fast
@@ -85,7 +85,7 @@ def test_the_ranking_rule_ranks_by_score_and_lists_entries_beyond_a_collateral_b
     records = made_sweep({"random": SLOW, "none": NONE, "concept-neurons": RESISTANT})
     records += [made_record("keyword", s, relearn=curve) for s, curve in enumerate(SLOW)]
     random_kept = [made_record("random", s, unlearned=0.78, relearn=(0.78, 0.8, 0.8, 0.8)) for s in range(3)]
-    records = [r for r in records if r.method["name"] != "random"] + random_kept
+    records = [r for r in records if r.method.name != "random"] + random_kept
     board = board_of(records)
     assert [(e.rank, e.method) for e in board.ranked()] == [(1, "concept-neurons"), (2, "keyword")]
     assert {e.method for e in board.controls()} == {"random", "none"}
@@ -127,11 +127,11 @@ def test_runs_on_another_device_make_another_entry_and_are_never_paired_across_d
     cpu = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
     gpu = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
     for record in gpu:
-        record.provenance = {**record.provenance, "device": {"type": "cuda"}}
+        record.provenance = dataclasses.replace(record.provenance, device={"type": "cuda"})
         record.run_id = record.run_id[::-1]
     entries = [e for e in board_of(cpu + gpu).entries if e.method == "concept-neurons"]
     assert len(entries) == 2 and all(len(e.records) == 3 for e in entries)
-    assert {e.records[0].provenance["device"]["type"] for e in entries} == {"cpu", "cuda"}
+    assert {e.records[0].provenance.device["type"] for e in entries} == {"cpu", "cuda"}
 
 
 def test_method_options_make_separate_entries_and_reruns_of_a_seed_count_once():
@@ -164,7 +164,7 @@ def test_the_build_writes_markdown_html_curves_and_json_from_real_runs(tiny_swee
     for record in read_records(records):
         assert record.run_id[:8] in md
         # Each exported record carries its per-example columns: every interval can be recomputed from them.
-        assert (records / "ner" / record.method["name"] / f"{record.run_id}.npz").exists()
+        assert (records / "ner" / record.method.name / f"{record.run_id}.npz").exists()
     page = (out / "ner-geo-loc.html").read_text()
     assert page.count("<tr class=") == 3 and "<svg" in page and 'id="ranking-rule"' in page
     assert "http" not in page.split("<svg")[0]  # self-contained: no external scripts or styles

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from bench.leaderboard import build_boards
-from bench.leaderboard_pages import html_page
+from bench.results.leaderboard import build_boards
+from bench.results.pages import html_page
 from tests.made_records import made_record, made_sweep
 
 CURVES = {

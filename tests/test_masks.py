@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.masks import UnitMask, budget_to_k, pruned, select_top_k
-from bench.units import unit_space
+from bench.core.errors import BenchError
+from bench.neurons.masks import UnitMask, apply_mask, budget_to_k, select_top_k
+from bench.neurons.units import unit_space
 from tests.conftest import FAMILIES, recorder, tiny_batch, tiny_model
 
 
@@ -46,7 +46,7 @@ def test_pruned_unit_outputs_exactly_zero(family):
     model = tiny_model(family)
     space = unit_space(model, "mlp")
     mask = some_mask(space)
-    with pruned(model, space, mask):
+    with apply_mask(model, space, mask):
         acts = captured(model, space, tiny_batch())
     assert torch.all(acts[0][..., 3] == 0) and torch.all(acts[1][..., 0] == 0) and torch.all(acts[1][..., 23] == 0)
     assert torch.all(acts[0][..., 4] != 0)
@@ -58,7 +58,7 @@ def test_persistent_pruning_survives_adamw_with_weight_decay(family):
     space = unit_space(model, "mlp")
     mask = some_mask(space)
     alive_before = unit_weight_slices(model, space, 0, 4)
-    with pruned(model, space, mask, "persistent"):
+    with apply_mask(model, space, mask, "persistent"):
         optimizer = adamw_steps(model)
         acts = captured(model, space, tiny_batch(seed=9))
         for layer, index in ((0, 3), (1, 0), (1, 23)):
@@ -79,7 +79,7 @@ def test_regrow_silences_units_once_and_lets_them_relearn(family):
     model = tiny_model(family)
     space = unit_space(model, "mlp")
     mask = some_mask(space)
-    with pruned(model, space, mask, "regrow"):
+    with apply_mask(model, space, mask, "regrow"):
         silenced = captured(model, space, tiny_batch())
         assert torch.all(silenced[0][..., 3] == 0) and torch.all(silenced[1][..., 23] == 0)
         adamw_steps(model, weight_decay=0.0)
@@ -102,13 +102,13 @@ def test_hidden_units_are_masked_by_hooks_and_hooks_leave_with_the_block():
     model = tiny_model("gpt2")
     space = unit_space(model, "hidden")
     mask = some_mask(space, ((0, 2), (1, 15)))
-    with pruned(model, space, mask):
+    with apply_mask(model, space, mask):
         inside = captured(model, space, tiny_batch())
     assert torch.all(inside[0][..., 2] == 0) and torch.all(inside[1][..., 15] == 0)
     after = captured(model, space, tiny_batch())
     assert torch.all(after[0][..., 2] != 0)
     with pytest.raises(BenchError, match="regrow"):
-        with pruned(model, space, mask, "regrow"):
+        with apply_mask(model, space, mask, "regrow"):
             pass
 
 
@@ -116,7 +116,7 @@ def test_mask_must_fit_the_space():
     model = tiny_model("bert")
     space = unit_space(model, "mlp")
     with pytest.raises(BenchError, match="does not fit"):
-        with pruned(model, space, UnitMask("mlp", torch.zeros(2, 10, dtype=torch.bool))):
+        with apply_mask(model, space, UnitMask("mlp", torch.zeros(2, 10, dtype=torch.bool))):
             pass
 
 

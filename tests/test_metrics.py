@@ -1,10 +1,20 @@
-"""The metric definitions of DESIGN.md against hand-worked numbers."""
+"""The metric definitions of docs/design.md against hand-worked numbers."""
 
 import math
 
 import pytest
 
-from bench.metrics import aurc, collateral, collateral_by_metric, forgetting, recovery, recovery_curve, relative_drop, rt90, summarize
+from bench.api.metrics import (
+    aurc,
+    collateral,
+    collateral_by_metric,
+    forgetting,
+    recovery,
+    recovery_curve,
+    relative_drop,
+    rt90,
+    summarize,
+)
 
 
 def test_forgetting_is_the_relative_drop_of_the_target():

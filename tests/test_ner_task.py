@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from bench.errors import BenchError, UnknownNameError
-from bench.task import EvalSettings, TaskSettings
-from tasks.ner import NerOptions, NerTask
-from tests.conftest import tiny_tokenizer
+from bench.api.task import EvalSettings, TaskSettings
+from bench.core.errors import BenchError, UnknownNameError
+from bench.tasks.ner import NerOptions, NerTask
+from bench.testing import tiny_tokenizer
 
 
 def make_task(path, concept=None, **options):
@@ -59,7 +59,7 @@ def test_unknown_concept_lists_the_entity_types(tiny_conll):
 
 def test_perfect_predictions_score_one_and_hiding_the_concept_scores_zero(tiny_conll, tmp_path):
     task = make_task(tiny_conll)
-    tokenizer = tiny_tokenizer(tmp_path / "tok")
+    tokenizer = tiny_tokenizer()
     settings = EvalSettings(batch_size=7, autocast_dtype=None)
     perfect = task.evaluate(Oracle(task, tokenizer), tokenizer, settings).scores()
     assert perfect["f1/overall"] == 1.0 and perfect["f1/geo-loc"] == 1.0 and perfect["f1/person"] == 1.0
@@ -70,14 +70,14 @@ def test_perfect_predictions_score_one_and_hiding_the_concept_scores_zero(tiny_c
 
 def test_words_cut_off_by_max_length_count_as_misses(tiny_conll, tmp_path):
     task = make_task(tiny_conll, max_length=4)  # [CLS] + 2 words + [SEP]: later entities are cut off
-    tokenizer = tiny_tokenizer(tmp_path / "tok")
+    tokenizer = tiny_tokenizer()
     scores = task.evaluate(Oracle(task, tokenizer), tokenizer, EvalSettings(batch_size=8, autocast_dtype=None)).scores()
     assert scores["recall/overall"] < 1.0 and scores["precision/overall"] == 1.0
 
 
 def test_concept_data_labels_every_subword_of_concept_words(tiny_conll, tmp_path):
     task = make_task(tiny_conll)
-    tokenizer = tiny_tokenizer(tmp_path / "tok")
+    tokenizer = tiny_tokenizer()
     concept = task.concept_data(tokenizer)
     assert concept.label_names == ("other", "geo-loc")
     index = next(i for i, s in enumerate(task.splits["train"]) if "Quitos" in s.tokens)

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from bench.llm.cache import LLMCache
 from bench.llm.chat import ChatRequest, ChatSettings, load_chat
 from bench.llm.embedders import EmbedderSettings, load_embedder

@@ -5,9 +5,10 @@ import json
 import pytest
 import torch
 
-import bench.protocol as protocol
-from bench.config import build_config
-from bench.store import find, list_runs, run_folder
+import bench.harness.protocol as protocol
+from bench.harness.config import build_config
+from bench.harness.store import find, list_runs, run_folder
+from bench.results.report import write_run_outputs
 
 
 def tiny_config(model, data, **cli):
@@ -35,18 +36,21 @@ def test_a_run_records_every_stage_and_summary(tiny_bert_folder, tiny_conll, tra
     stages = [(s.stage, s.step) for s in record.stages]
     assert stages == [("base", 0), ("unlearned", 0), ("relearn", 0), ("relearn", 4), ("relearn", 16), ("relearn", 20)]
     assert set(record.stages[0].scores) >= {"f1/geo-loc", "f1/person", "f1/company", "f1/overall"}
-    assert record.task["concept"] == "geo-loc" and record.config["concept"] == "geo-loc"
-    assert record.mask["k"] == 12 and record.mask["total"] == 48 and sum(record.mask["per_layer"]) == 12
-    assert record.summary["target"] == "f1/geo-loc"
-    assert record.summary["m_base"] > 0.5  # the tiny model did learn the task in preparation
-    assert [step for step, _ in record.summary["recovery"]] == [0, 4, 16, 20]
+    assert record.task.concept == "geo-loc" and record.config["concept"] == "geo-loc"
+    assert record.mask.k == 12 and record.mask.total == 48 and sum(record.mask.per_layer) == 12
+    assert record.summary.target == "f1/geo-loc"
+    assert record.summary.m_base > 0.5  # the tiny model did learn the task in preparation
+    assert [step for step, _ in record.summary.recovery] == [0, 4, 16, 20]
     # device auto: the GPU where there is one (the whole suite passes on an H100 too), else the CPU
     expected_device = "cuda" if torch.cuda.is_available() else "cpu"
-    assert record.provenance["device"]["type"] == expected_device and record.provenance["batch_size"] == 8
-    assert record.provenance["versions"]["torch"]
+    assert record.provenance.device["type"] == expected_device and record.provenance.batch_size == 8
+    assert record.provenance.versions["torch"]
     folder = run_folder(record.run_id)
     assert json.loads((folder / "record.json").read_text())["run_id"] == record.run_id
     assert (folder / "mask.safetensors").exists() and (folder / "unit_scores.safetensors").exists()
+    # The run records; the picture is a separate step (bench run and bench sweep take it).
+    assert not (folder / "relearning.png").exists()
+    assert write_run_outputs(record) == [folder / "relearning.png"]
     assert (folder / "relearning.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [r.run_id for r in list_runs()] == [record.run_id]
     assert find(record.run_id[:6]) == record
@@ -63,7 +67,7 @@ def test_the_same_run_is_not_computed_twice_and_prepared_models_are_shared(
     assert other_budget.run_id != first.run_id
     assert training_calls == ["fine-tune (prepare)", "relearn", "relearn"]  # fine-tuning came from the cache
     assert other_budget.stages[0].scores == first.stages[0].scores  # the same prepared base model
-    assert other_budget.model["preparation"] == first.model["preparation"]
+    assert other_budget.model.preparation == first.model.preparation
 
 
 def test_the_base_model_is_evaluated_once_for_all_methods_of_a_seed(tiny_bert_folder, tiny_conll, monkeypatch,
@@ -91,23 +95,23 @@ def test_runs_are_reproducible_per_seed(tiny_bert_folder, tiny_conll):
     b = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, seed="3"), force=True)
     assert a.run_id == b.run_id
     assert [s.scores for s in a.stages] == [s.scores for s in b.stages]
-    assert a.mask["hash"] == b.mask["hash"]
+    assert a.mask.hash == b.mask.hash
     c = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, seed="4"))
-    assert c.mask["hash"] != a.mask["hash"]
+    assert c.mask.hash != a.mask.hash
 
 
 def test_regrow_and_hidden_spaces_run_too(tiny_bert_folder, tiny_conll):
     regrow = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, mask_mode="regrow"))
-    assert regrow.mask["mode"] == "regrow"
+    assert regrow.mask.mode == "regrow"
     hidden = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, unit_space="hidden", k="4"))
-    assert hidden.mask["space"] == "hidden" and hidden.mask["total"] == 32
+    assert hidden.mask.space == "hidden" and hidden.mask.total == 32
 
 
 def test_a_task_that_asks_for_it_is_evaluated_before_its_preparation_too(tiny_bert_folder, tiny_conll, monkeypatch):
-    from tasks.ner import NerTask
+    from bench.tasks.ner import NerTask
 
     monkeypatch.setattr(NerTask, "evaluate_before_preparation", True)
     record = protocol.run(tiny_config(tiny_bert_folder, tiny_conll))
-    before = record.model["preparation"]["scores_before"]
+    before = record.model.preparation.scores_before
     assert set(before) == set(record.stages[0].scores)  # the same metrics, before and after fine-tuning
     assert before["f1/geo-loc"] < record.stages[0].scores["f1/geo-loc"]  # the preparation taught the task

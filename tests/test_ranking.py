@@ -4,9 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.ranking import (concept_saliency, global_ranks, mean_saliency_per_layer, probeless_scores,
-                           salient_share_per_layer, standardized_scores)
+from bench.core.errors import BenchError
+from bench.neurons.ranking import (
+    concept_saliency,
+    global_ranks,
+    mean_saliency_per_layer,
+    probeless_scores,
+    salient_share_per_layer,
+    standardized_scores,
+)
 
 
 def test_probeless_ranking_matches_brute_force_numpy():

@@ -1,22 +1,28 @@
-"""Records: atomic writes, round trips, and refusing what this version cannot read."""
+"""Records: one typed shape (its JSON, reader and schema follow from the dataclasses), atomic writes, round
+trips, migration of older versions and refusing what this version cannot read."""
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError
-from bench.record import SCHEMA_VERSION, Record, StageScores, read_record, write_record
+from bench.api.record import (
+    SCHEMA_VERSION,
+    Record,
+    read_record,
+    record_schema,
+    write_record,
+)
+from bench.core.errors import BenchError
+from bench.harness.store import COLUMNS
+from tests.made_records import made_record
+
+COMMITTED = sorted(Path(__file__).resolve().parents[1].glob("leaderboards/**/records/**/*.json"))
 
 
 def make_record(**changes):
-    fields = dict(
-        schema_version=SCHEMA_VERSION, run_id="abc", created="2026-01-01T00:00:00+00:00", config={"seed": 0},
-        method={"name": "random", "version": 1}, task={"name": "ner", "concept": "LOC"}, model={"ref": "m"},
-        metrics=[{"name": "f1/LOC", "role": "target", "higher_is_better": True}], mask={"k": 1, "space": "mlp"},
-        stages=[StageScores("base", 0, 0.0, {"f1/LOC": 0.5}, 1.0)], summary={"forgetting": None}, provenance={},
-    )
-    fields.update(changes)
-    return Record(**fields)
+    return dataclasses.replace(made_record("random", 0), **changes)
 
 
 def test_round_trip(tmp_path):
@@ -50,3 +56,45 @@ def test_newer_schema_is_refused_and_garbage_is_explained(tmp_path):
     path.write_text("{not json")
     with pytest.raises(BenchError, match=r"r.json:1: not valid JSON"):
         read_record(path)
+
+
+def test_the_schema_is_generated_from_the_dataclasses():
+    schema = record_schema()
+    assert list(schema["properties"]) == [f.name for f in dataclasses.fields(Record)]
+    assert schema["required"] == [f.name for f in dataclasses.fields(Record) if f.name not in ("timings", "evaluation")]
+    assert schema["properties"]["stages"]["items"]["properties"]["stage"] == {"enum": ["base", "unlearned", "relearn"]}
+    assert schema["properties"]["mask"]["dependentRequired"] == {"k_pruned": ["k_requested"], "k_requested": ["k_pruned"]}
+    # The store's columns too; an index written by an older relearn-bench has exactly these.
+    assert COLUMNS == ("run_id TEXT PRIMARY KEY, created TEXT, method TEXT, task TEXT, model TEXT, concept TEXT, "
+                       "seed INTEGER, unit_space TEXT, k INTEGER, forgetting REAL, collateral REAL, rt90 INTEGER, "
+                       "aurc REAL, path TEXT")
+
+
+def test_json_keeps_the_field_order_and_leaves_out_what_a_run_did_not_write():
+    data = make_record(method=dataclasses.replace(made_record("random", 0).method, label=None)).to_dict()
+    assert list(data) == [f.name for f in dataclasses.fields(Record) if f.name != "evaluation"]
+    assert list(data["method"]) == ["name", "version", "origin", "info"]  # no label: none was given
+    assert list(data["model"]["preparation"]) == ["finetuned"]
+
+
+def test_an_unknown_or_mistyped_field_is_named():
+    data = make_record().to_dict()
+    data["summary"]["forgettting"] = 0.5
+    with pytest.raises(BenchError, match=r"r\.summary: unknown field forgettting"):
+        Record.from_dict(data, "r")
+    data = make_record().to_dict()
+    data["mask"]["k"] = "ten"
+    with pytest.raises(BenchError, match=r"r\.mask\.k: expected integer, got 'ten'"):
+        Record.from_dict(data, "r")
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.stem)
+def test_every_committed_record_reads_and_a_current_one_writes_back_its_own_json(path):
+    data = json.loads(path.read_text())
+    record = Record.from_dict(data, str(path))
+    assert record.schema_version == SCHEMA_VERSION
+    if data["schema_version"] == 1:
+        assert record.summary.migrated_from == 1 and record.summary.intervals == {} and record.evaluation is None
+    else:  # stages written before `support` existed get an empty one (filled from the examples when read)
+        expected = {**data, "stages": [{**s, "support": s.get("support", {})} for s in data["stages"]]}
+        assert record.to_dict() == expected

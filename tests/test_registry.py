@@ -2,15 +2,16 @@
 
 import pytest
 
-from bench.errors import UnknownNameError
-from bench.method import METHODS, PruningMethod
-from bench.registry import BUILT_IN, DuplicateNameError, PluginLoadError
-from bench.task import TASKS
+from bench.api.method import PruningMethod
+from bench.core.errors import UnknownNameError
+from bench.core.plugins import METHODS, TASKS
+from bench.core.registry import BUILT_IN, DuplicateNameError, PluginLoadError
+
 
 def test_builtins_are_registered_at_their_definition_site():
     entry = METHODS.entry("random")
     assert entry.origin == BUILT_IN
-    assert entry.obj.__module__ == "methods.random_pruning"
+    assert entry.obj.__module__ == "bench.methods.random_pruning"
     assert "random" in entry.description.lower()
     assert TASKS.entry("ner").origin == BUILT_IN
 

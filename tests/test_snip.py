@@ -7,16 +7,28 @@ import re
 import pytest
 import torch
 
-from bench.data import ConceptData, Examples
-from bench.errors import BenchError, DataFormatError
-from bench.method import METHODS, UnlearnContext
-from bench.options import parse_options
-from bench.units import unit_space
-from methods.snip.explainers import read_explanations
-from methods.snip.forget_set import concept_samples, distinctive_words
-from methods.snip.pruning import among_equals_at_the_cut, keyword_matches, keywords_from, ranked_scores, top_units
-from methods.snip.prompts import explanation_request, parse_concepts, parse_explanation, parse_rating
-from methods.snip.records import ActivationRecords, activation_records
+from bench.api.data import ConceptData, Examples
+from bench.api.method import UnlearnContext
+from bench.core.errors import BenchError, DataFormatError
+from bench.core.options import parse_options
+from bench.core.plugins import METHODS
+from bench.methods.snip.explainers import read_explanations
+from bench.methods.snip.forget_set import concept_samples, distinctive_words
+from bench.methods.snip.prompts import (
+    explanation_request,
+    parse_concepts,
+    parse_explanation,
+    parse_rating,
+)
+from bench.methods.snip.pruning import (
+    among_equals_at_the_cut,
+    keyword_matches,
+    keywords_from,
+    ranked_scores,
+    top_units,
+)
+from bench.methods.snip.records import ActivationRecords, activation_records
+from bench.neurons.units import unit_space
 from tests.conftest import concept_data, tiny_model, word_tokenizer
 from tests.openai_server import FakeOpenAI
 

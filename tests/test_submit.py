@@ -1,9 +1,9 @@
 """`bench submit`: an outside author's method (the example plug-in, pip-installed with an entry point) runs
 the pinned configuration and its validated records land where a pull request picks them up."""
 
+from bench.api.validate import read_records, validate_file
 from bench.cli import main
-from bench.leaderboard import build_boards
-from bench.validate import read_records, validate_file
+from bench.results.leaderboard import build_boards
 
 
 def test_a_plugin_method_is_submitted_and_joins_the_leaderboard(installed_plugin, tiny_sweep, tmp_path, monkeypatch, capsys):
@@ -15,7 +15,7 @@ def test_a_plugin_method_is_submitted_and_joins_the_leaderboard(installed_plugin
     assert [p.parent.relative_to(out).as_posix() for p in written] == ["ner/last-layers"] * 3
     records = [validate_file(p) for p in written]
     assert sorted(r.config["seed"] for r in records) == [0, 1, 2]
-    assert {r.method["origin"] for r in records} == {"bench-example-plugin 0.1.0"}
+    assert {r.method.origin for r in records} == {"bench-example-plugin 0.1.0"}
     # The submission pairs with the controls under the same configuration.
     (board,) = build_boards(read_records(control_records) + records)
     entry = next(e for e in board.entries if e.method == "last-layers")

@@ -3,8 +3,15 @@
 import pytest
 
 from bench.cli import main
-from bench.errors import BenchError, UnknownNameError
-from bench.sweep import Budget, SweepSpec, plan, read_sweep_file, run_sweep, spec_from_dict
+from bench.core.errors import BenchError, UnknownNameError
+from bench.harness.sweep import (
+    Budget,
+    SweepSpec,
+    plan,
+    read_sweep_file,
+    run_sweep,
+    spec_from_dict,
+)
 
 
 def test_the_plan_puts_seeds_outermost_and_the_controls_first():
@@ -49,10 +56,13 @@ def test_a_list_of_option_tables_runs_a_method_in_variants_each_over_the_whole_g
 def test_a_pinned_file_can_be_narrowed_to_some_tasks_and_methods_from_the_command_line(tmp_path):
     pinned = tmp_path / "sweep.toml"
     pinned.write_text('seeds = [0]\n[tasks.ner]\n[tasks.toxicity]\nk = 92\n[methods.concept-neurons]\n[methods.snip]\n')
-    from bench.cli import build_parser, sweep_spec
+    from bench.cli import build_parser
+    from bench.cli.sweep import grid_overrides
+    from bench.harness.sweep import read_sweep_file, with_overrides
 
     args = build_parser().parse_args(["sweep", "--config", str(pinned), "--tasks", "ner", "--methods", "snip"])
-    assert [(c.task, c.method) for c in plan(sweep_spec(args))] == [("ner", "random"), ("ner", "none"), ("ner", "snip")]
+    spec = with_overrides(read_sweep_file(pinned), grid_overrides(args))
+    assert [(c.task, c.method) for c in plan(spec)] == [("ner", "random"), ("ner", "none"), ("ner", "snip")]
     typo = spec_from_dict({"tasks": {"ner": {}}, "methods": {"random": {}}}, "t")
     with pytest.raises(UnknownNameError, match="unknown task 'nerr'"):
         plan(SweepSpec(methods=typo.methods, tasks=typo.tasks, task_settings={"nerr": {}}))
@@ -82,10 +92,10 @@ def test_a_sweep_resumes_where_it_stopped_and_skips_recorded_runs(tiny_sweep, mo
     monkeypatch.setenv("BENCH_HOME", str(home))
     configs = plan(read_sweep_file(config))
     # An interrupted sweep: remove one record; the rerun computes exactly that one and skips the rest.
-    from bench.protocol import resolve
-    from bench.store import run_folder
+    from bench.harness.protocol import resolve_run
+    from bench.harness.store import run_folder
 
-    lost = resolve(configs[4]).run_id
+    lost = resolve_run(configs[4]).run_id
     (run_folder(lost) / "record.json").unlink()
     assert [o.status for o in run_sweep(configs, run_missing=False)].count("missing") == 1  # runs nothing
     outcomes = run_sweep(configs)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from bench.errors import DataFormatError
-from tasks.toxic_set import Sample, matched_contrast, read_local
+from bench.core.errors import DataFormatError
+from bench.tasks.toxic_set import Sample, matched_contrast, read_local
 
 
 def test_jsonl_texts_are_kept_above_the_threshold_or_when_unscored(tmp_path):
@@ -49,8 +49,9 @@ def test_a_completion_starts_after_its_prompt_in_the_squashed_text():
 
 
 def toxicity_task(tmp_path, n=48):
-    from bench.options import parse_options
-    from bench.task import TASKS, TaskSettings
+    from bench.api.task import TaskSettings
+    from bench.core.options import parse_options
+    from bench.core.plugins import TASKS
 
     path = tmp_path / "comments.jsonl"
     rows = [{"text": f"w{10 + i % 40} the cat sat", "toxicity": 0.9} for i in range(n)]
@@ -78,7 +79,7 @@ def test_toxicity_concept_data_contrasts_toxic_with_non_toxic_text_of_the_same_s
 
 
 def test_preparation_and_relearning_train_on_toxic_text_introduced_as_an_opinion(tmp_path):
-    from tasks.toxicity import OPINION_OPENERS, PAPER_PROMPT, as_opinion
+    from bench.tasks.toxicity import OPINION_OPENERS, PAPER_PROMPT, as_opinion
 
     task = toxicity_task(tmp_path)
     texts = [as_opinion(s) for s in task.parts()["prepare"]]

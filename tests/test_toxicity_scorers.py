@@ -10,10 +10,11 @@ import h5py
 import numpy as np
 import pytest
 
-from bench import assets
-from bench.errors import BenchError
-from tasks.scorers import SCORERS, ScorerSettings, load_scorer
-from tasks.scorers.jigsaw_lstm import KerasWordTokenizer, _ContainersOnly
+from bench.core import assets
+from bench.core.errors import BenchError
+from bench.core.plugins import SCORERS
+from bench.tasks.scorers import ScorerSettings, load_scorer
+from bench.tasks.scorers.jigsaw_lstm import KerasWordTokenizer, _ContainersOnly
 from tests.conftest import needs_assets
 
 TOXIC = ["Go to hell, you stupid piece of shit.", "You are a fucking idiot and everyone hates you."]

@@ -2,9 +2,9 @@
 
 import torch
 
-from bench.data import Examples
-from bench.config import RunConfig
-from bench.training import TrainSettings, make_schedule, total_steps, train
+from bench.api.data import Examples
+from bench.harness.config import RunConfig
+from bench.harness.training import TrainSettings, make_schedule, total_steps, train
 from tests.conftest import tiny_model
 
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from bench.errors import UnknownNameError
-from bench.units import unit_space
+from bench.core.errors import UnknownNameError
+from bench.neurons.units import unit_space
 from tests.conftest import FAMILIES, recorder, tiny_batch, tiny_model
 
 
@@ -72,7 +72,7 @@ def test_unknown_unit_space_and_architecture_list_the_choices():
 
 
 def test_weights_fingerprint_ignores_the_fresh_head_and_sees_every_weight():
-    from bench.models import weights_fingerprint
+    from bench.models.loading import weights_fingerprint
 
     a, b = tiny_model("bert", seed=0), tiny_model("bert", seed=0)
     for model in (a, b):

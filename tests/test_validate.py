@@ -1,14 +1,17 @@
 """Record validation: a run's record passes; a record typed or edited by hand is refused with the reason."""
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench.api.evaluation import Statistic
+from bench.api.record import Bootstrap, EvaluationInfo
+from bench.api.validate import InvalidRecord, read_records, validate_data, validate_file
 from bench.cli import main
-from bench.submission import export_records
-from bench.validate import InvalidRecord, read_records, validate_data, validate_file
+from bench.results.submission import export_records
 from tests.made_records import made_record
 
 
@@ -38,7 +41,7 @@ def test_an_edited_record_is_refused_with_the_reason(edit, reason):
 
 def test_export_writes_nothing_when_any_record_is_invalid(tmp_path):
     good, bad = made_record("random", 0), made_record("random", 1)
-    bad.summary["aurc"] = 0.0
+    bad = dataclasses.replace(bad, summary=dataclasses.replace(bad.summary, aurc=0.0))
     with pytest.raises(InvalidRecord, match="run .* \\(random on ner\\): summary aurc"):
         export_records([good, bad], tmp_path / "records")
     assert not (tmp_path / "records").exists()
@@ -59,8 +62,9 @@ def test_a_hand_edited_file_stops_the_leaderboard_build_naming_the_file(tmp_path
 def test_records_exported_before_support_existed_get_it_from_their_own_columns(tmp_path):
     # Two sentences with 3 gold geo-loc entities: F1/geo-loc is computed on 3 entities of 2 resampled rows.
     record = made_record("none", 0)
-    statistic = {"sample": "sentences", "kind": "f1", "columns": ["tp", "pred", "gold"], "scale": 1.0}
-    record.evaluation = {"statistics": {"f1/geo-loc": statistic}}
+    statistic = Statistic("sentences", "f1", ("tp", "pred", "gold"))
+    record.evaluation = EvaluationInfo("examples.npz", {"sentences": 2}, {"f1/geo-loc": statistic},
+                                       Bootstrap(1000, 0, 0.95, "the same resampled examples at every stage"))
     (tmp_path / f"{record.run_id}.json").write_text(json.dumps(record.to_dict()))
     np.savez(tmp_path / f"{record.run_id}.npz", **{f"stage{i}/sentences/{c}": np.array(v, dtype=float)
                                                    for i in range(len(record.stages))

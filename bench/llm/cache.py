@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.paths import bench_home
+from bench.core.paths import bench_home
 
 
 def content_key(kind: str, **parts: Any) -> str:

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
+from bench.core.plugins import CHAT_BACKENDS
 from bench.llm.cache import LLMCache, content_key
-from bench.registry import Registry
 
 Message = tuple[str, str]  # (role, content)
 
@@ -74,8 +74,6 @@ class ChatModel(ABC):
         return [reply if reply is not None else "" for reply in replies]
 
 
-CHAT_BACKENDS: Registry[type[ChatModel]] = Registry("chat backend", group="bench.chat_backends",
-                                                    builtin_package="bench.llm")
 
 
 def load_chat(name: str, settings: ChatSettings) -> ChatModel:

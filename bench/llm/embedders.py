@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
+from bench.core.plugins import EMBEDDERS
 from bench.llm.cache import LLMCache, content_key
-from bench.registry import Registry
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 
@@ -61,7 +61,6 @@ class Embedder(ABC):
         return torch.nn.functional.normalize(matrix, dim=-1)
 
 
-EMBEDDERS: Registry[type[Embedder]] = Registry("embedder", group="bench.embedders", builtin_package="bench.llm")
 
 
 @EMBEDDERS.register("sentence-transformers")
@@ -72,11 +71,11 @@ class SentenceTransformersEmbedder(Embedder):
         super().__init__(settings)
         from sentence_transformers import SentenceTransformer
 
-        from bench.models import resolve, quiet_transformers
+        from bench.models.loading import locate_model, quiet_transformers
 
         quiet_transformers()
         self.ref = settings.model or DEFAULT_EMBEDDER
-        source, where = resolve(self.ref)
+        source, where = locate_model(self.ref)
         device = str(settings.device or "cpu")
         try:
             self.model = SentenceTransformer(where, device=device, local_files_only=not source.startswith("hub:"))

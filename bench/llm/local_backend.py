@@ -11,8 +11,9 @@ from typing import Any
 
 import torch
 
-from bench.llm.chat import CHAT_BACKENDS, ChatModel, ChatRequest, ChatSettings
-from bench.progress import bar
+from bench.core.plugins import CHAT_BACKENDS
+from bench.core.progress import bar
+from bench.llm.chat import ChatModel, ChatRequest, ChatSettings
 
 DEFAULT_LOCAL_CHAT = "SmolLM2-135M-Instruct"
 
@@ -23,7 +24,7 @@ class LocalChat(ChatModel):
 
     def __init__(self, settings: ChatSettings) -> None:
         super().__init__(settings)
-        from bench.models import HeadSpec, load_model
+        from bench.models.loading import HeadSpec, load_model
 
         self.ref = settings.model or DEFAULT_LOCAL_CHAT
         loaded = load_model(self.ref, HeadSpec(kind="causal-lm"))

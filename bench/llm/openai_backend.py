@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench.errors import BenchError
-from bench.llm.chat import CHAT_BACKENDS, ChatModel, ChatRequest, ChatSettings
-from bench.progress import bar
+from bench.core.errors import BenchError
+from bench.core.plugins import CHAT_BACKENDS
+from bench.core.progress import bar
+from bench.llm.chat import ChatModel, ChatRequest, ChatSettings
 
 
 def openai_client(base_url: str | None, api_key_env: str, max_retries: int, timeout_s: float, sync: bool = False):

@@ -18,9 +18,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from bench.leaderboard import method_label
-from bench.multiseed import stat
-from bench.validate import read_records
+from bench.api.validate import read_records
+from bench.results.leaderboard import method_label
+from bench.results.statistics import stat
 
 
 def fmt(values: list[float | None], digits: int = 3) -> str:
@@ -32,11 +32,11 @@ def fmt(values: list[float | None], digits: int = 3) -> str:
 
 def base_resolution(record) -> str:
     """Binomial 95% half-width of the base model's proportion target, on the record's evaluation size."""
-    data, base = record.task.get("data", {}), record.stage("base")[0].scores
-    if record.task["name"] == "cbt":
-        name = f"accuracy/{record.task['concept']}"
-        n, p = data["eval_questions_per_category"][record.task["concept"]], base[name]
-    elif record.task["name"] == "toxicity":
+    data, base = record.task.data, record.stage("base")[0].scores
+    if record.task.name == "cbt":
+        name = f"accuracy/{record.task.concept}"
+        n, p = data["eval_questions_per_category"][record.task.concept], base[name]
+    elif record.task.name == "toxicity":
         name, n, p = "toxic_pct", data["samples"], base["toxic_pct"] / 100
     else:
         return "–"
@@ -47,7 +47,7 @@ def base_resolution(record) -> str:
 def main(folder: str) -> None:
     rows: dict[tuple[str, str], list] = defaultdict(list)
     for record in read_records(Path(folder)):
-        rows[(f"{record.task['name']} ({record.task['concept']})", method_label(record))].append(record)
+        rows[(f"{record.task.name} ({record.task.concept})", method_label(record))].append(record)
     print("| task | entry | seeds | forgetting | other targets' drop | perplexity × | retain accuracy drop | "
           "most units in one layer | base target, evaluation ± (seed 0) |")
     print("|---|---|---|---:|---:|---:|---:|---|---|")
@@ -57,17 +57,17 @@ def main(folder: str) -> None:
         for r in records:
             base, unlearned = r.stage("base")[0].scores, r.stage("unlearned")[0].scores
             targets = r.metric_names("target")
-            forgetting.append(r.summary["forgetting"])
+            forgetting.append(r.summary.forgetting)
             drops = [(base[t] - unlearned[t]) / base[t] for t in targets[1:] if base[t]]
             others.append(sum(drops) / len(drops) if drops else None)
             ppl.append(unlearned["perplexity"] / base["perplexity"] if "perplexity" in base else None)
             accuracies = [n for n in r.averaged_retain_names() if base[n]]
             retain.append(sum((base[n] - unlearned[n]) / base[n] for n in accuracies) / len(accuracies)
                           if accuracies else None)
-            per_layer = r.mask["per_layer"]
+            per_layer = r.mask.per_layer
             top = max(range(len(per_layer)), key=per_layer.__getitem__)
-            layers.append(f"{per_layer[top]}/{r.mask['k']} in layer {top}")
-        k = ", ".join(sorted({f"{r.mask['k']}/{r.mask.get('k_requested', r.mask['k'])}" for r in records}))
+            layers.append(f"{per_layer[top]}/{r.mask.k} in layer {top}")
+        k = ", ".join(sorted({f"{r.mask.k}/{r.mask.k if r.mask.k_requested is None else r.mask.k_requested}" for r in records}))
         print(f"| {task} | {label} (k {k}) | {len(records)} | {fmt(forgetting)} | {fmt(others)} | {fmt(ppl, 2)} | "
               f"{fmt(retain)} | {'; '.join(layers)} | {base_resolution(records[0])} |")
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from bench.method import PruningMethod
+from bench import PruningMethod
 
 
 class LastLayersPruning(PruningMethod):

@@ -1,0 +1,60 @@
+"""Tokenised example sets that the harness trains on or streams through a model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from bench.core.errors import DataFormatError
+
+Example = dict[str, list[int]]
+Collate = Callable[[list[Example]], dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Tokenised examples plus the collator that pads them into a batch (with `labels` where trained on)."""
+
+    examples: Sequence[Example]
+    collate: Collate
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def loader(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> DataLoader:
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(
+            list(self.examples), batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate, generator=generator
+        )
+
+
+@dataclass(frozen=True)
+class ConceptData:
+    """Texts with per-token concept labels (`labels`: index into `label_names`, -100 = not a word token).
+
+    This is everything a method may look at to find the concept.
+    """
+
+    data: Examples
+    label_names: tuple[str, ...]  # e.g. ("other", "geo-loc"); the last one is the concept
+
+
+def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line; a line that is not a JSON object is an error at file:line."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFormatError(str(path), number, f"not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataFormatError(str(path), number, "expected a JSON object")
+            yield number, row

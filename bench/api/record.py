@@ -1,0 +1,294 @@
+"""The one versioned result record: written by runs, read by `show` (and later leaderboards and checks).
+
+The schema version is the first field; readers migrate older versions and refuse newer ones.
+Version 2 added evaluation uncertainty: each stage's 95% bootstrap interval and example count per metric,
+the summary's intervals and whether forgetting is resolved from the evaluation noise, collateral per retain
+metric, and the `evaluation` section (how the metrics are made from the per-example file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from bench.api.evaluation import Statistic, unpack
+from bench.api.metrics import Summary, rt90_status
+from bench.api.typed import constrained, from_dict, json_schema, optional, to_dict
+from bench.core.errors import BenchError
+
+SCHEMA_VERSION = 2
+
+
+@dataclass
+class MethodInfo:
+    name: str
+    version: int
+    origin: str  # "built-in" or the distribution that registered it
+    label: str | None = optional()  # the method with its options, as pages show it (absent in version 1)
+    info: dict[str, Any] = field(default_factory=dict)  # what the method reports of itself (its ranking, its LLM)
+
+
+@dataclass
+class TaskInfo:
+    name: str
+    version: int
+    origin: str
+    concept: str
+    data_fingerprint: str
+    data: dict[str, Any] = field(default_factory=dict)  # sizes and sources (Task.describe_data)
+
+
+@dataclass
+class Preparation:
+    """The task's fine-tuning of the loaded model before the method sees it (absent fields: not fine-tuned)."""
+
+    finetuned: bool
+    cache_key: str | None = optional()
+    examples: int | None = optional(minimum=0)
+    steps: int | None = optional(minimum=0)
+    seconds: float | None = optional(minimum=0)
+    final_loss: float | None = optional()
+    settings: dict[str, Any] | None = optional()
+    scores_before: dict[str, float | None] | None = optional()  # scores before it, when it gives the capability
+
+
+@dataclass
+class ModelInfo:
+    ref: str  # what the run was given: a hub id or a local path
+    source: str  # where it was loaded from
+    fingerprint: str  # content hash of the weights
+    preparation: Preparation = field(default_factory=lambda: Preparation(finetuned=False))
+
+
+@dataclass
+class MetricInfo:
+    """A metric as the record states it (bench.api.task.MetricSpec at the time of the run; version-1 records
+    have no family)."""
+
+    name: str
+    role: Literal["target", "retain", "info"]
+    higher_is_better: bool = True
+    family: Literal["accuracy", "nll"] | None = None
+
+
+@dataclass(kw_only=True)
+class MaskInfo:
+    # Records before k_requested / k_pruned existed pruned exactly k (they filled the rest).
+    __schema__: ClassVar[dict[str, Any]] = {"dependentRequired": {"k_pruned": ["k_requested"],
+                                                                  "k_requested": ["k_pruned"]}}
+
+    hash: str
+    space: str
+    mode: str
+    k: int = constrained(minimum=0)
+    k_requested: int | None = optional(minimum=0)
+    k_pruned: int | None = optional(minimum=0)
+    total: int = constrained(minimum=1)
+    per_layer: list[int]
+    file: str
+
+
+@dataclass
+class StageScores:
+    stage: Literal["base", "unlearned", "relearn"]
+    step: int = constrained(minimum=0)  # relearning optimizer step (0 for base and unlearned)
+    epoch: float = constrained(minimum=0)
+    # None: undefined on these examples (e.g. no entity of that type)
+    scores: dict[str, float | None] = constrained(minProperties=1)
+    seconds: float = constrained(minimum=0)  # wall time of this evaluation
+    intervals: dict[str, list[float] | None] = field(default_factory=dict)  # metric -> 95% bootstrap [low, high]
+    # metric -> evaluation examples resampled for it: the rows of its sample (every CBT question for each
+    # category's accuracy, every evaluation sentence for an entity type's F1)
+    sizes: dict[str, int] = field(default_factory=dict)
+    # metric -> what it is computed on: questions of its category, gold entities of its type, completions,
+    # tokens (the sum of its support column; bench.api.evaluation.Statistic.support_column)
+    support: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordSummary(Summary):
+    """The headline numbers (bench.api.metrics.Summary), the attack's length, and each figure's interval."""
+
+    relearn_steps: int | None = None  # optimizer steps the attack actually took
+    relearn_steps_per_epoch: int | None = None
+    intervals: dict[str, list[float] | None] = field(default_factory=dict)  # figure -> 95% bootstrap interval
+    migrated_from: int | None = optional()  # the schema version whose definitions its figures follow
+
+
+@dataclass
+class Provenance:
+    versions: dict[str, str | None]  # package -> version
+    python: str
+    platform: str
+    device: dict[str, Any]
+    dtype: str
+    batch_size: int
+    eval_batch_size: int
+    seed: int
+    git_commit: str | None
+    seed_varies: list[str] | None = None  # what differs between two seeds of this configuration
+
+
+@dataclass
+class Bootstrap:
+    replicates: int
+    seed: int
+    confidence: float
+    paired: str
+
+
+@dataclass
+class EvaluationInfo:
+    """How the metrics are made from the per-example columns in `file` (bench.api.evaluation), the bootstrap's
+    replicates and seed: enough to recompute every interval, or to pair this run with another."""
+
+    file: str
+    sizes: dict[str, int]  # sample -> rows
+    statistics: dict[str, Statistic]  # metric -> how it is computed from the columns
+    bootstrap: Bootstrap
+
+
+@dataclass
+class Record:
+    __schema__: ClassVar[dict[str, Any]] = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                                            "title": "relearn-bench run record"}
+
+    schema_version: int = constrained(minimum=1, maximum=SCHEMA_VERSION)
+    run_id: str = constrained(pattern="^[0-9a-f]{16}$")
+    created: str = constrained(format="date-time")
+    # The resolved RunConfig as a mapping: its fields are those of the harness version that ran it.
+    config: dict[str, Any] = constrained(required=["method", "task", "seed", "model", "concept", "fraction",
+                                                       "k", "unit_space", "mask_mode", "method_options",
+                                                       "task_options"])
+    method: MethodInfo
+    task: TaskInfo
+    model: ModelInfo
+    metrics: list[MetricInfo] = constrained(minItems=1)  # every score's metric, first target = primary
+    mask: MaskInfo
+    stages: list[StageScores] = constrained(minItems=3)
+    summary: RecordSummary
+    provenance: Provenance
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
+    evaluation: EvaluationInfo | None = optional()  # absent in version 1 (no per-example columns)
+
+    def stage(self, name: str) -> list[StageScores]:
+        return [s for s in self.stages if s.stage == name]
+
+    def metric_names(self, role: str) -> list[str]:
+        """Names of the metrics with `role` ("target", "retain" or "info"), in the task's order."""
+        return [m.name for m in self.metrics if m.role == role]
+
+    def averaged_retain_names(self) -> list[str]:
+        """The retain metrics a plain mean can combine: those where higher is better (accuracies, F1).
+        A perplexity has another scale and direction; it is shown on its own."""
+        return [m.name for m in self.metrics if m.role == "retain" and m.higher_is_better]
+
+    def retain_mean(self, scores: dict[str, float]) -> float | None:
+        """Mean of the averaged retain metrics in one stage's `scores` (None when there are none)."""
+        names = self.averaged_retain_names()
+        return sum(scores[n] for n in names) / len(names) if names else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "record") -> Record:
+        """A record of this or an older schema version (migrated); a newer one is refused."""
+        return from_dict(cls, migrate(data, where), where)
+
+
+def record_schema() -> dict[str, Any]:
+    """The JSON schema of a (current-version) record, generated from the dataclasses above."""
+    return json_schema(Record)
+
+
+def migrate(data: Any, where: str = "record") -> dict[str, Any]:
+    """An older record in the current schema (a copy; newer versions are refused). Version 1 had no
+    evaluation uncertainty: its intervals are absent (not zero), its forgetting counts as unresolved, and its
+    collateral is the mean it was."""
+    if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
+        raise BenchError(f"{where}: not a relearn-bench record (no schema_version)")
+    version = data["schema_version"]
+    if version > SCHEMA_VERSION:
+        raise BenchError(f"{where}: record schema {version} is newer than this relearn-bench reads ({SCHEMA_VERSION}); upgrade")
+    data = dict(data)
+    if version == 1:
+        summary = dict(data.get("summary") or {})
+        summary["migrated_from"] = 1  # its figures follow version 1's definitions (collateral was a mean)
+        summary.setdefault("forgetting_resolved", False)
+        summary.setdefault("collateral_by_metric", {})
+        summary.setdefault("removed", None)
+        summary.setdefault("relearned", None)
+        summary.setdefault("intervals", {})
+        summary.setdefault("rt90_status", rt90_status(summary.get("rt90"), summary.get("recovery", [])))
+        data["summary"] = summary
+        data["schema_version"] = 2
+    return data
+
+
+def with_support(record: Record, examples: Path) -> Record:
+    """Records written before stages carried `support` get it from their own per-example columns (the
+    run's examples file, or RUN_ID.npz beside an exported record): a pure function of what the run recorded,
+    so pages can say what every metric was computed on. Records without their columns stay as they are."""
+    if record.evaluation is None or not examples.exists() or all(s.support for s in record.stages):
+        return record
+    with np.load(examples) as arrays:
+        columns = dict(arrays)
+    for number, stage in enumerate(record.stages):
+        if not stage.support:
+            stage.support = unpack(columns, f"stage{number}", record.evaluation.statistics).metric_support()
+    return record
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_record(record: Record, path: Path) -> None:
+    write_json_atomic(path, record.to_dict())
+
+
+def read_record_json(path: Path, error: type[BenchError] = BenchError) -> Any:
+    """A record file's JSON; a missing file or bad JSON raises `error` naming the file (and line)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise error(f"no record at {path}") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+def examples_file(record: Record, path: Path) -> Path:
+    """The per-example columns of the record at `path`: RUN_ID.npz beside an exported record, or the file the
+    record names in its run folder."""
+    exported = path.with_suffix(".npz")
+    if exported.exists() or record.evaluation is None:
+        return exported
+    return path.parent / record.evaluation.file
+
+
+def read_record(path: Path) -> Record:
+    """The record at `path`, migrated to the current schema, with its support filled in from its columns."""
+    record = Record.from_dict(read_record_json(path), where=str(path))
+    return with_support(record, examples_file(record, path))

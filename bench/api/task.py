@@ -1,0 +1,110 @@
+"""The task interface: data, the model head it needs, evaluation with declared target/retain metrics."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from torch import nn
+
+from bench.api.data import ConceptData, Examples
+from bench.api.evaluation import Evaluation
+from bench.core.errors import BenchError
+from bench.core.options import NoOptions
+from bench.models.loading import HeadSpec
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric a task reports.
+
+    role: "target" (the concept that should be gone; higher = more of it present), "retain" (collateral
+    damage is its relative drop), or "info" (recorded only).
+    family: for retain metrics, the scale their relative drop is on, and so which collateral bound applies:
+    "accuracy" (bounded scores: accuracy, F1) or "nll" (mean token negative log-likelihood, whose relative
+    rise is the collateral; a perplexity's relative rise is unbounded, exp of it).
+    """
+
+    name: str
+    role: Literal["target", "retain", "info"]
+    higher_is_better: bool = True
+    family: Literal["accuracy", "nll"] | None = None
+
+    def __post_init__(self) -> None:
+        if self.role == "target" and not self.higher_is_better:
+            raise BenchError(f"target metric {self.name!r} must be oriented so that higher = more concept present")
+        if self.role == "retain" and self.family is None:
+            raise BenchError(f"retain metric {self.name!r} needs a family (accuracy or nll) for its collateral bound")
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    concept: str | None
+    data: str | None
+    seed: int
+    max_eval_examples: int | None
+    options: Any  # the task's own Options dataclass instance
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    batch_size: int
+    autocast_dtype: Any  # torch.dtype or None
+
+
+class Task(ABC):
+    """A concept to remove and the measurements around it. A task never prunes and never trains."""
+
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = ""
+    head_kind: ClassVar[str]
+    default_model: ClassVar[str]
+    Options: ClassVar[type] = NoOptions
+    # Per-profile refinements of RunConfig defaults (e.g. the fine-tuning this task's data needs); a
+    # "task_options" entry refines the task's own option defaults.
+    profile_overrides: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Evaluate the loaded model before the preparation fine-tuning too (cached with the prepared model), when
+    # the preparation is what gives the model the capability to remove.
+    evaluate_before_preparation: ClassVar[bool] = False
+    # Whether its evaluation draws on the run's seed (sampled completions): recorded as what a seed varies.
+    evaluation_uses_seed: ClassVar[bool] = False
+
+    def __init__(self, settings: TaskSettings) -> None:
+        self.settings = settings
+
+    @property
+    @abstractmethod
+    def concept(self) -> str:
+        """The resolved concept this run removes."""
+
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """Hash of the data this task reads (part of the run id)."""
+
+    @abstractmethod
+    def head(self) -> HeadSpec: ...
+
+    @abstractmethod
+    def metrics(self) -> list[MetricSpec]:
+        """Every metric `evaluate` returns; the first target is the primary one."""
+
+    def preparation_data(self, tokenizer) -> Examples | None:
+        """What the harness fine-tunes on before the base evaluation (None: use the model as loaded)."""
+        return None
+
+    @abstractmethod
+    def relearn_data(self, tokenizer) -> Examples:
+        """What the relearning attacker trains on; disjoint from the evaluation split."""
+
+    @abstractmethod
+    def concept_data(self, tokenizer) -> ConceptData: ...
+
+    @abstractmethod
+    def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> Evaluation:
+        """Per-example columns and how every metric of `metrics()` is made from them (bench.api.evaluation), so
+        the harness can put a bootstrap interval on each. Every stage must score the same examples."""
+
+    def describe_data(self) -> dict[str, Any]:
+        """Sizes and sources for the record."""
+        return {}

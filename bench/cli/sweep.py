@@ -1,0 +1,87 @@
+"""`bench sweep`: plan a grid of runs with their controls, run what is not recorded, export the records."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.markup import escape
+
+from bench.cli.arguments import key_value, list_of, out, seed_list
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import torch
+
+    from bench.harness.sweep import (
+        SweepSpec,
+        plan,
+        read_sweep_file,
+        run_sweep,
+        with_overrides,
+    )
+    from bench.results.report import write_run_outputs
+    from bench.results.submission import export_records
+    from bench.results.tables import fmt, plan_table
+
+    spec = with_overrides(read_sweep_file(args.config) if args.config else SweepSpec(methods=(), tasks=()),
+                          grid_overrides(args))
+    configs = plan(spec, has_gpu=torch.cuda.is_available())
+    if args.dry_run:
+        out.print(plan_table(configs))
+        return 0
+
+    def report(i: int, n: int, outcome) -> None:
+        cfg = outcome.cfg
+        what = f"[{i + 1}/{n}] {cfg.method} on {cfg.task}, seed {cfg.seed}"
+        if outcome.status == "failed":
+            out.print(f"[red]✗[/] {escape(what)}: {escape(str(outcome.error))}", highlight=False)
+        elif outcome.status == "missing":
+            out.print(f"[yellow]·[/] {escape(what)}: not recorded", highlight=False)
+        else:
+            if outcome.status == "ran":
+                write_run_outputs(outcome.record)
+            s = outcome.record.summary
+            note = "already recorded" if outcome.status == "recorded" else f"{outcome.seconds:.0f} s"
+            out.print(f"[green]✓[/] {escape(what)} ({note}): run {outcome.record.run_id}, forgetting "
+                      f"{fmt(s.forgetting)}, collateral {fmt(s.collateral)}, aurc {fmt(s.aurc)}",
+                      highlight=False)
+
+    outcomes = run_sweep(configs, force=args.force, run_missing=not args.recorded_only, on_outcome=report)
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("ran", "recorded", "failed", "missing")}
+    out.print(f"sweep: {counts['ran']} ran, {counts['recorded']} already recorded, {counts['failed']} failed"
+              + (f", {counts['missing']} not recorded" if args.recorded_only else ""))
+    if args.export:
+        paths = export_records([o.record for o in outcomes if o.record is not None], Path(args.export))
+        out.print(f"exported {len(paths)} validated records to {args.export}", soft_wrap=True)
+    return 1 if counts["failed"] else 0
+
+
+def grid_overrides(args: argparse.Namespace):
+    from bench.harness.sweep import GridOverrides
+
+    return GridOverrides(methods=args.methods, tasks=args.tasks, seeds=args.seeds, fractions=args.fractions,
+                         ks=args.ks, controls=not args.no_controls, run=dict(args.set),
+                         method_options=dict(args.method_options), task_options=dict(args.task_options))
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("sweep", help="run a grid of methods × tasks × budgets × seeds with their controls (resumable)")
+    p.add_argument("--config", help="sweep TOML file (grid, [run], [tasks.NAME], [methods.NAME]); flags replace its keys")
+    p.add_argument("--methods", type=list_of(str), metavar="M1,M2", help="methods to run")
+    p.add_argument("--tasks", type=list_of(str), metavar="T1,T2", help="tasks to run")
+    p.add_argument("--seeds", type=seed_list, metavar="S1,S2", help="seeds (default 0,1,2)")
+    p.add_argument("--fractions", type=list_of(float), metavar="F1,F2", help="budgets as fractions of all units")
+    p.add_argument("--ks", type=list_of(int), metavar="K1,K2", help="budgets as unit counts")
+    p.add_argument("--no-controls", action="store_true", help="do not add the random and none controls")
+    p.add_argument("--set", action="append", type=key_value, default=[], metavar="FIELD=VALUE",
+                   help="a RunConfig field for every run, e.g. relearn_steps=64 (repeatable)")
+    p.add_argument("--method-option", dest="method_options", action="append", type=key_value, default=[],
+                   metavar="KEY=VALUE", help="a method option for every run (repeatable)")
+    p.add_argument("--task-option", dest="task_options", action="append", type=key_value, default=[],
+                   metavar="KEY=VALUE", help="a task option for every run (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    p.add_argument("--export", metavar="DIR", help="also write the sweep's validated records under DIR (e.g. leaderboards/records)")
+    p.add_argument("--recorded-only", action="store_true", help="run nothing: report (and --export) the runs already recorded")
+    p.add_argument("--force", action="store_true", help="run again even where a record exists")
+    p.set_defaults(func=cmd_sweep)

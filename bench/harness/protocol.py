@@ -1,0 +1,355 @@
+"""The protocol of one run: load → prepare → evaluate (base) → unlearn → evaluate (unlearned) →
+relearn with evaluations at checkpoints → summary → record. The CLI and Python users both call `run`."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from bench.analysis.snapshots import (
+    HAT_K,
+    Snapshot,
+    save_snapshots,
+    snapshot_from,
+    take_snapshot,
+)
+from bench.api.evaluation import Evaluation, Statistic, pack, unpack
+from bench.api.method import UnlearnContext
+from bench.api.metrics import summarize
+from bench.api.record import (
+    SCHEMA_VERSION,
+    Bootstrap,
+    EvaluationInfo,
+    MaskInfo,
+    MethodInfo,
+    MetricInfo,
+    ModelInfo,
+    Preparation,
+    Provenance,
+    Record,
+    RecordSummary,
+    StageScores,
+    TaskInfo,
+    read_record,
+    write_json_atomic,
+    write_record,
+    write_text_atomic,
+)
+from bench.api.task import EvalSettings, Task, TaskSettings
+from bench.api.typed import from_dict
+from bench.core.options import parse_options
+from bench.core.paths import subdir
+from bench.core.plugins import METHODS, TASKS
+from bench.core.progress import console
+from bench.harness.config import RunConfig
+from bench.harness.provenance import provenance
+from bench.harness.store import index, run_folder
+from bench.harness.training import TrainSettings, train
+from bench.harness.uncertainty import rounded, run_uncertainty
+from bench.models.loading import (
+    LoadedModel,
+    auto_model_class,
+    head_kwargs,
+    load_model,
+    pick_device,
+    quiet_transformers,
+)
+from bench.neurons.masks import apply_mask, budget_to_k
+from bench.neurons.units import unit_space
+
+EXAMPLES_FILE = "examples.npz"  # each stage's per-example columns (stage{i}/sample/column), beside the record
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class ResolvedRun:
+    """What a run resolved from its config before any expensive work."""
+
+    cfg: RunConfig  # with model and concept filled in
+    task: Task
+    method: Any
+    loaded: LoadedModel
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    run_id: str
+
+
+def resolve_run(cfg: RunConfig) -> ResolvedRun:
+    """Validate everything cheap first (names, options, concept, budget) so bad input fails in seconds."""
+    quiet_transformers()
+    task_entry, method_entry = TASKS.entry(cfg.task), METHODS.entry(cfg.method)
+    task_cls, method_cls = task_entry.obj, method_entry.obj
+    method = method_cls(parse_options(method_cls.Options, cfg.method_options, f"method {cfg.method!r}"))
+    task_options = parse_options(task_cls.Options, cfg.task_options, f"task {cfg.task!r}")
+    task = task_cls(TaskSettings(cfg.concept, cfg.data, cfg.seed, cfg.max_eval_examples, task_options))
+    device = pick_device(cfg.device)
+    autocast_dtype = torch.bfloat16 if device.type == "cuda" else None
+    seed_everything(cfg.seed)  # the fresh task head's initialisation depends on it
+    model_ref = cfg.model or task_cls.default_model
+    loaded = load_model(model_ref, task.head())
+    space = unit_space(loaded.model, cfg.unit_space)
+    budget_to_k(space.total, fraction=cfg.fraction, k=cfg.k)
+    resolved = dataclasses.replace(cfg, model=model_ref, concept=task.concept)
+    run_id = dataclasses.replace(resolved, device=device.type).content_hash(
+        {"model": loaded.fingerprint, "data": task.fingerprint(), "autocast": str(autocast_dtype),
+         "method": [cfg.method, method_cls.version], "task": [cfg.task, task_cls.version]}
+    )
+    return ResolvedRun(resolved, task, method, loaded, device, autocast_dtype, run_id)
+
+
+def prepare(setup: ResolvedRun) -> tuple[nn.Module, dict[str, Any]]:
+    """The task's fine-tuning, cached by content hash so repeated runs (other methods, budgets) skip it."""
+    cfg, task, loaded = setup.cfg, setup.task, setup.loaded
+    data = task.preparation_data(loaded.tokenizer)
+    if data is None or cfg.finetune_epochs == 0:
+        return loaded.model, {"finetuned": False}
+    settings = TrainSettings(lr=cfg.finetune_lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
+                             epochs=cfg.finetune_epochs, warmup_ratio=cfg.warmup_ratio, seed=cfg.seed)
+    key_parts = {"model": loaded.fingerprint, "task": [cfg.task, type(task).version, task.fingerprint()],
+                 "head": dataclasses.asdict(task.head()), "train": dataclasses.asdict(settings),
+                 "device": setup.device.type, "autocast": str(setup.autocast_dtype)}
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
+    folder = subdir("prepared") / key
+    auto = auto_model_class(task.head().kind)
+    if (folder / "prepared.json").exists():
+        info = json.loads((folder / "prepared.json").read_text())
+        console.print(f"[dim]prepared model from cache {folder}[/]")
+        return auto.from_pretrained(folder, local_files_only=True, **head_kwargs(task.head())), info
+    model = loaded.model.to(setup.device)
+    before = None
+    if task.evaluate_before_preparation:
+        before = _evaluate(setup, model.eval(), "before preparation")[0].scores
+    result = train(model, data, settings, autocast_dtype=setup.autocast_dtype, description="fine-tune (prepare)")
+    info = {"finetuned": True, "cache_key": key, "examples": len(data), "steps": result.steps,
+            "seconds": round(result.seconds, 2), "final_loss": result.final_loss, "settings": dataclasses.asdict(settings)}
+    if before is not None:
+        info["scores_before"] = before
+    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+        staging = Path(tmp) / key
+        model.save_pretrained(staging)
+        write_json_atomic(staging / "prepared.json", info)
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    return model, info
+
+
+def _evaluate(setup: ResolvedRun, model: nn.Module, stage: str, step: int = 0, epoch: float = 0.0
+              ) -> tuple[StageScores, Evaluation]:
+    start = time.perf_counter()
+    settings = EvalSettings(batch_size=setup.cfg.eval_batch_size, autocast_dtype=setup.autocast_dtype)
+    evaluation = setup.task.evaluate(model, setup.loaded.tokenizer, settings)
+    result = StageScores(stage, step, round(epoch, 4), evaluation.scores(), round(time.perf_counter() - start, 3),
+                         sizes=evaluation.metric_sizes())
+    target = setup.task.metrics()[0].name
+    where = f" step {step}" if stage == "relearn" else ""
+    console.print(f"[dim]{stage}{where}:[/] {target} = {_show(result.scores[target])}")
+    return result, evaluation
+
+
+def _show(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.4f}"
+
+
+def base_evaluation(setup: ResolvedRun, model: nn.Module, preparation: dict[str, Any]) -> tuple[StageScores, Evaluation]:
+    """The base model's scores, shared by every run on the same prepared model and evaluation (all methods
+    and budgets of a seed): the evaluation is deterministic given these inputs, so it is computed once. Its
+    per-example columns are cached with it, for the paired bootstrap."""
+    cfg = setup.cfg
+    key_parts = {"model": preparation.get("cache_key") or setup.loaded.fingerprint,
+                 "task": [cfg.task, type(setup.task).version, setup.task.fingerprint(), cfg.concept],
+                 "options": cfg.task_options, "max_eval_examples": cfg.max_eval_examples, "seed": cfg.seed,
+                 "eval_batch_size": cfg.eval_batch_size, "device": setup.device.type,
+                 "autocast": str(setup.autocast_dtype), "format": 2}
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path, columns = subdir("evaluations") / f"base-{key}.json", subdir("evaluations") / f"base-{key}.npz"
+    if path.exists() and columns.exists():
+        cached = json.loads(path.read_text())
+        stage = StageScores(**cached["stage"])
+        with np.load(columns) as arrays:
+            evaluation = unpack(dict(arrays), "base", {m: Statistic.from_dict(s) for m, s in cached["statistics"].items()})
+        console.print(f"[dim]base: {_show(stage.scores.get(setup.task.metrics()[0].name))} (evaluated before: {path.name})[/]")
+        return stage, evaluation
+    stage, evaluation = _evaluate(setup, model, "base")
+    _save_npz(columns, pack(evaluation, "base"))
+    write_json_atomic(path, {"stage": dataclasses.asdict(stage),
+                             "statistics": {m: dataclasses.asdict(s) for m, s in evaluation.statistics.items()}})
+    return stage, evaluation
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Compressed, written to a temporary file and renamed (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".npz", delete=False) as handle:
+        np.savez_compressed(handle, **arrays)
+    os.replace(handle.name, path)
+
+
+def seed_varies(setup: ResolvedRun, preparation: dict[str, Any]) -> list[str]:
+    """What differs between two seeds of this configuration, so the spread over seeds says what it covers."""
+    varies = ["relearning data order and dropout"]
+    if preparation.get("finetuned"):
+        varies.insert(0, "preparation (fine-tuning order, fresh head)")
+    if type(setup.method).uses_seed:
+        varies.append("the method's random draw")
+    if type(setup.task).evaluation_uses_seed:
+        varies.append("evaluation sampling")
+    return varies
+
+
+def existing_record(run_id: str, cfg: RunConfig) -> Record | None:
+    path = run_folder(run_id) / "record.json"
+    if not path.exists():
+        return None
+    record = read_record(path)
+    # The id is a hash of the config, but check anyway: a record is reused only for exactly this run.
+    return record if record.run_id == run_id and record.config == cfg.to_dict() else None
+
+
+def run(cfg: RunConfig, *, force: bool = False) -> Record:
+    t0 = time.perf_counter()
+    return run_resolved(resolve_run(cfg), force=force, setup_seconds=time.perf_counter() - t0)
+
+
+def run_resolved(setup: ResolvedRun, *, force: bool = False, setup_seconds: float = 0.0) -> Record:
+    """The protocol for a resolved run; an identical recorded run is returned as it is unless `force`."""
+    t0 = time.perf_counter() - setup_seconds
+    cfg, task = setup.cfg, setup.task
+    if not force and (done := existing_record(setup.run_id, cfg)) is not None:
+        console.print(f"[green]run {setup.run_id} already recorded[/] (use --force to run it again)")
+        return done
+    timings: dict[str, float] = {"setup": setup_seconds}
+    console.print(f"run [bold]{setup.run_id}[/]: method {cfg.method}, task {cfg.task} ({task.concept}), "
+                  f"model {cfg.model}, profile {cfg.profile}, device {setup.device}")
+
+    t = time.perf_counter()
+    model, preparation = prepare(setup)
+    model.to(setup.device).eval()
+    timings["prepare"] = time.perf_counter() - t
+    space = unit_space(model, cfg.unit_space)
+    concept = task.concept_data(setup.loaded.tokenizer)
+    snapshots: list[Snapshot] = []
+
+    def snapshot(label: str, step: int = 0) -> None:
+        if cfg.analyze:
+            snapshots.append(take_snapshot(model, space, concept, cfg.eval_batch_size, label, step))
+
+    base_stage, base_eval = base_evaluation(setup, model, preparation)
+    stages, evaluations = [base_stage], [base_eval]
+    seed_everything(cfg.seed)  # the method sees the same global RNG state whether the base scores were cached or not
+    ctx = UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
+                         batch_size=cfg.eval_batch_size, device=setup.device, tokenizer=setup.loaded.tokenizer)
+    if cfg.analyze:  # the base snapshot and a method's own pass over the concept data share one stream
+        snapshots.append(snapshot_from(ctx.concept_statistics(model, top_k=HAT_K), concept, "base"))
+
+    t = time.perf_counter()
+    unlearned = setup.method.unlearn(model, ctx)
+    timings["unlearn"] = time.perf_counter() - t
+    if unlearned.mask.k < unlearned.k_requested:
+        console.print(f"[yellow]{cfg.method} ranked only {unlearned.mask.k} units: it prunes {unlearned.mask.k} of the "
+                      f"{unlearned.k_requested} the budget allows (the record and the leaderboard say so)[/]")
+
+    relearn_data = task.relearn_data(setup.loaded.tokenizer)
+    # The attacker's budget is steps, not epochs (its data cycles), at a constant rate after a short warmup.
+    relearn = TrainSettings(lr=cfg.relearn_lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
+                            epochs=None, warmup_ratio=0.0, seed=cfg.seed, max_steps=cfg.relearn_steps,
+                            schedule="constant", warmup_steps=cfg.relearn_warmup_steps)
+
+    def on_checkpoint(step: int, epoch: float) -> None:
+        stage, evaluation = _evaluate(setup, model, "relearn", step, epoch)
+        stages.append(stage)
+        evaluations.append(evaluation)
+        snapshot(f"relearn@{step}", step)
+
+    t = time.perf_counter()
+    with apply_mask(model, space, unlearned.mask, cfg.mask_mode):
+        stage, evaluation = _evaluate(setup, model, "unlearned")
+        stages.append(stage)
+        evaluations.append(evaluation)
+        snapshot("pruned")
+        # Step 0 of relearning is the unlearned model itself: reuse its scores rather than evaluate twice.
+        stages.append(dataclasses.replace(stages[-1], stage="relearn"))
+        evaluations.append(evaluation)
+        trained = train(model, relearn_data, relearn, autocast_dtype=setup.autocast_dtype,
+                        checkpoints=[c for c in cfg.checkpoints() if c > 0], on_checkpoint=on_checkpoint,
+                        description="relearn")
+    timings["relearn"] = time.perf_counter() - t
+
+    specs = task.metrics()
+    target = next(s.name for s in specs if s.role == "target")
+    retain = {s.name: s.higher_is_better for s in specs if s.role == "retain"}
+    t = time.perf_counter()
+    uncertainty = run_uncertainty(evaluations, [(s.stage, s.step) for s in stages], target, retain, seed=cfg.seed)
+    for stage, evaluation, bounds in zip(stages, evaluations, uncertainty.stage_intervals, strict=True):
+        stage.intervals = {metric: rounded(b) for metric, b in bounds.items()}
+        stage.support = evaluation.metric_support()
+    timings["bootstrap"] = time.perf_counter() - t
+    by_stage = {s.stage: s.scores for s in stages if s.stage != "relearn"}
+    summary = summarize(target, retain, by_stage["base"], by_stage["unlearned"],
+                        [(s.step, s.scores) for s in stages if s.stage == "relearn"],
+                        forgetting_resolved=uncertainty.forgetting_resolved)
+
+    folder = run_folder(setup.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    _save_npz(folder / EXAMPLES_FILE, {k: v for i, e in enumerate(evaluations) for k, v in pack(e, f"stage{i}").items()})
+    mask = unlearned.mask
+    mask.save(folder / "mask.safetensors")
+    for name, text in unlearned.files.items():
+        write_text_atomic(folder / Path(name).name, text)
+    if unlearned.scores is not None:
+        save_file({"scores": unlearned.scores.float().contiguous()}, str(folder / "unit_scores.safetensors"))
+    timings["total"] = time.perf_counter() - t0
+    method_entry, task_entry = METHODS.entry(cfg.method), TASKS.entry(cfg.task)
+    record = Record(
+        schema_version=SCHEMA_VERSION,
+        run_id=setup.run_id,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        config=cfg.to_dict(),
+        method=MethodInfo(cfg.method, method_entry.obj.version, method_entry.origin,
+                          label=setup.method.label(cfg.method, cfg.method_options), info=unlearned.info or {}),
+        task=TaskInfo(cfg.task, task_entry.obj.version, task_entry.origin, task.concept, task.fingerprint(),
+                      task.describe_data()),
+        model=ModelInfo(cfg.model, setup.loaded.source, setup.loaded.fingerprint,
+                        from_dict(Preparation, preparation, "preparation")),
+        metrics=[MetricInfo(**dataclasses.asdict(s)) for s in specs],
+        mask=MaskInfo(hash=mask.content_hash(), space=mask.space, mode=cfg.mask_mode, k=mask.k,
+                      k_requested=unlearned.k_requested, k_pruned=mask.k, total=mask.total,
+                      per_layer=mask.per_layer(), file="mask.safetensors"),
+        stages=stages,
+        summary=RecordSummary(**dataclasses.asdict(summary), relearn_steps=trained.steps,
+                              relearn_steps_per_epoch=trained.steps_per_epoch,
+                              intervals={name: rounded(b) for name, b in uncertainty.summary_intervals.items()}),
+        provenance=Provenance(**provenance(setup.device, setup.autocast_dtype, cfg.batch_size, cfg.eval_batch_size,
+                                           cfg.seed), seed_varies=seed_varies(setup, preparation)),
+        timings={name: round(value, 2) for name, value in timings.items()},
+        evaluation=EvaluationInfo(EXAMPLES_FILE, evaluations[0].sizes(), dict(evaluations[0].statistics),
+                                  Bootstrap(uncertainty.replicates, uncertainty.seed, 0.95,
+                                            "the same resampled examples at every stage")),
+    )
+    write_record(record, folder / "record.json")
+    index(record, folder / "record.json")
+    if snapshots:
+        save_snapshots(snapshots, folder / "analysis.safetensors")
+    # Exactly what was stored (JSON has lists, not tuples). Plots and reports are made from it by a separate
+    # step (bench.results.report.write_run_outputs), which `bench run` and `bench sweep` call.
+    return read_record(folder / "record.json")

@@ -1,0 +1,97 @@
+"""The results store: an SQLite index over run records (the JSON records stay the source of truth)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import typing
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.api.record import Record, read_record
+from bench.core.errors import BenchError
+from bench.core.paths import bench_home, subdir
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One row of the index: what `bench runs` lists of a record. The table's columns are generated from these
+    fields (the first is the key)."""
+
+    run_id: str
+    created: str
+    method: str
+    task: str
+    model: str
+    concept: str
+    seed: int
+    unit_space: str
+    k: int
+    forgetting: float | None
+    collateral: float | None
+    rt90: int | None
+    aurc: float | None
+    path: str
+
+    @classmethod
+    def of(cls, record: Record, path: Path) -> RunRow:
+        s = record.summary
+        return cls(record.run_id, record.created, record.method.name, record.task.name, record.model.ref,
+                   record.task.concept, record.config["seed"], record.mask.space, record.mask.k, s.forgetting,
+                   s.collateral, s.rt90, s.aurc, str(path))
+
+
+_SQL_TYPES = {str: "TEXT", int: "INTEGER", float: "REAL"}
+
+
+def _sql_columns(row: type) -> str:
+    hints = typing.get_type_hints(row)
+    columns = []
+    for number, f in enumerate(dataclasses.fields(row)):
+        kind = next(t for t in (hints[f.name], *typing.get_args(hints[f.name])) if t in _SQL_TYPES)
+        columns.append(f"{f.name} {_SQL_TYPES[kind]}" + (" PRIMARY KEY" if number == 0 else ""))
+    return ", ".join(columns)
+
+
+COLUMNS = _sql_columns(RunRow)
+
+
+def runs_dir() -> Path:
+    return subdir("runs")
+
+
+def run_folder(run_id: str) -> Path:
+    return runs_dir() / run_id
+
+
+def _connect() -> sqlite3.Connection:
+    db = sqlite3.connect(bench_home() / "results.sqlite")
+    db.execute(f"CREATE TABLE IF NOT EXISTS runs ({COLUMNS})")
+    return db
+
+
+def index(record: Record, path: Path) -> None:
+    row = dataclasses.astuple(RunRow.of(record, path))
+    with closing(_connect()) as db, db:
+        db.execute(f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * len(row))})", row)
+
+
+def list_runs() -> list[RunRow]:
+    with closing(_connect()) as db:
+        rows = db.execute("SELECT * FROM runs ORDER BY created").fetchall()
+    return [RunRow(*row) for row in rows]
+
+
+def find(run_ref: str) -> Record:
+    """A record by run id, unique id prefix, or path to a record.json."""
+    path = Path(run_ref)
+    if path.suffix == ".json" and path.exists():
+        return read_record(path)
+    with closing(_connect()) as db:
+        rows = db.execute("SELECT run_id, path FROM runs WHERE run_id LIKE ?", (run_ref + "%",)).fetchall()
+    if not rows:
+        raise BenchError(f"no run {run_ref!r} in the store ({bench_home() / 'results.sqlite'}); `bench runs` lists them")
+    if len(rows) > 1:
+        raise BenchError(f"run prefix {run_ref!r} is ambiguous: {', '.join(r[0] for r in rows)}")
+    return read_record(Path(rows[0][1]))

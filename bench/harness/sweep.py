@@ -1,0 +1,260 @@
+"""Sweeps: a grid of runs (methods × tasks × budgets × seeds) with their controls, from a TOML file or flags.
+
+Every run is an ordinary protocol run, so a sweep is resumable for free: a run whose record exists (same
+run id) is skipped, and an interrupted sweep picks up at the first run it had not finished. The plan
+puts seeds outermost and controls first, so a sweep stopped half-way still leaves comparable entries.
+
+The TOML file:
+
+    methods = ["concept-neurons", "snip"]
+    tasks = ["ner", "toxicity"]
+    seeds = [0, 1, 2]
+    fractions = [0.1]          # or ks = [92]; neither: each run's own budget (task table or profile)
+    controls = true            # add `random` and `none` at the same budgets and seeds (default)
+
+    [run]                      # RunConfig fields for every run
+    relearn_steps = 64
+
+    [tasks.toxicity]           # RunConfig fields for one task's runs
+    k = 92
+    task_options = { samples = 100 }
+
+    [methods.snip]             # RunConfig fields for one method's runs
+    method_options = { backend = "hats" }
+
+    [methods.concept-neurons]  # a list of option tables: one entry per table (variants of one method)
+    method_options = [{ ranker = "raw" }, { ranker = "standardized" }]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.api.record import Record
+from bench.core.errors import BenchError
+from bench.core.plugins import METHODS, TASKS
+from bench.harness.config import RunConfig, build_config, coerce_fields, read_toml
+
+RANDOM_CONTROL = "random"
+BASE_CONTROL = "none"
+CONTROLS = (RANDOM_CONTROL, BASE_CONTROL)
+
+
+@dataclass(frozen=True)
+class Budget:
+    fraction: float | None = None
+    k: int | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {"fraction": self.fraction} if self.fraction is not None else {"k": self.k} if self.k is not None else {}
+
+    def __str__(self) -> str:
+        return f"fraction {self.fraction}" if self.fraction is not None else f"k {self.k}" if self.k is not None else "default"
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    methods: tuple[str, ...]
+    tasks: tuple[str, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    budgets: tuple[Budget, ...] = (Budget(),)
+    controls: bool = True
+    run: dict[str, Any] = field(default_factory=dict)  # RunConfig fields for every run
+    task_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    method_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # method -> its option tables, when a method runs in several variants (each its own entry)
+    method_variants: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+
+    def all_methods(self) -> tuple[str, ...]:
+        """The methods in run order: controls first (when on), so a partial sweep still has them."""
+        extra = [c for c in CONTROLS if self.controls and c not in self.methods]
+        ordered = [c for c in CONTROLS if c in self.methods or c in extra]
+        return tuple(ordered + [m for m in self.methods if m not in CONTROLS])
+
+    def validate(self) -> None:
+        if not self.methods or not self.tasks or not self.seeds:
+            raise BenchError("a sweep needs at least one method, one task and one seed")
+        for name in self.all_methods():
+            METHODS.entry(name)  # unknown names fail here, listing the choices
+        for name in self.tasks:
+            TASKS.entry(name)
+        # Settings may name tasks and methods the sweep does not run (a pinned file narrowed with --tasks or
+        # --methods), but each must be a registered name: a typo in a table name would silently drop it.
+        for name in self.task_settings:
+            TASKS.entry(name)
+        for name in self.method_settings:
+            METHODS.entry(name)
+        if len(set(self.seeds)) != len(self.seeds):
+            raise BenchError(f"seeds must be distinct, got {list(self.seeds)}")
+
+
+def merge_settings(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Later layers win; option tables merge key by key instead of replacing each other."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if key in ("method_options", "task_options"):
+                merged[key] = {**merged.get(key, {}), **value}
+            else:
+                merged[key] = value
+    return merged
+
+
+def plan(spec: SweepSpec, *, has_gpu: bool = False) -> list[RunConfig]:
+    """Every run of the sweep, seeds outermost, then tasks, budgets and methods (controls first)."""
+    spec.validate()
+    configs = []
+    for seed in spec.seeds:
+        for task in spec.tasks:
+            for number, budget in enumerate(spec.budgets):
+                for method in spec.all_methods():
+                    if number > 0 and METHODS.get(method).budget_free:
+                        continue  # it ignores the budget: its run at the first budget controls every budget
+                    for variant in spec.method_variants.get(method, ({},)):
+                        values = merge_settings(spec.run, spec.task_settings.get(task, {}),
+                                                spec.method_settings.get(method, {}), {"method_options": variant})
+                        grid = {"method": method, "task": task, "seed": seed, **budget.values()}
+                        if "fraction" in grid or "k" in grid:  # a grid budget replaces any budget in the tables
+                            values.pop("fraction", None)
+                            values.pop("k", None)
+                        configs.append(build_config(values, grid, has_gpu=has_gpu))
+    return configs
+
+
+def _names(value: Any, key: str, where: str, kind: type | tuple[type, ...] = str) -> tuple:
+    if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+        what = "numbers" if isinstance(kind, tuple) else f"{kind.__name__}s"
+        raise BenchError(f"{where}: {key} must be a list of {what}, got {value!r}")
+    return tuple(value)
+
+
+def _tables(raw: Any, key: str, where: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise BenchError(f"{where}: [{key}.NAME] tables of RunConfig fields expected")
+    return {name: coerce_fields(values, f"{where}: [{key}.{name}]") for name, values in raw.items()}
+
+
+def _variants(methods_raw: dict[str, Any], where: str) -> dict[str, tuple[dict[str, Any], ...]]:
+    """Pop every `method_options` that is a list of tables out of the method tables: those are variants."""
+    variants = {}
+    for name, table in methods_raw.items():
+        options = table.get("method_options") if isinstance(table, dict) else None
+        if isinstance(options, list):
+            if not options or not all(isinstance(o, dict) for o in options):
+                raise BenchError(f"{where}: [methods.{name}] method_options must be a table or a list of tables")
+            variants[name] = tuple(dict(o) for o in options)
+            del table["method_options"]
+    return variants
+
+
+def spec_from_dict(raw: dict[str, Any], where: str) -> SweepSpec:
+    unknown = sorted(set(raw) - {"methods", "tasks", "seeds", "fractions", "ks", "controls", "run"})
+    tasks_raw = raw.get("tasks", [])
+    methods_raw = raw.get("methods", [])
+    if unknown:
+        raise BenchError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid: methods, tasks, seeds, "
+                         f"fractions, ks, controls, [run], [tasks.NAME], [methods.NAME]")
+    # `tasks = [...]` lists the tasks; with `[tasks.NAME]` tables (TOML then makes `tasks` a table) the tables
+    # list them, and a task without settings gets an empty table. The same goes for methods.
+    if isinstance(methods_raw, dict):
+        methods_raw = {name: dict(table) if isinstance(table, dict) else table for name, table in methods_raw.items()}
+    variants = _variants(methods_raw, where) if isinstance(methods_raw, dict) else {}
+    task_names = _names(list(tasks_raw) if isinstance(tasks_raw, dict) else tasks_raw, "tasks", where)
+    method_names = _names(list(methods_raw) if isinstance(methods_raw, dict) else methods_raw, "methods", where)
+    fractions = [Budget(fraction=float(f)) for f in _names(raw.get("fractions", []), "fractions", where, (int, float))]
+    ks = [Budget(k=k) for k in _names(raw.get("ks", []), "ks", where, int)]
+    controls = raw.get("controls", True)
+    if not isinstance(controls, bool):
+        raise BenchError(f"{where}: controls must be true or false")
+    return SweepSpec(
+        methods=method_names,
+        tasks=task_names,
+        seeds=_names(raw.get("seeds", [0, 1, 2]), "seeds", where, int),
+        budgets=tuple(fractions + ks) or (Budget(),),
+        controls=controls,
+        run=coerce_fields(raw.get("run", {}), f"{where}: [run]"),
+        task_settings=_tables(tasks_raw, "tasks", where) if isinstance(tasks_raw, dict) else {},
+        method_settings=_tables(methods_raw, "methods", where) if isinstance(methods_raw, dict) else {},
+        method_variants=variants,
+    )
+
+
+def read_sweep_file(path: str | Path) -> SweepSpec:
+    return spec_from_dict(read_toml(path, "sweep file"), str(path))
+
+
+@dataclass
+class Outcome:
+    cfg: RunConfig
+    status: str  # "recorded" (skipped: it existed), "ran", "failed", "missing" (not recorded, not run)
+    record: Record | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def run_sweep(configs: Iterable[RunConfig], *, force: bool = False, run_missing: bool = True,
+              on_outcome: Callable[[int, int, Outcome], None] | None = None) -> list[Outcome]:
+    """Run every config; a failure is reported and the sweep goes on (its record is simply missing).
+    With `run_missing=False` nothing runs: the outcomes say which runs are recorded (to export a partial sweep)."""
+    from bench.harness.protocol import existing_record, resolve_run, run_resolved
+
+    configs = list(configs)
+    outcomes = []
+    for i, cfg in enumerate(configs):
+        t0 = time.perf_counter()
+        try:
+            setup = resolve_run(cfg)
+            existing = None if force else existing_record(setup.run_id, setup.cfg)
+            if existing is not None:
+                outcome = Outcome(cfg, "recorded", existing)
+            elif not run_missing:
+                outcome = Outcome(cfg, "missing")
+            else:
+                outcome = Outcome(cfg, "ran", run_resolved(setup, force=True, setup_seconds=time.perf_counter() - t0))
+        except BenchError as exc:
+            outcome = Outcome(cfg, "failed", error=str(exc))
+        outcome.seconds = time.perf_counter() - t0
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(i, len(configs), outcome)
+    return outcomes
+
+
+@dataclass(frozen=True)
+class GridOverrides:
+    """What a command line replaces in a sweep file: the grid's lists and settings for every run."""
+
+    methods: Sequence[str] | None = None
+    tasks: Sequence[str] | None = None
+    seeds: Sequence[int] | None = None
+    fractions: Sequence[float] | None = None
+    ks: Sequence[int] | None = None
+    controls: bool = True
+    run: Mapping[str, str] = field(default_factory=dict)  # RunConfig field -> value (strings, as typed)
+    method_options: Mapping[str, str] = field(default_factory=dict)
+    task_options: Mapping[str, str] = field(default_factory=dict)
+
+
+def with_overrides(spec: SweepSpec, overrides: GridOverrides) -> SweepSpec:
+    """The sweep of a file with a command line's lists and settings replacing its own."""
+    changes: dict[str, Any] = {}
+    for name in ("methods", "tasks", "seeds"):
+        if getattr(overrides, name) is not None:
+            changes[name] = tuple(getattr(overrides, name))
+    if overrides.fractions is not None or overrides.ks is not None:
+        changes["budgets"] = tuple([Budget(fraction=f) for f in overrides.fractions or []]
+                                   + [Budget(k=k) for k in overrides.ks or []])
+    if not overrides.controls:
+        changes["controls"] = False
+    run_values = coerce_fields(dict(overrides.run), "--set")
+    for key in ("method_options", "task_options"):
+        if getattr(overrides, key):
+            run_values[key] = dict(getattr(overrides, key))
+    if run_values:
+        changes["run"] = merge_settings(spec.run, run_values)
+    return dataclasses.replace(spec, **changes)

@@ -1,0 +1,339 @@
+"""What `bench leaderboard build` writes for each board: a Markdown table (README, pull requests), a
+self-contained HTML page (sortable table, relearning curves inline as SVG), a PNG of the curves for the
+Markdown, and one JSON file with every per-seed value behind all boards (what `bench check` reads)."""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+from pathlib import Path
+
+from bench.api.record import write_json_atomic, write_text_atomic
+from bench.results.leaderboard import (
+    RANKING_RULE,
+    UNDEFINED_NOTE,
+    Board,
+    Column,
+    Entry,
+    leaderboard_json,
+)
+from bench.results.statistics import SeedStat
+
+
+def columns(board: Board) -> list[tuple[str, Column | None]]:
+    """The columns of a board's table, in order: (header, figure or None for a descriptive column)."""
+    return [("rank", None), ("method", None), *[(f.label, f) for f in board.figures()],
+            ("model", None), ("budget", None), ("seeds", None), ("records", None)]
+
+
+CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":")}  # controls in greys, apart from the methods' colours
+
+
+def board_slug(board: Board) -> str:
+    return f"{board.task}-{board.concept}".replace("/", "_").replace(" ", "_")
+
+
+def cell(stat: SeedStat, seeds: int, digits: int = 3) -> str:
+    # A mean over fewer seeds than the entry has (the others undefined) must say so: it is not comparable
+    # with a mean over all of them.
+    text = stat.format(digits)
+    return text if stat.n in (0, seeds) else f"{text} ({stat.n}/{seeds} defined)"
+
+
+def budget_cell(entry: Entry) -> str:
+    """The budget and what was pruned; an entry that pruned fewer units than its budget says so."""
+    if entry.short_of_budget:
+        return f"{entry.budget} (pruned only {entry.k} of {entry.k_requested}: ranked no more; of {entry.total_units})"
+    return f"{entry.budget} ({entry.k}/{entry.total_units})"
+
+
+ABLATION_NOTE = ("Rows marked (ablation: no LLM) are ablations of SNIP, not the paper's method: their "
+                 "explanations are each unit's highest-activating tokens (the hats backend) instead of an LLM's "
+                 "sentence. The paper's SNIP (an LLM explains every unit) is `--profile paper`, or "
+                 "`--method-option explain_top=0` with backend local or openai.")
+
+
+def board_notes(board: Board) -> list[str]:
+    """What a reader must know to read this board's rows, beyond the ranking rule."""
+    notes = [f"Resolution: {board.resolution()}.",
+             "Collateral bounds: " + ", ".join(f"{family} {bound:g}" for family, bound in board.bounds.items()) +
+             " (relative drop of an accuracy or F1; relative rise of the mean token NLL).",
+             "Forgetting resolved from the evaluation noise in: " + "; ".join(
+                 f"{e.label} at {e.budget}: {e.resolved}/{len(e.records)} seeds" for e in board.entries
+                 if not e.is_control) + ".",
+             "What a seed varies: " + "; ".join(sorted({", ".join(r.provenance.seed_varies or ["not recorded"])
+                                                        for e in board.entries for r in e.records})) + "."]
+    if any("(ablation: no LLM)" in e.label for e in board.entries):
+        notes.append(ABLATION_NOTE)
+    short = [e for e in board.entries if e.short_of_budget]
+    if short:
+        notes.append("Pruned fewer units than the budget: " + "; ".join(
+            f"{e.label} pruned {e.k} of {e.k_requested} (it ranked no more units)" for e in short) +
+            ". The harness never fills a budget with an order the method did not give.")
+    return notes
+
+
+def row_cells(board: Board, entry: Entry) -> list[tuple[str, float | str | None]]:
+    """(text, sort value) for every column of one entry."""
+    rank = str(entry.rank) if entry.rank is not None else ("control" if entry.is_control else "–")
+    cells: list[tuple[str, float | str | None]] = [(rank, entry.rank), (entry.label, entry.label)]
+    for f in board.figures():
+        if f.cell is not None:
+            cells.append(f.cell(entry))
+            continue
+        s = entry.stats.get(f.name, SeedStat(None, None, 0))
+        cells.append((cell(s, len(entry.records)), s.mean))
+    budget = "any (ignores it)" if entry.method == "none" else budget_cell(entry)
+    cells += [(entry.model, entry.model), (budget, entry.k),
+              (", ".join(map(str, entry.seeds)), len(entry.seeds)), (" ".join(r[:8] for r in entry.run_ids), None)]
+    return cells
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown(board: Board, curves_png: str | None = None) -> str:
+    cols = columns(board)
+    lines = [f"## {board.task} ({board.concept})", "", f"Target metric `{board.target}`. {RANKING_RULE}", "",
+             f"Setting: {board.setting()}.", ""]
+    lines.append("| " + " | ".join(h for h, _ in cols) + " |")
+    lines.append("|" + "|".join("---" if f is None else "---:" for _, f in cols) + "|")
+    for entry in board.entries:
+        lines.append("| " + " | ".join(_md_escape(text) for text, _ in row_cells(board, entry)) + " |")
+    unranked = [e for e in board.unranked()]
+    if unranked:
+        lines += ["", "Not ranked: " + "; ".join(f"{e.label} at {e.budget} ({e.status.removeprefix('not ranked: ')})"
+                                                 for e in unranked) + "."]
+    lines += ["", "Intervals cover: " + "; ".join(f"{f.label}: {f.covers}" for f in board.figures()) + "."]
+    lines += [note for text in board_notes(board) for note in ("", text)]
+    lines += ["", UNDEFINED_NOTE]
+    if curves_png:
+        lines += ["", f"![relearning curves of {board.task}]({curves_png})"]
+        lines += ["", f"![forgetting against collateral, every budget]({curves_png.replace('.png', '-budgets.png')})"]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(board: Board, fmt: str) -> bytes:
+    """Two panels: recovery r(t) against the none control of every entry (mean and 95% band over seeds; only
+    defined points are drawn), and the target metric itself, where the `none` control shows relearning alone."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_r, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, entry in enumerate(board.entries):
+        color, style = CONTROL_STYLE.get(entry.method, (colors[i % len(colors)], "-"))
+        for ax, curve in ((ax_r, entry.curve), (ax_m, entry.target_curve)):
+            points = [(math.log1p(step), s) for step, s in curve if s.mean is not None]
+            if not points:
+                continue
+            xs = [x for x, _ in points]
+            line, = ax.plot(xs, [s.mean for _, s in points], style, marker="o", markersize=3, color=color,
+                            label=entry.label if entry.method == "none" else f"{entry.label} · {entry.budget}",
+                            gid=f"curve-{i}")
+            if all(s.ci95 is not None for _, s in points):
+                ax.fill_between(xs, [s.low for _, s in points], [s.high for _, s in points], color=color, alpha=0.12)
+    steps = sorted({step for e in board.entries for step, _ in e.target_curve})
+    for ax, ylabel in ((ax_r, "recovery r(t)"), (ax_m, board.target)):
+        ax.set_xticks([math.log1p(s) for s in steps], [str(s) for s in steps])
+        ax.set_xlabel("relearning step (log scale)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    ax_r.axhline(0.9, color="0.6", linewidth=0.8, linestyle=":")
+    ax_r.set_title("recovery r(t) vs the none control (mean, 95% over seeds)", fontsize=10)
+    ax_m.set_title(f"{board.target} while relearning", fontsize=10)
+    handles, labels = ax_m.get_legend_handles_labels()
+    columns = min(3, max(1, len(labels)))  # labels carry the budget: three columns fit the figure's width
+    rows = math.ceil(len(labels) / columns)
+    fig.set_size_inches(11, 4.2 + 0.18 * rows)
+    fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, (0.2 * rows + 0.15) / (4.2 + 0.18 * rows), 1, 1))
+    return _figure_bytes(fig, fmt)
+
+
+def worst_collateral(board: Board, entry: Entry) -> float | None:
+    """The largest share of its bound that any retain metric uses (1 = at the bound)."""
+    shares = []
+    for metric, family in board.retain.items():
+        s = entry.stats.get(f"collateral/{metric}")
+        if s is None or s.mean is None:
+            return None
+        shares.append(s.mean / board.bounds[family])
+    return max(shares) if shares else None
+
+
+def plot_budgets(board: Board, fmt: str) -> bytes:
+    """Forgetting against collateral (the worst retain metric, as a share of its bound) for every budget of
+    every method, with 95% intervals on forgetting; a method's budgets are joined in budget order."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    by_label: dict[str, list[Entry]] = {}
+    for e in board.entries:
+        if e.method != "none":
+            by_label.setdefault(e.label, []).append(e)
+    for i, (label, entries) in enumerate(sorted(by_label.items())):
+        color, style = CONTROL_STYLE.get(entries[0].method, (colors[i % len(colors)], "-"))
+        points = sorted(((worst_collateral(board, e), e.stats["forgetting"], e.k_requested) for e in entries),
+                        key=lambda p: p[2])
+        points = [(x, f) for x, f, _ in points if x is not None and f.mean is not None]
+        if not points:
+            continue
+        ax.errorbar([x for x, _ in points], [f.mean for _, f in points],
+                    yerr=[f.ci95 or 0.0 for _, f in points], fmt=style, marker="o", markersize=4, color=color,
+                    capsize=2, label=label)
+    ax.axvline(1.0, color="0.6", linewidth=0.8, linestyle=":")
+    ax.axhline(0.0, color="0.8", linewidth=0.8)
+    ax.set_xlabel("collateral: worst retain metric as a share of its bound (1 = bound)")
+    ax.set_ylabel(f"forgetting of {board.target}")
+    ax.set_title("every budget: forgetting against collateral (mean, 95%)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _figure_bytes(fig, fmt)
+
+
+def _figure_bytes(fig, fmt: str) -> bytes:
+    """The figure's bytes, the same for the same records: no date, and SVG ids from a fixed salt (a page
+    rebuilt from the same records is byte-identical)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    with plt.rc_context({"svg.hashsalt": "relearn-bench"}):
+        fig.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+PAGE_STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+th { cursor: pointer; background: #f4f4f4; position: sticky; top: 0; user-select: none; }
+th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
+td.text, th.text { text-align: left; }
+tr.control td { color: #666; font-style: italic; } tr.unranked td { color: #955; }
+.rule { background: #f8f8f0; border-left: 4px solid #cc9; padding: 0.5em 1em; }
+.ids { font-family: monospace; font-size: 12px; }
+svg { max-width: 100%; height: auto; }
+"""
+
+SORT_SCRIPT = """
+document.querySelectorAll('table.board').forEach(function (table) {
+  var headers = table.querySelectorAll('th');
+  headers.forEach(function (th, column) {
+    th.addEventListener('click', function () {
+      var ascending = th.getAttribute('aria-sort') !== 'ascending';
+      headers.forEach(function (h) { h.removeAttribute('aria-sort'); });
+      th.setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[column].dataset.value, y = b.cells[column].dataset.value;
+        if (x === undefined || x === '') return 1;   // cells without a value go last either way
+        if (y === undefined || y === '') return -1;
+        var nx = Number(x), ny = Number(y), order;
+        order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def _value_attr(value: float | str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isinf(value):
+        return ' data-value="1e308"'
+    return f' data-value="{html.escape(str(value))}"'
+
+
+TEXT_COLUMNS = ("method", "model")
+
+
+def _th(header: str, figure: Column | None) -> str:
+    klass = "text" if header in TEXT_COLUMNS else ""
+    help_text = f"{figure.help}; interval covers {figure.covers}" if figure else ""
+    return (f'<th class="{klass}" data-figure="{html.escape(figure.name if figure else header)}" '
+            f'title="{html.escape(help_text)}">{html.escape(header)}</th>')
+
+
+def html_page(board: Board) -> str:
+    e = html.escape
+    cols = columns(board)
+    head = "".join(_th(header, figure) for header, figure in cols)
+    rows = []
+    for entry in board.entries:
+        css = "control" if entry.is_control else ("ranked" if entry.rank is not None else "unranked")
+        cells = []
+        for (header, _), (text, value) in zip(cols, row_cells(board, entry), strict=True):
+            klass = ' class="text"' if header in TEXT_COLUMNS else ' class="ids"' if header == "records" else ""
+            title = f' title="{e(" ".join(entry.run_ids))}"' if header == "records" else (
+                f' title="{e(entry.status)}"' if header == "rank" else "")
+            cells.append(f"<td{klass}{title}{_value_attr(value)}>{e(text)}</td>")
+        rows.append(f'<tr class="{css}">{"".join(cells)}</tr>')
+    svg = plot_curves(board, "svg").decode()
+    svg = svg[svg.index("<svg"):]  # drop the XML prologue: the SVG is inline
+    budgets_svg = plot_budgets(board, "svg").decode()
+    budgets_svg = budgets_svg[budgets_svg.index("<svg"):]
+    notes = "".join(f"<li>{e(x.label)}: {e(x.status)}</li>" for x in board.unranked())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>relearn-bench leaderboard: {e(board.task)} ({e(board.concept)})</title>
+<style>{PAGE_STYLE}</style></head>
+<body>
+<h1>relearn-bench: {e(board.task)} ({e(board.concept)})</h1>
+<p>Target metric <code>{e(board.target)}</code>. Click a column header to sort; hover a header for its definition.</p>
+<p id="setting">Setting: {e(board.setting())}.</p>
+<p class="rule" id="ranking-rule"><b>Ranking rule.</b> {e(RANKING_RULE)}</p>
+<div style="overflow-x: auto"><table class="board" id="board"><thead><tr>{head}</tr></thead>
+<tbody>{"".join(rows)}</tbody></table></div>
+{f"<ul>{notes}</ul>" if notes else ""}
+{"".join(f'<p class="note">{e(text)}</p>' for text in board_notes(board))}
+<p id="undefined">{e(UNDEFINED_NOTE)}</p>
+<h2>Relearning curves</h2>
+<figure id="curves">{svg}</figure>
+<h2>Budgets</h2>
+<figure id="budgets">{budgets_svg}</figure>
+<script>{SORT_SCRIPT}</script>
+</body></html>
+"""
+
+
+def write_leaderboard(boards: list[Board], out_dir: Path) -> list[Path]:
+    """Write every board's page, table and curves, an index README and leaderboard.json; return the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    sections = []
+    for board in boards:
+        slug = board_slug(board)
+        png = out_dir / f"{slug}.png"
+        png.parent.mkdir(parents=True, exist_ok=True)
+        tmp = png.with_suffix(".png.tmp")
+        tmp.write_bytes(plot_curves(board, "png"))
+        tmp.replace(png)
+        budgets_png = out_dir / f"{slug}-budgets.png"
+        tmp = budgets_png.with_suffix(".png.tmp")
+        tmp.write_bytes(plot_budgets(board, "png"))
+        tmp.replace(budgets_png)
+        md = markdown(board, png.name)
+        write_text_atomic(out_dir / f"{slug}.md", md)
+        write_text_atomic(out_dir / f"{slug}.html", html_page(board))
+        sections.append(md + f"\n[sortable page]({slug}.html)\n")
+        written += [out_dir / f"{slug}.md", out_dir / f"{slug}.html", png, budgets_png]
+    index = ("# relearn-bench leaderboards\n\nBuilt by `bench leaderboard build` from the records in "
+             "`records/`; never edited by hand.\n\n" + "\n".join(sections))
+    write_text_atomic(out_dir / "README.md", index)
+    write_json_atomic(out_dir / "leaderboard.json", leaderboard_json(boards))
+    return [out_dir / "README.md", out_dir / "leaderboard.json", *written]

@@ -1,0 +1,59 @@
+"""Plain English text from the offline assets: the Lee news corpus and Jane Austen's six novels."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import warnings
+import zlib
+from functools import lru_cache
+
+from bench.core import assets
+from bench.core.errors import BenchError
+
+# Evaluation questions come from these novels; training text (relearning, concept data) from the others.
+EVAL_NOVELS = ("prideprejudice", "persuasion", "northangerabbey")
+TRAIN_NOVELS = ("emma", "sensesensibility", "mansfieldpark")
+
+
+def lee_documents() -> list[str]:
+    """The 300 news documents of gensim's Lee background corpus, one per line."""
+    path = assets.require("gensim-test-data", kind="data") / "lee_background.cor"
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@lru_cache(maxsize=1)
+def austen_novels() -> dict[str, list[str]]:
+    """{novel: lines} from the janeaustenr R package's lazy-load database (an index of offsets into
+    zlib-compressed R serialisations), read with `rdata` without R."""
+    import rdata
+
+    folder = assets.require("janeausten", kind="data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rdata: "Unknown file type: assumed RDS" - it is one
+        index = rdata.conversion.convert(rdata.parser.parse_data(gzip.decompress((folder / "Rdata.rdx").read_bytes())))
+        database = (folder / "Rdata.rdb").read_bytes()
+        novels = {}
+        for name, (offset, length) in index["variables"].items():
+            blob = database[int(offset):int(offset) + int(length)]
+            (size,) = struct.unpack(">I", blob[:4])
+            raw = zlib.decompress(blob[4:])
+            if len(raw) != size:
+                raise BenchError(f"{folder / 'Rdata.rdb'}: entry {name} is {len(raw)} bytes, its header says {size}")
+            lines = rdata.conversion.convert(rdata.parser.parse_data(raw))
+            novels[str(name)] = [str(line) for line in lines]
+    return novels
+
+
+def paragraphs(lines: list[str]) -> list[str]:
+    """Blank-line separated paragraphs, each joined into one line; headings (all capitals) dropped."""
+    out, current = [], []
+    for line in [*lines, ""]:
+        if line.strip():
+            current.append(line.strip())
+        elif current:
+            text = " ".join(current)
+            if not text.isupper() and len(text.split()) >= 4:
+                out.append(text)
+            current = []
+    return out

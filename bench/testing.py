@@ -1,0 +1,170 @@
+"""Conformance checks for method plug-ins: import them in your own tests, no fixtures needed.
+
+    from bench.testing import check_method
+
+    def test_weight_norm_conforms(tmp_path):
+        check_method("weight-norm", tmp_path)
+
+`check_method` runs, on a tiny random BERT and a tiny synthetic NER set it writes under `folder` (seconds on
+a CPU, nothing downloaded):
+
+- **registered**: the name resolves in the method registry (built in, or through a `bench.methods` entry point);
+- **units**: `unlearn` returns a mask over the model's unit space, within the budget, and scores of that shape;
+- **deterministic**: the same seed gives the same mask;
+- **no hooks left**: every forward, pre-forward and backward hook the method added is removed;
+- **record**: a whole protocol run with the method writes a record that validates (schema and consistency).
+
+Each failed check raises AssertionError saying which and why; the passed checks are returned in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+CITIES = ["Paris", "Berlin", "Lagos", "Lima", "Oslo", "Quitos"]  # "Quitos" is two subwords: quito ##s
+PEOPLE = ["Ada", "Alan", "Grace", "Linus"]
+COMPANIES = ["Acme", "Initech", "Globex"]
+
+
+def tiny_conll_text(n: int = 90) -> str:
+    """Deterministic tweet-like sentences with geo-loc, person and company entities, CoNLL format."""
+    lines = []
+    for i in range(n):
+        city, person, company = CITIES[i % 6], PEOPLE[i % 4], COMPANIES[i % 3]
+        if i % 3 == 0:
+            words = [("I", "O"), ("love", "O"), (city, "B-geo-loc"), ("so", "O"), ("much", "O")]
+        elif i % 3 == 1:
+            words = [(person, "B-person"), ("works", "O"), ("at", "O"), (company, "B-company")]
+        else:
+            words = [(person, "B-person"), ("flew", "O"), ("to", "O"), ("New", "B-geo-loc"), (city, "I-geo-loc")]
+        words.append((f"n{i}", "O"))  # every sentence different: the task drops duplicates before splitting
+        lines += [f"{w}\t{t}" for w, t in words] + [""]
+    return "\n".join(lines) + "\n"
+
+
+def tiny_tokenizer():
+    """A WordPiece tokenizer built in code over the words of `tiny_conll_text`."""
+    from transformers import BertTokenizerFast
+
+    words = ["I", "love", "so", "much", "works", "at", "flew", "to", "New", "quito"] + CITIES[:-1] + PEOPLE + COMPANIES
+    vocab = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [w.lower() for w in words] + ["##s", "##x"]
+             + [f"n{i}" for i in range(200)])  # the sentence numbers of tiny_conll_text
+    return BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
+
+
+def make_tiny_bert(folder: Path) -> Path:
+    """A local model folder (config, weights, tokenizer) of a 2-layer random BERT: it loads like any model."""
+    from transformers import BertConfig, BertModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    config = BertConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2, intermediate_size=24,
+                        vocab_size=tokenizer.vocab_size, max_position_embeddings=64)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def tiny_ner_inputs(folder: Path) -> tuple[Path, Path]:
+    """A tiny BERT folder and a tiny CoNLL file under `folder`: enough for a whole NER run in seconds."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "tiny.conll"
+    data.write_text(tiny_conll_text())
+    return make_tiny_bert(folder / "tiny-bert"), data
+
+
+@contextlib.contextmanager
+def bench_home(folder: Path) -> Iterator[None]:
+    """Run with `$BENCH_HOME` in `folder` (the checks write records and caches there), then restore it."""
+    before = os.environ.get("BENCH_HOME")
+    os.environ["BENCH_HOME"] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("BENCH_HOME", None)
+        else:
+            os.environ["BENCH_HOME"] = before
+
+
+def hook_count(model: nn.Module) -> int:
+    """Forward, pre-forward and backward hooks on every module, and gradient hooks on every parameter."""
+    modules = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+                  + len(getattr(m, "_backward_pre_hooks", {})) for m in model.modules())
+    return modules + sum(len(p._backward_hooks or {}) for p in model.parameters())
+
+
+def check_method(name: str, folder: Path, method_options: dict[str, Any] | None = None,
+                 fraction: float = 0.25) -> list[str]:
+    """Every conformance check for the method registered as `name` (see the module's docstring)."""
+    from bench.api.method import UnlearnContext
+    from bench.api.validate import validate_data
+    from bench.core.errors import BenchError
+    from bench.core.plugins import METHODS
+    from bench.harness.config import build_config
+    from bench.harness.protocol import resolve_run, run_resolved, seed_everything
+    from bench.neurons.masks import budget_to_k
+    from bench.neurons.units import unit_space
+
+    passed = []
+    try:
+        METHODS.entry(name)
+    except BenchError as exc:
+        raise AssertionError(f"registered: {exc}") from None
+    passed.append("registered")
+
+    folder = Path(folder)
+    model_folder, data = tiny_ner_inputs(folder / "inputs")
+    values = {"method": name, "task": "ner", "model": str(model_folder), "data": str(data), "fraction": str(fraction),
+              "finetune_epochs": "1", "relearn_steps": "4", "relearn_checkpoints": "2", "batch_size": "8",
+              "device": "cpu"}
+    cfg = build_config(cli_values={**values, "method_options": dict(method_options or {})})
+    with bench_home(folder / "home"):
+        setup = resolve_run(cfg)
+        model, tokenizer = setup.loaded.model.eval(), setup.loaded.tokenizer
+        space = unit_space(model, cfg.unit_space)
+        concept = setup.task.concept_data(tokenizer)
+        k = budget_to_k(space.total, fraction=cfg.fraction, k=cfg.k)
+        hooks, masks = hook_count(model), []
+        for _ in range(2):
+            seed_everything(cfg.seed)
+            ctx = UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
+                                 batch_size=cfg.eval_batch_size, device=torch.device("cpu"), tokenizer=tokenizer)
+            try:
+                result = setup.method.unlearn(model, ctx)
+            except BenchError as exc:  # the harness refused what the method returned
+                raise AssertionError(f"units: {exc}") from None
+            masks.append(result.mask)
+        mask = masks[0]
+        if mask.space != space.name or tuple(mask.pruned.shape) != space.shape:
+            raise AssertionError(f"units: the mask is over {mask.space} {tuple(mask.pruned.shape)}, the model's unit "
+                                 f"space is {space.name} {space.shape}")
+        if result.k_requested != k or mask.k > k:
+            raise AssertionError(f"units: the budget is {k} units; the method requested {result.k_requested} and "
+                                 f"pruned {mask.k}")
+        if result.scores is not None and tuple(result.scores.shape) != space.shape:
+            raise AssertionError(f"units: scores of shape {tuple(result.scores.shape)}, expected {space.shape}")
+        passed.append("units")
+        if not torch.equal(masks[0].pruned, masks[1].pruned):
+            raise AssertionError("deterministic: two calls with the same seed pruned different units")
+        passed.append("deterministic")
+        if hook_count(model) != hooks:
+            raise AssertionError(f"no hooks left: the model had {hooks} hooks before unlearning and "
+                                 f"{hook_count(model)} after")
+        passed.append("no hooks left")
+        record = run_resolved(resolve_run(cfg), force=True)
+        try:
+            validate_data(record.to_dict(), f"the record of {name} on the tiny NER run")
+        except BenchError as exc:
+            raise AssertionError(f"record: {exc}") from None
+        passed.append("record")
+    return passed
