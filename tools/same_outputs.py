@@ -97,7 +97,8 @@ def outputs(tree: Path, work: Path, source_home: Path) -> Path:
         record = normalised_record(record_path)
         folder = out / "runs" / record["config"]["task"]
         folder.mkdir(parents=True)
-        (folder / "record.json").write_text(json.dumps(record, indent=1, sort_keys=True))
+        # In the record's own key order: a change of order is a change of the file.
+        (folder / "record.json").write_text(json.dumps(record, indent=1))
         for other in record_path.parent.iterdir():
             if other.suffix == ".npz":
                 (folder / other.name).write_bytes(other.read_bytes())

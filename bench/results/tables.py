@@ -71,9 +71,9 @@ def summary_table(record: Record) -> Table:
     s = record.summary
     intervals = s.intervals
 
-    def with_interval(name: str, value: float | None = None) -> str:
+    def with_interval(name: str, value: float | None) -> str:
         bounds = intervals.get(name)
-        return fmt(getattr(s, name) if value is None else value) + (f"  [{fmt(bounds[0])}, {fmt(bounds[1])}]" if bounds else "")
+        return fmt(value) + (f"  [{fmt(bounds[0])}, {fmt(bounds[1])}]" if bounds else "")
 
     base = record.stage("base")[0]
     resolution = base.intervals.get(s.target)
@@ -87,13 +87,13 @@ def summary_table(record: Record) -> Table:
         ("base → unlearned", f"{fmt(s.m_base)} → {fmt(s.m_unlearned)}"),
         ("base resolution", f"± {fmt((resolution[1] - resolution[0]) / 2)} on {_support(base, s.target)}"
                             if resolution else "–"),
-        ("forgetting", with_interval("forgetting") + ("" if s.forgetting_resolved else "  (not resolved)")),
+        ("forgetting", with_interval("forgetting", s.forgetting) + ("" if s.forgetting_resolved else "  (not resolved)")),
         *[(f"collateral {name}", with_interval(f"collateral/{name}", drop))
           for name, drop in s.collateral_by_metric.items()],
-        ("removed", with_interval("removed")),
+        ("removed", with_interval("removed", s.removed)),
         ("rt90 (steps)", rt90),
-        ("aurc", with_interval("aurc")),
-        ("resistance", with_interval("resistance")),
+        ("aurc", with_interval("aurc", s.aurc)),
+        ("resistance", with_interval("resistance", s.resistance)),
         ("recovery r(t)", ", ".join(f"{step}:{fmt(r, 2)}" for step, r in s.recovery)),
         ("wall time", f"{record.timings.get('total', 0):.0f} s on {record.provenance.device['type']}"),
     ]
