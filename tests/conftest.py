@@ -52,6 +52,46 @@ def tiny_model(family: str, seed: int = 0):
         "qwen2": (tf.Qwen2ForCausalLM, tf.Qwen2Config(num_hidden_layers=2, hidden_size=16, num_attention_heads=2,
                                                        num_key_value_heads=2, intermediate_size=24, vocab_size=vocab,
                                                        bos_token_id=0, eos_token_id=0)),
+        "mistral": (tf.MistralForCausalLM, tf.MistralConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2,
+                                                            num_key_value_heads=2, intermediate_size=24,
+                                                            vocab_size=vocab, bos_token_id=0, eos_token_id=0)),
+        "gemma": (tf.GemmaForCausalLM, tf.GemmaConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2,
+                                                      num_key_value_heads=1, head_dim=8, intermediate_size=24,
+                                                      vocab_size=vocab, bos_token_id=0, eos_token_id=0, pad_token_id=1)),
+        "gemma2": (tf.Gemma2ForCausalLM, tf.Gemma2Config(num_hidden_layers=2, hidden_size=16, num_attention_heads=2,
+                                                         num_key_value_heads=1, head_dim=8, intermediate_size=24,
+                                                         vocab_size=vocab, bos_token_id=0, eos_token_id=0,
+                                                         pad_token_id=1)),
+        "qwen3": (tf.Qwen3ForCausalLM, tf.Qwen3Config(num_hidden_layers=2, hidden_size=16, num_attention_heads=2,
+                                                      num_key_value_heads=2, head_dim=8, intermediate_size=24,
+                                                      vocab_size=vocab, bos_token_id=0, eos_token_id=0)),
+        "gpt_neox": (tf.GPTNeoXForCausalLM, tf.GPTNeoXConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2,
+                                                             intermediate_size=24, vocab_size=vocab,
+                                                             max_position_embeddings=64, bos_token_id=0,
+                                                             eos_token_id=0)),
+        "opt": (tf.OPTForCausalLM, tf.OPTConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2, ffn_dim=24,
+                                                vocab_size=vocab, max_position_embeddings=64, word_embed_proj_dim=16,
+                                                bos_token_id=0, eos_token_id=0, pad_token_id=1)),
+        "phi": (tf.PhiForCausalLM, tf.PhiConfig(num_hidden_layers=2, hidden_size=16, num_attention_heads=2,
+                                                intermediate_size=24, vocab_size=vocab, max_position_embeddings=64,
+                                                bos_token_id=0, eos_token_id=0)),
+        "electra": (tf.ElectraForTokenClassification, tf.ElectraConfig(num_hidden_layers=2, hidden_size=16,
+                                                                       embedding_size=16, num_attention_heads=2,
+                                                                       intermediate_size=24, vocab_size=vocab,
+                                                                       num_labels=3)),
+        "deberta-v2": (tf.DebertaV2ForTokenClassification, tf.DebertaV2Config(num_hidden_layers=2, hidden_size=16,
+                                                                              num_attention_heads=2,
+                                                                              intermediate_size=24, vocab_size=vocab,
+                                                                              num_labels=3)),
+        "xlm-roberta": (tf.XLMRobertaForTokenClassification, tf.XLMRobertaConfig(num_hidden_layers=2, hidden_size=16,
+                                                                                 num_attention_heads=2,
+                                                                                 intermediate_size=24,
+                                                                                 vocab_size=vocab, num_labels=3,
+                                                                                 pad_token_id=1)),
+        # Outside the table (fused gate and up projections): used to test the error.
+        "phi3": (tf.Phi3ForCausalLM, tf.Phi3Config(num_hidden_layers=2, hidden_size=16, num_attention_heads=2,
+                                                   intermediate_size=24, vocab_size=vocab, bos_token_id=0,
+                                                   eos_token_id=0, pad_token_id=1)),
     }
     cls, config = configs[family]
     model = cls(config)
@@ -59,7 +99,9 @@ def tiny_model(family: str, seed: int = 0):
     return model
 
 
-FAMILIES = ("gpt2", "bert", "roberta", "distilbert", "llama", "qwen2")
+# One tiny model per row of bench.neurons.architectures.FAMILIES and per model type it names.
+FAMILIES = ("gpt2", "bert", "roberta", "distilbert", "llama", "qwen2", "mistral", "gemma", "gemma2", "qwen3",
+            "gpt_neox", "opt", "phi", "electra", "deberta-v2", "xlm-roberta")
 
 
 def recorder(seen: dict, shape_only: bool = False):

@@ -49,7 +49,7 @@ def test_pruned_unit_outputs_exactly_zero(family):
     with apply_mask(model, space, mask):
         acts = captured(model, space, tiny_batch())
     assert torch.all(acts[0][..., 3] == 0) and torch.all(acts[1][..., 0] == 0) and torch.all(acts[1][..., 23] == 0)
-    assert torch.all(acts[0][..., 4] != 0)
+    assert torch.any(acts[0][..., 4] != 0)  # a unit not pruned lives on (ReLU is 0 at some positions by itself)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -74,7 +74,7 @@ def test_persistent_pruning_survives_adamw_with_weight_decay(family):
     assert any(not torch.equal(a, b) for a, b in zip(alive_before, alive_after))
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "opt"])
 def test_regrow_silences_units_once_and_lets_them_relearn(family):
     model = tiny_model(family)
     space = unit_space(model, "mlp")
@@ -85,6 +85,15 @@ def test_regrow_silences_units_once_and_lets_them_relearn(family):
         adamw_steps(model, weight_decay=0.0)
         revived = captured(model, space, tiny_batch(seed=9))
     assert torch.any(revived[0][..., 3] != 0)
+
+
+def test_regrow_is_refused_where_the_activation_cannot_regrow_a_unit():
+    """OPT's ReLU has zero derivative at 0: a silenced unit would stay silent, so 'regrow' would mean nothing."""
+    model = tiny_model("opt")
+    space = unit_space(model, "mlp")
+    with pytest.raises(BenchError, match="cannot regrow opt MLP units: their ReLU"):
+        with apply_mask(model, space, some_mask(space), "regrow"):
+            pass
 
 
 def test_a_unit_with_every_weight_zero_cannot_regrow():

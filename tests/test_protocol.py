@@ -45,6 +45,9 @@ def test_a_run_records_every_stage_and_summary(tiny_bert_folder, tiny_conll, tra
     expected_device = "cuda" if torch.cuda.is_available() else "cpu"
     assert record.provenance.device["type"] == expected_device and record.provenance.batch_size == 8
     assert record.provenance.versions["torch"]
+    # What was loaded and how: the tiny BERT folder has no task head, so the run drew a fresh one.
+    assert (record.model.loaded.format, record.model.loaded.dtype, record.model.loaded.head) == (
+        "safetensors", "float32", "fresh")
     folder = run_folder(record.run_id)
     assert json.loads((folder / "record.json").read_text())["run_id"] == record.run_id
     assert (folder / "mask.safetensors").exists() and (folder / "unit_scores.safetensors").exists()

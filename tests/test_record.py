@@ -96,5 +96,6 @@ def test_every_committed_record_reads_and_a_current_one_writes_back_its_own_json
     if data["schema_version"] == 1:
         assert record.summary.migrated_from == 1 and record.summary.intervals == {} and record.evaluation is None
     else:  # stages written before `support` existed get an empty one (filled from the examples when read)
-        expected = {**data, "stages": [{**s, "support": s.get("support", {})} for s in data["stages"]]}
+        expected = {**data, "schema_version": SCHEMA_VERSION,
+                    "stages": [{**s, "support": s.get("support", {})} for s in data["stages"]]}
         assert record.to_dict() == expected

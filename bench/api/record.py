@@ -3,7 +3,9 @@
 The schema version is the first field; readers migrate older versions and refuse newer ones.
 Version 2 added evaluation uncertainty: each stage's 95% bootstrap interval and example count per metric,
 the summary's intervals and whether forgetting is resolved from the evaluation noise, collateral per retain
-metric, and the `evaluation` section (how the metrics are made from the per-example file).
+metric, and the `evaluation` section (how the metrics are made from the per-example file). Version 3 added
+`model.loaded`: the checkpoint's format and stored dtype, the dtype the run holds it in, and what became of
+its own task head.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from bench.api.evaluation import Statistic, unpack
 from bench.api.metrics import Summary, rt90_status
 from bench.api.typed import constrained, from_dict, json_schema, optional, to_dict
 from bench.core.errors import BenchError
+from bench.models.loading import LoadReport
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass
@@ -64,6 +67,7 @@ class ModelInfo:
     source: str  # where it was loaded from
     fingerprint: str  # content hash of the weights
     preparation: Preparation = field(default_factory=lambda: Preparation(finetuned=False))
+    loaded: LoadReport | None = optional()  # format, stored and run dtype, what became of its head (version 3)
 
 
 @dataclass
@@ -229,6 +233,8 @@ def migrate(data: Any, where: str = "record") -> dict[str, Any]:
         summary.setdefault("rt90_status", rt90_status(summary.get("rt90"), summary.get("recovery", [])))
         data["summary"] = summary
         data["schema_version"] = 2
+    if data["schema_version"] == 2:  # version 3 added model.loaded; absent means not recorded
+        data["schema_version"] = 3
     return data
 
 

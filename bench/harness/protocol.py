@@ -330,7 +330,7 @@ def run_resolved(setup: ResolvedRun, *, force: bool = False, setup_seconds: floa
         task=TaskInfo(cfg.task, task_entry.obj.version, task_entry.origin, task.concept, task.fingerprint(),
                       task.describe_data()),
         model=ModelInfo(cfg.model, setup.loaded.source, setup.loaded.fingerprint,
-                        from_dict(Preparation, preparation, "preparation")),
+                        from_dict(Preparation, preparation, "preparation"), loaded=setup.loaded.report),
         metrics=[MetricInfo(**dataclasses.asdict(s)) for s in specs],
         mask=MaskInfo(hash=mask.content_hash(), space=mask.space, mode=cfg.mask_mode, k=mask.k,
                       k_requested=unlearned.k_requested, k_pruned=mask.k, total=mask.total,

@@ -32,6 +32,11 @@ class LocalChat(ChatModel):
         self.tokenizer = loaded.tokenizer
         self.device = settings.device or torch.device("cpu")
         self.model = loaded.model.to(self.device).eval()
+        if not getattr(self.tokenizer, "chat_template", None):
+            from bench.core.progress import console
+
+            console.print(f"[yellow]note:[/] {self.ref} has no chat template (a base model): its prompts are plain "
+                          "'role: text' turns ending in 'assistant: '")
 
     # Greedy decoding of a small model loops ("1. Unprofessional 2. Unprofessional ..."); a mild penalty
     # keeps lists and sentences moving.

@@ -27,12 +27,23 @@ class HeadSpec:
     labels: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class LoadReport:
+    """What was loaded and how it was converted, for the record's provenance."""
+
+    format: str  # "safetensors", "safetensors, 3 shards", "pytorch", "gguf Q4_1 (de-quantised)"
+    stored_dtype: str | None  # the checkpoint's own dtype, where it says
+    dtype: str  # the dtype the run holds its weights in
+    head: str  # "kept", "fresh", or why a checkpoint's own head was replaced
+
+
 @dataclass
 class LoadedModel:
     model: nn.Module
     tokenizer: object
     source: str  # "asset:<name>", "local:<path>" or "hub:<id>"
     fingerprint: str  # hash of the pretrained weights (the fresh task head excluded)
+    report: LoadReport | None = None
 
 
 def auto_model_class(kind: HeadKind):
@@ -61,6 +72,8 @@ def locate_model(ref: str) -> tuple[str, str]:
             path = dequantised_gguf(path, asset.folder_name)
         return f"asset:{asset.name}", str(path)
     path = Path(ref).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return f"local:{path.resolve()}", str(dequantised_gguf(path.resolve(), f"gguf-{_file_digest(path)}"))
     if path.exists():
         if not (path / "config.json").exists():
             raise BenchError(f"{path} is not a model folder (no config.json)")
@@ -68,28 +81,154 @@ def locate_model(ref: str) -> tuple[str, str]:
     return f"hub:{ref}", ref
 
 
+# Weights are held in float32 whatever the checkpoint stores (fp16, bf16): training, masks and the
+# reference numbers are float32, and a GPU run adds bf16 autocast on top (bench.models.precision).
+RUN_DTYPE = torch.float32
+
+
 def load_model(ref: str, head: HeadSpec) -> LoadedModel:
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     source, where = locate_model(ref)
     local = not source.startswith("hub:")
     try:
+        config = AutoConfig.from_pretrained(where, local_files_only=local)
         tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=local)
-        model = auto_model_class(head.kind).from_pretrained(where, local_files_only=local, **head_kwargs(head))
     except (OSError, ValueError) as exc:
-        if local:
-            raise BenchError(f"could not load model from {where}: {exc}") from exc
-        raise UnknownNameError(
-            "model",
-            ref,
-            assets.asset_names("model"),
-            hint="Give an offline model name, a local model folder, or a hub id you can reach "
-            f"(loading {ref!r} from the hub failed: {str(exc).splitlines()[0]})",
-        ) from exc
+        raise _load_error(ref, where, local, exc) from exc
+    _check_family(config, head, ref)
+    kwargs, head_note = _head_arguments(config, head)
+    try:
+        model = auto_model_class(head.kind).from_pretrained(where, local_files_only=local, dtype=RUN_DTYPE, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _load_error(ref, where, local, exc) from exc
+    if head_note.startswith("fresh") and not kwargs.get("ignore_mismatched_sizes"):
+        _reset_head(model)  # same size, other labels: its weights would mean other labels
     _check_head(model, head)
-    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
-        tokenizer.pad_token = tokenizer.eos_token  # GPT-2-style tokenizers have none; batching needs one
-    return LoadedModel(model=model, tokenizer=tokenizer, source=source, fingerprint=weights_fingerprint(model))
+    if head_note not in ("kept", "fresh"):
+        from bench.core.progress import console
+
+        console.print(f"[yellow]note:[/] {head_note}")
+    _ensure_pad_token(tokenizer, ref)
+    report = LoadReport(format=_weights_format(where, source, local), stored_dtype=_stored_dtype(config),
+                        dtype=str(RUN_DTYPE).replace("torch.", ""), head=head_note)
+    return LoadedModel(model=model, tokenizer=tokenizer, source=source, fingerprint=weights_fingerprint(model),
+                       report=report)
+
+
+def _load_error(ref: str, where: str, local: bool, exc: Exception) -> BenchError:
+    if local:
+        return BenchError(f"could not load model from {where}: {exc}")
+    return UnknownNameError(
+        "model",
+        ref,
+        assets.asset_names("model"),
+        hint="Give an offline model name, a local model folder, or a hub id you can reach "
+        f"(loading {ref!r} from the hub failed: {str(exc).splitlines()[0]})",
+    )
+
+
+def _check_family(config, head: HeadSpec, ref: str) -> None:
+    """The architecture family (a clear error outside the table), and that it can serve the task's head:
+    a causal-LM task needs a decoder-only model; token classification here needs an encoder (the NER task
+    aligns labels to words with an encoder's tokenizer and reads both sides of every token)."""
+    from bench.neurons.architectures import family_for_type
+
+    family = family_for_type(config.model_type)
+    if head.kind == "causal-lm" and not family.causal:
+        raise BenchError(f"{ref} is an encoder ({family.name} family, model_type {config.model_type!r}); this task "
+                         "scores and trains text with a causal language model: give a decoder-only model "
+                         f"({', '.join(t for f in _families() if f.causal for t in f.model_types)})")
+    if head.kind == "token-classification" and family.causal:
+        raise BenchError(f"{ref} is a decoder-only causal LM ({family.name} family, model_type {config.model_type!r}); "
+                         "this task tags tokens with an encoder that reads both sides of each word: give an encoder "
+                         f"({', '.join(t for f in _families() if not f.causal for t in f.model_types)})")
+
+
+def _families():
+    from bench.neurons.architectures import FAMILIES
+
+    return FAMILIES
+
+
+def _head_arguments(config, head: HeadSpec) -> tuple[dict, str]:
+    """from_pretrained arguments for the task's head, and what happens to the checkpoint's own head:
+    "kept" (same labels in the same order), "fresh" (the checkpoint has none), or a sentence saying why
+    it is replaced (another number of labels, or other label names)."""
+    kwargs = head_kwargs(head)
+    if head.kind != "token-classification":
+        return kwargs, "kept"
+    has_head = any(a.endswith("ForTokenClassification") for a in (config.architectures or []))
+    if not has_head:
+        return kwargs, "fresh"
+    theirs = [config.id2label[i] for i in sorted(config.id2label)] if config.id2label else []
+    generic = theirs == [f"LABEL_{i}" for i in range(len(theirs))]
+    if len(theirs) == len(head.labels) and (generic or theirs == list(head.labels)):
+        return kwargs, "kept"
+    shown = ", ".join(theirs[:4]) + (", …" if len(theirs) > 4 else "")
+    if len(theirs) != len(head.labels):
+        kwargs["ignore_mismatched_sizes"] = True
+        return kwargs, (f"fresh head: the checkpoint's token-classification head has {len(theirs)} labels ({shown}); "
+                        f"the task needs {len(head.labels)}, so a new head of that size is trained in preparation")
+    return kwargs, (f"fresh head: the checkpoint's head has the task's number of labels but other names ({shown}); "
+                    "its weights would mean other labels, so a new head is trained in preparation")
+
+
+def _reset_head(model: nn.Module) -> None:
+    """Re-initialise every module outside the pretrained body (the task head), as a fresh one would be."""
+    body = getattr(model, "base_model", model)
+    inside = {id(m) for m in body.modules()}
+    for module in model.modules():
+        if id(module) not in inside and next(module.parameters(recurse=False), None) is not None:
+            # transformers marks loaded tensors as initialised and then skips them; these must be drawn anew.
+            for tensor in (module, *module.parameters(recurse=False)):
+                tensor._is_hf_initialized = False
+            with torch.no_grad():
+                model._init_weights(module)
+
+
+def _ensure_pad_token(tokenizer, ref: str) -> None:
+    if tokenizer.pad_token is not None:
+        return
+    if tokenizer.eos_token is None:
+        raise BenchError(f"the tokenizer of {ref} has neither a pad token nor an end-of-sequence token to pad with; "
+                         "set one (tokenizer.pad_token) and save it with the model")
+    tokenizer.pad_token = tokenizer.eos_token  # GPT-2-style tokenizers have none; batching needs one
+
+
+def _stored_dtype(config) -> str | None:
+    stored = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    return None if stored is None else str(stored).replace("torch.", "")
+
+
+def _weights_format(where: str, source: str, local: bool) -> str:
+    if Path(where).parent == subdir("models"):  # made by dequantised_gguf
+        return "gguf (de-quantised to safetensors once)"
+    folder = Path(where) if local else _hub_snapshot(where)
+    if folder is None:
+        return "unknown"
+    shards = sorted(folder.glob("*.safetensors"))
+    if shards:
+        return "safetensors" + (f", {len(shards)} shards" if len(shards) > 1 else "")
+    return "pytorch" if any(folder.glob("*.bin")) else "unknown"
+
+
+def _hub_snapshot(repo_id: str) -> Path | None:
+    """The cached snapshot folder of a hub model (what was loaded), if the cache has one."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - only describes the format; loading itself already succeeded
+        return None
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def dequantised_gguf(gguf: Path, name: str) -> Path:
@@ -104,7 +243,7 @@ def dequantised_gguf(gguf: Path, name: str) -> Path:
 
     with console.status(f"de-quantising {gguf.name} once into {folder}"):
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=RUN_DTYPE)
         config = quantised.config
         # save_pretrained refuses a model flagged as quantised; the weights are already plain floats.
         if hasattr(config, "quantization_config"):

@@ -27,6 +27,12 @@ class ArchFamily:
     # Decoder-only (causal attention): the first position of a sequence is an attention sink, with
     # activations thousands of times larger than anywhere else whatever its token, so unit statistics skip it.
     causal: bool = False
+    # OPT flattens (batch, sequence) into one dimension before its MLP: the unit activations are seen with
+    # that dimension restored, as (batch, sequence, units) like every other family's.
+    flat_tokens: bool = False
+    # Whether a silenced unit can regrow (mask_mode "regrow"): its activation needs a non-zero derivative
+    # at 0. ReLU's is 0, so a unit whose input weights are zeroed gets no gradient and stays silent.
+    regrows: bool = True
 
     @property
     def unit_weights(self) -> tuple[tuple[str, int], ...]:
@@ -36,7 +42,7 @@ class ArchFamily:
 FAMILIES: tuple[ArchFamily, ...] = (
     ArchFamily(
         name="bert",
-        model_types=("bert", "roberta"),
+        model_types=("bert", "roberta", "xlm-roberta", "electra", "deberta-v2"),
         blocks="encoder.layer",
         mlp_out="output.dense",
         unit_in=(("intermediate.dense.weight", 0), ("intermediate.dense.bias", 0)),
@@ -61,9 +67,41 @@ FAMILIES: tuple[ArchFamily, ...] = (
         causal=True,
     ),
     ArchFamily(
-        # Gated MLP: the unit is act(gate) * up, so both input projections carry it.
+        # GPT-NeoX (Pythia): a plain MLP under its own names.
+        name="gpt-neox",
+        model_types=("gpt_neox",),
+        blocks="layers",
+        mlp_out="mlp.dense_4h_to_h",
+        unit_in=(("mlp.dense_h_to_4h.weight", 0), ("mlp.dense_h_to_4h.bias", 0)),
+        unit_other=(("mlp.dense_4h_to_h.weight", 1),),
+        causal=True,
+    ),
+    ArchFamily(
+        # OPT keeps the MLP in the decoder layer itself (fc1, ReLU, fc2).
+        name="opt",
+        model_types=("opt",),
+        blocks="decoder.layers",
+        mlp_out="fc2",
+        unit_in=(("fc1.weight", 0), ("fc1.bias", 0)),
+        unit_other=(("fc2.weight", 1),),
+        causal=True,
+        flat_tokens=True,
+        regrows=False,  # ReLU
+    ),
+    ArchFamily(
+        name="phi",
+        model_types=("phi",),
+        blocks="layers",
+        mlp_out="mlp.fc2",
+        unit_in=(("mlp.fc1.weight", 0), ("mlp.fc1.bias", 0)),
+        unit_other=(("mlp.fc2.weight", 1),),
+        causal=True,
+    ),
+    ArchFamily(
+        # Gated MLP: the unit is act(gate) * up, so both input projections carry it (Gemma's GELU and
+        # Llama's SiLU are both 0 at 0).
         name="llama",
-        model_types=("llama", "mistral", "qwen2"),
+        model_types=("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2"),
         blocks="layers",
         mlp_out="mlp.down_proj",
         unit_in=(("mlp.gate_proj.weight", 0), ("mlp.gate_proj.bias", 0)),
@@ -73,14 +111,28 @@ FAMILIES: tuple[ArchFamily, ...] = (
 )
 
 
+# Families whose MLP does not fit a row: one unit's weights are not a slice along one dimension of each
+# parameter. Said plainly instead of "unknown".
+MISFITS = {
+    "phi3": "Phi-3 fuses the gate and up projections into one matrix (gate_up_proj), so a unit is two rows of "
+            "it (i and i + intermediate size), which a row of the table cannot express",
+}
+
+
 def family_of(model: nn.Module) -> ArchFamily:
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    return family_for_type(getattr(getattr(model, "config", None), "model_type", None))
+
+
+def family_for_type(model_type: str | None) -> ArchFamily:
     for family in FAMILIES:
         if model_type in family.model_types:
             return family
-    supported = [t for family in FAMILIES for t in family.model_types]
+    table = "; ".join(f"{f.name} ({', '.join(f.model_types)})" for f in FAMILIES)
+    why = f"{MISFITS[model_type]}. " if model_type in MISFITS else ""
     raise UnknownNameError(
-        "architecture", str(model_type), supported, hint="add a row to bench/architectures.py:FAMILIES"
+        "architecture (config.model_type)", str(model_type), [t for f in FAMILIES for t in f.model_types],
+        hint=f"{why}Supported families: {table}. A family whose MLP unit is one slice of each of its weights is one "
+             "row in bench/neurons/architectures.py:FAMILIES",
     )
 
 

@@ -130,6 +130,11 @@ def apply_mask(model: nn.Module, space: UnitSpace, mask: UnitMask, mode: MaskMod
         raise BenchError(
             f"mask_mode 'regrow' needs units that own weights; {space.name!r} units are masked by hooks only"
         )
+    if mode == "regrow" and not space.family.regrows:
+        raise BenchError(
+            f"mask_mode 'regrow' cannot regrow {space.family.name} MLP units: their ReLU has zero derivative at 0, "
+            "so a silenced unit gets no gradient and stays silent (the same as 'persistent'); use 'persistent'"
+        )
     zero_pruned_weights(model, space, mask, silencing_only=mode == "regrow")
     if mode == "regrow":
         yield

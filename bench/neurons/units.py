@@ -68,7 +68,11 @@ class UnitSpace:
         try:
             for layer, block in enumerate(blocks_of(model, self.family)):
                 if self.name == "mlp":
-                    handles.append(block.get_submodule(self.family.mlp_out).register_forward_pre_hook(_pre_hook(layer, fn)))
+                    tokens: list[torch.Size] = []  # the block input's (batch, sequence), for flat_tokens families
+                    if self.family.flat_tokens:
+                        handles.append(block.register_forward_pre_hook(_shape_hook(tokens), with_kwargs=True))
+                    handles.append(block.get_submodule(self.family.mlp_out).register_forward_pre_hook(
+                        _pre_hook(layer, fn, tokens if self.family.flat_tokens else None)))
                 else:
                     handles.append(block.register_forward_hook(_post_hook(layer, fn)))
             yield
@@ -77,10 +81,23 @@ class UnitSpace:
                 handle.remove()
 
 
-def _pre_hook(layer: int, fn: UnitFn):
+def _pre_hook(layer: int, fn: UnitFn, tokens: list[torch.Size] | None = None):
     def hook(module, args):
-        replaced = fn(layer, args[0])
+        acts = args[0]
+        if tokens is not None and acts.dim() == 2:  # (batch·sequence, units) -> (batch, sequence, units)
+            flat = acts.shape
+            replaced = fn(layer, acts.view(*tokens[-1], flat[-1]))
+            return None if replaced is None else (replaced.reshape(flat), *args[1:])
+        replaced = fn(layer, acts)
         return None if replaced is None else (replaced, *args[1:])
+
+    return hook
+
+
+def _shape_hook(tokens: list[torch.Size]):
+    def hook(module, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        tokens[:] = [hidden.shape[:-1]]
 
     return hook
 
