@@ -82,8 +82,19 @@ def test_a_head_of_the_same_size_with_other_labels_is_replaced(tmp_path):
 
 
 def test_a_model_without_a_head_gets_a_fresh_one_quietly(tmp_path, capsys):
-    loaded = load_model(str(bert_checkpoint(tmp_path / "bare", None)), NER)
+    from transformers import BertForTokenClassification
+
+    from bench.models.loading import head_kwargs
+
+    folder = bert_checkpoint(tmp_path / "bare", None)
+    torch.manual_seed(0)
+    loaded = load_model(str(folder), NER)
     assert loaded.report.head == "fresh" and "note" not in capsys.readouterr().err
+    # The head is the one from_pretrained draws under the run's seed, not drawn a second time (the records of
+    # the offline MiniLM, which has no head, keep their numbers).
+    torch.manual_seed(0)
+    drawn = BertForTokenClassification.from_pretrained(folder, **head_kwargs(NER)).classifier.weight
+    assert torch.equal(loaded.model.classifier.weight, drawn)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

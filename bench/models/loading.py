@@ -97,13 +97,13 @@ def load_model(ref: str, head: HeadSpec) -> LoadedModel:
     except (OSError, ValueError) as exc:
         raise _load_error(ref, where, local, exc) from exc
     _check_family(config, head, ref)
-    kwargs, head_note = _head_arguments(config, head)
+    kwargs, head_note, redraw = _head_arguments(config, head)
     try:
         model = auto_model_class(head.kind).from_pretrained(where, local_files_only=local, dtype=RUN_DTYPE, **kwargs)
     except (OSError, ValueError) as exc:
         raise _load_error(ref, where, local, exc) from exc
-    if head_note.startswith("fresh") and not kwargs.get("ignore_mismatched_sizes"):
-        _reset_head(model)  # same size, other labels: its weights would mean other labels
+    if redraw:
+        _reset_head(model)
     _check_head(model, head)
     if head_note not in ("kept", "fresh"):
         from bench.core.progress import console
@@ -132,46 +132,42 @@ def _check_family(config, head: HeadSpec, ref: str) -> None:
     """The architecture family (a clear error outside the table), and that it can serve the task's head:
     a causal-LM task needs a decoder-only model; token classification here needs an encoder (the NER task
     aligns labels to words with an encoder's tokenizer and reads both sides of every token)."""
-    from bench.neurons.architectures import family_for_type
+    from bench.neurons.architectures import FAMILIES, family_for_type
 
     family = family_for_type(config.model_type)
     if head.kind == "causal-lm" and not family.causal:
         raise BenchError(f"{ref} is an encoder ({family.name} family, model_type {config.model_type!r}); this task "
                          "scores and trains text with a causal language model: give a decoder-only model "
-                         f"({', '.join(t for f in _families() if f.causal for t in f.model_types)})")
+                         f"({', '.join(t for f in FAMILIES if f.causal for t in f.model_types)})")
     if head.kind == "token-classification" and family.causal:
         raise BenchError(f"{ref} is a decoder-only causal LM ({family.name} family, model_type {config.model_type!r}); "
                          "this task tags tokens with an encoder that reads both sides of each word: give an encoder "
-                         f"({', '.join(t for f in _families() if not f.causal for t in f.model_types)})")
+                         f"({', '.join(t for f in FAMILIES if not f.causal for t in f.model_types)})")
 
 
-def _families():
-    from bench.neurons.architectures import FAMILIES
-
-    return FAMILIES
-
-
-def _head_arguments(config, head: HeadSpec) -> tuple[dict, str]:
-    """from_pretrained arguments for the task's head, and what happens to the checkpoint's own head:
-    "kept" (same labels in the same order), "fresh" (the checkpoint has none), or a sentence saying why
-    it is replaced (another number of labels, or other label names)."""
+def _head_arguments(config, head: HeadSpec) -> tuple[dict, str, bool]:
+    """from_pretrained arguments for the task's head; what happens to the checkpoint's own head: "kept"
+    (same labels in the same order), "fresh" (the checkpoint has none: from_pretrained draws one), or a
+    sentence saying why it is replaced; and whether its loaded weights must be drawn anew after loading (a
+    head of the task's size with other labels, which from_pretrained would keep)."""
     kwargs = head_kwargs(head)
     if head.kind != "token-classification":
-        return kwargs, "kept"
+        return kwargs, "kept", False
     has_head = any(a.endswith("ForTokenClassification") for a in (config.architectures or []))
     if not has_head:
-        return kwargs, "fresh"
+        return kwargs, "fresh", False
     theirs = [config.id2label[i] for i in sorted(config.id2label)] if config.id2label else []
     generic = theirs == [f"LABEL_{i}" for i in range(len(theirs))]
     if len(theirs) == len(head.labels) and (generic or theirs == list(head.labels)):
-        return kwargs, "kept"
+        return kwargs, "kept", False
     shown = ", ".join(theirs[:4]) + (", …" if len(theirs) > 4 else "")
     if len(theirs) != len(head.labels):
         kwargs["ignore_mismatched_sizes"] = True
-        return kwargs, (f"fresh head: the checkpoint's token-classification head has {len(theirs)} labels ({shown}); "
-                        f"the task needs {len(head.labels)}, so a new head of that size is trained in preparation")
+        note = (f"fresh head: the checkpoint's token-classification head has {len(theirs)} labels ({shown}); "
+                f"the task needs {len(head.labels)}, so a new head of that size is trained in preparation")
+        return kwargs, note, False
     return kwargs, (f"fresh head: the checkpoint's head has the task's number of labels but other names ({shown}); "
-                    "its weights would mean other labels, so a new head is trained in preparation")
+                    "its weights would mean other labels, so a new head is trained in preparation"), True
 
 
 def _reset_head(model: nn.Module) -> None:
