@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from filelock import FileLock
 from safetensors.torch import save_file
 from torch import nn
 
@@ -130,12 +130,20 @@ def prepare(setup: ResolvedRun) -> tuple[nn.Module, dict[str, Any]]:
                  "device": setup.device.type, "autocast": str(setup.autocast_dtype)}
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
     folder = subdir("prepared") / key
+    # One preparation per key even when runs start together: the others wait, then load what it saved.
+    with FileLock(folder.parent / f"{key}.lock"):
+        return _prepared(setup, data, settings, key, folder)
+
+
+def _prepared(setup: ResolvedRun, data, settings: TrainSettings, key: str, folder: Path
+              ) -> tuple[nn.Module, dict[str, Any]]:
+    task = setup.task
     auto = auto_model_class(task.head().kind)
     if (folder / "prepared.json").exists():
         info = json.loads((folder / "prepared.json").read_text())
         console.print(f"[dim]prepared model from cache {folder}[/]")
         return auto.from_pretrained(folder, local_files_only=True, **head_kwargs(task.head())), info
-    model = loaded.model.to(setup.device)
+    model = setup.loaded.model.to(setup.device)
     before = None
     if task.evaluate_before_preparation:
         before = _evaluate(setup, model.eval(), "before preparation")[0].scores
@@ -148,8 +156,8 @@ def prepare(setup: ResolvedRun) -> tuple[nn.Module, dict[str, Any]]:
         staging = Path(tmp) / key
         model.save_pretrained(staging)
         write_json_atomic(staging / "prepared.json", info)
-        if folder.exists():
-            shutil.rmtree(folder)
+        if folder.exists():  # an interrupted attempt (no prepared.json): moved aside whole, removed with tmp
+            folder.rename(Path(tmp) / "interrupted")
         staging.rename(folder)
     return model, info
 
@@ -183,6 +191,13 @@ def base_evaluation(setup: ResolvedRun, model: nn.Module, preparation: dict[str,
                  "autocast": str(setup.autocast_dtype), "format": 2}
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path, columns = subdir("evaluations") / f"base-{key}.json", subdir("evaluations") / f"base-{key}.npz"
+    # Runs of one seed starting together evaluate the base model once: the others wait and read it.
+    with FileLock(path.with_suffix(".lock")):
+        return _base_evaluation(setup, model, path, columns)
+
+
+def _base_evaluation(setup: ResolvedRun, model: nn.Module, path: Path, columns: Path
+                     ) -> tuple[StageScores, Evaluation]:
     if path.exists() and columns.exists():
         cached = json.loads(path.read_text())
         stage = StageScores(**cached["stage"])
