@@ -11,24 +11,27 @@ from bench.cli.arguments import key_value, list_of, out, seed_list
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    import sys
-
-    from bench.harness.planning import plan_runs, write_plan
-    from bench.harness.sweep import (
-        SweepSpec,
-        plan,
-        read_sweep_file,
-        run_sweep,
-        with_overrides,
-    )
-    from bench.results.report import write_run_outputs
-    from bench.results.submission import export_records
-    from bench.results.tables import fmt, plan_table
+    from bench.harness.sweep import SweepSpec, read_sweep_file, with_overrides
 
     spec = with_overrides(read_sweep_file(args.config) if args.config else SweepSpec(methods=(), tasks=()),
                           grid_overrides(args))
     spec.validate()
     executor = make_executor(args)
+    try:
+        return _sweep(args, spec, executor)
+    finally:
+        getattr(executor, "close", lambda: None)()
+
+
+def _sweep(args: argparse.Namespace, spec, executor) -> int:
+    import sys
+
+    from bench.harness.planning import plan_runs, write_plan
+    from bench.harness.sweep import plan, run_sweep
+    from bench.results.report import write_run_outputs
+    from bench.results.submission import export_records
+    from bench.results.tables import fmt, plan_table
+
     has_gpu = executor.has_gpu()  # where the runs execute fixes the device and the profile, once
     configs = plan(spec, has_gpu=has_gpu)
     if args.dry_run:
@@ -60,11 +63,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                       f"{fmt(s.forgetting)}, collateral {fmt(s.collateral)}, aurc {fmt(s.aurc)}",
                       highlight=False)
 
-    try:
-        outcomes = run_sweep(configs, executor=executor, force=args.force, run_missing=not args.recorded_only,
-                             on_outcome=report)
-    finally:
-        getattr(executor, "close", lambda: None)()
+    outcomes = run_sweep(configs, executor=executor, force=args.force, run_missing=not args.recorded_only,
+                         on_outcome=report)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("ran", "recorded", "failed", "missing")}
     out.print(f"sweep: {counts['ran']} ran, {counts['recorded']} already recorded, {counts['failed']} failed"
               + (f", {counts['missing']} not recorded" if args.recorded_only else ""))
