@@ -208,10 +208,11 @@ def _prepared(setup: ResolvedRun, data, settings: TrainSettings, key: str, folde
     return model, info
 
 
-def _evaluate(setup: ResolvedRun, model: nn.Module, stage: str, step: int = 0, epoch: float = 0.0
-              ) -> tuple[StageScores, Evaluation]:
+def _evaluate(setup: ResolvedRun, model: nn.Module, stage: str, step: int = 0, epoch: float = 0.0,
+              mask_outside_weights: bool = False) -> tuple[StageScores, Evaluation]:
     start = time.perf_counter()
-    settings = EvalSettings(batch_size=setup.cfg.eval_batch_size, autocast_dtype=setup.autocast_dtype)
+    settings = EvalSettings(batch_size=setup.cfg.eval_batch_size, autocast_dtype=setup.autocast_dtype,
+                            mask_outside_weights=mask_outside_weights)
     evaluation = setup.task.evaluate(model, setup.loaded.tokenizer, settings)
     result = StageScores(stage, step, round(epoch, 4), evaluation.scores(), round(time.perf_counter() - start, 3),
                          sizes=evaluation.metric_sizes())
@@ -387,15 +388,18 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
                             epochs=None, warmup_ratio=0.0, seed=cfg.seed, max_steps=cfg.relearn_steps,
                             schedule="constant", warmup_steps=cfg.relearn_warmup_steps)
 
+    # A mask of block-output dimensions is applied by hooks alone (MLP units' weights are zeroed as well).
+    hooks_only = unlearned.mask.k > 0 and not space.prunable_by_weights
+
     def on_checkpoint(step: int, epoch: float) -> None:
-        stage, evaluation = _evaluate(setup, model, "relearn", step, epoch)
+        stage, evaluation = _evaluate(setup, model, "relearn", step, epoch, hooks_only)
         stages.append(stage)
         evaluations.append(evaluation)
         snapshot(f"relearn@{step}", step)
 
     t = time.perf_counter()
     with apply_mask(model, space, unlearned.mask, cfg.mask_mode):
-        stage, evaluation = _evaluate(setup, model, "unlearned")
+        stage, evaluation = _evaluate(setup, model, "unlearned", mask_outside_weights=hooks_only)
         stages.append(stage)
         evaluations.append(evaluation)
         snapshot("pruned")
