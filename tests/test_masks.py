@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from bench.core.errors import BenchError
-from bench.neurons.masks import UnitMask, apply_mask, budget_to_k, select_top_k
+from bench.neurons.masks import (
+    UnitMask,
+    apply_mask,
+    budget_to_k,
+    materialised_state,
+    select_top_k,
+)
 from bench.neurons.units import unit_space
 from tests.conftest import FAMILIES, recorder, tiny_batch, tiny_model
 
@@ -158,3 +164,32 @@ def test_mask_hash_depends_on_content_and_survives_save_load(tmp_path):
     a.save(tmp_path / "m.safetensors")
     loaded = UnitMask.load(tmp_path / "m.safetensors")
     assert torch.equal(loaded.pruned, a.pruned) and loaded.content_hash() == a.content_hash()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_mask_written_into_the_weights_computes_what_the_hooks_compute(family):
+    """vLLM runs no Python hooks, so it samples from the materialised weights: a fresh copy of the model that
+    loads them, with no hook at all, must give the logits of the hooked model, after relearning too."""
+    model = tiny_model(family)
+    space = unit_space(model, "mlp")
+    mask = some_mask(space)
+    batch = tiny_batch()
+    with apply_mask(model, space, mask):
+        adamw_steps(model)
+        hooked = model(**batch).logits
+        state = materialised_state(model, space, mask)
+    plain = tiny_model(family, seed=1)  # other weights: everything it computes comes from the state
+    plain.load_state_dict(state)
+    assert torch.equal(plain.eval()(**batch).logits, hooked)
+    unmasked = tiny_model(family, seed=1)
+    unmasked.load_state_dict(model.state_dict())
+    with apply_mask(unmasked, space, some_mask(space, units=((0, 1),))):  # a different mask differs
+        assert not torch.equal(unmasked(**batch).logits, hooked)
+
+
+def test_a_hidden_space_mask_cannot_be_written_into_the_weights():
+    model = tiny_model("gpt2")
+    space = unit_space(model, "hidden")
+    mask = UnitMask(space="hidden", pruned=torch.zeros(space.shape, dtype=torch.bool))
+    with pytest.raises(BenchError, match="hooks only"):
+        materialised_state(model, space, mask)

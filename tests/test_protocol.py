@@ -77,7 +77,7 @@ def test_the_base_model_is_evaluated_once_for_all_methods_of_a_seed(tiny_bert_fo
                                                                    bench_home):
     evaluated = []
     real = protocol._evaluate
-    monkeypatch.setattr(protocol, "_evaluate", lambda setup, model, stage, *a: evaluated.append(stage) or real(setup, model, stage, *a))
+    monkeypatch.setattr(protocol, "_evaluate", lambda setup, model, stage, *a, **kw: evaluated.append(stage) or real(setup, model, stage, *a, **kw))
     fresh = protocol.run(tiny_config(tiny_bert_folder, tiny_conll))
     assert evaluated.count("base") == 1
     again = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, method="none"))

@@ -51,6 +51,9 @@ class TaskSettings:
 class EvalSettings:
     batch_size: int
     autocast_dtype: Any  # torch.dtype or None
+    # A mask is applied by hooks that the weights do not carry (block-output dimensions): a generator that runs
+    # no Python hooks (vLLM) would sample from the unmasked model, so it must refuse.
+    mask_outside_weights: bool = False
 
 
 class Task(ABC):

@@ -88,9 +88,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from bench.harness.store import list_runs
+    from bench.harness.store import list_runs, reindex
     from bench.results.tables import runs_table
 
+    if args.reindex:
+        out.print(f"index rebuilt from the run folders: {reindex()} runs")
     out.print(runs_table(list_runs()))
     return 0
 
@@ -106,4 +108,6 @@ def add_parsers(sub) -> None:
     p.add_argument("run", help="run id (or unique prefix), or a record.json path")
     p.set_defaults(func=cmd_analyze)
     p = sub.add_parser("runs", help="list recorded runs")
+    p.add_argument("--reindex", action="store_true",
+                   help="rebuild the index from the run folders first (the records are the truth)")
     p.set_defaults(func=cmd_runs)

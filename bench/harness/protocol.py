@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from filelock import FileLock
 from safetensors.torch import save_file
 from torch import nn
 
@@ -52,12 +52,15 @@ from bench.api.record import (
 )
 from bench.api.task import EvalSettings, Task, TaskSettings
 from bench.api.typed import from_dict
+from bench.core.errors import BenchError
 from bench.core.options import parse_options
 from bench.core.paths import subdir
 from bench.core.plugins import METHODS, TASKS
 from bench.core.progress import console
 from bench.harness.config import RunConfig
+from bench.harness.planning import learn_facts, model_facts
 from bench.harness.provenance import provenance
+from bench.harness.resume import RelearnState
 from bench.harness.store import index, run_folder
 from bench.harness.training import TrainSettings, train
 from bench.harness.uncertainty import rounded, run_uncertainty
@@ -94,27 +97,70 @@ class ResolvedRun:
     run_id: str
 
 
-def resolve_run(cfg: RunConfig) -> ResolvedRun:
-    """Validate everything cheap first (names, options, concept, budget) so bad input fails in seconds."""
-    quiet_transformers()
-    task_entry, method_entry = TASKS.entry(cfg.task), METHODS.entry(cfg.method)
-    task_cls, method_cls = task_entry.obj, method_entry.obj
+def autocast_dtype_for(device_type: str) -> torch.dtype | None:
+    return torch.bfloat16 if device_type == "cuda" else None
+
+
+def _plugins(cfg: RunConfig) -> tuple[Task, Any]:
+    """The task and the method a config names, with their options checked."""
+    task_cls, method_cls = TASKS.get(cfg.task), METHODS.get(cfg.method)
     method = method_cls(parse_options(method_cls.Options, cfg.method_options, f"method {cfg.method!r}"))
     task_options = parse_options(task_cls.Options, cfg.task_options, f"task {cfg.task!r}")
-    task = task_cls(TaskSettings(cfg.concept, cfg.data, cfg.seed, cfg.max_eval_examples, task_options))
-    device = pick_device(cfg.device)
-    autocast_dtype = torch.bfloat16 if device.type == "cuda" else None
+    return task_cls(TaskSettings(cfg.concept, cfg.data, cfg.seed, cfg.max_eval_examples, task_options)), method
+
+
+def _run_id(resolved: RunConfig, device_type: str, fingerprint: str, task: Task, method: Any) -> str:
+    return dataclasses.replace(resolved, device=device_type).content_hash(
+        {"model": fingerprint, "data": task.fingerprint(), "autocast": str(autocast_dtype_for(device_type)),
+         "method": [resolved.method, type(method).version], "task": [resolved.task, type(task).version]}
+    )
+
+
+def _device_type(cfg: RunConfig, device: str | None) -> str:
+    return device or pick_device(cfg.device).type
+
+
+def _device(cfg: RunConfig, device: str | None) -> torch.device:
+    """The config's device, unless a plan fixed another type (a config's "cuda:1" stays on a cuda plan)."""
+    if device is None or (cfg.device != "auto" and torch.device(cfg.device).type == device):
+        return pick_device(cfg.device)
+    return pick_device(device)
+
+
+def identify_run(cfg: RunConfig, device: str | None = None) -> tuple[RunConfig, str]:
+    """The resolved config and the run id, for `device` (a type: "cpu", "cuda"; default: the config's),
+    without loading the weights when the plan's stamp remembers them (bench.harness.planning)."""
+    quiet_transformers()
+    task, method = _plugins(cfg)
+    model_ref = cfg.model or type(task).default_model
+    facts = model_facts(model_ref, task.head())
+    if cfg.unit_space not in facts.units:
+        unit_space(nn.Module(), cfg.unit_space)  # the error that lists the unit spaces
+    budget_to_k(facts.units[cfg.unit_space], fraction=cfg.fraction, k=cfg.k)
+    resolved = dataclasses.replace(cfg, model=model_ref, concept=task.concept)
+    return resolved, _run_id(resolved, _device_type(cfg, device), facts.fingerprint, task, method)
+
+
+def resolve_run(cfg: RunConfig, device: str | None = None, planned_id: str | None = None) -> ResolvedRun:
+    """Validate everything cheap first (names, options, concept, budget) so bad input fails in seconds.
+    `device` is the type a plan fixed ("cpu", "cuda"); `planned_id` the id the plan gave this run, checked
+    against the weights actually loaded here."""
+    quiet_transformers()
+    task, method = _plugins(cfg)
+    device_obj = _device(cfg, device)
+    autocast_dtype = autocast_dtype_for(device_obj.type)
     seed_everything(cfg.seed)  # the fresh task head's initialisation depends on it
-    model_ref = cfg.model or task_cls.default_model
+    model_ref = cfg.model or type(task).default_model
     loaded = load_model(model_ref, task.head())
+    learn_facts(model_ref, task.head(), loaded.model, loaded.fingerprint)
     space = unit_space(loaded.model, cfg.unit_space)
     budget_to_k(space.total, fraction=cfg.fraction, k=cfg.k)
     resolved = dataclasses.replace(cfg, model=model_ref, concept=task.concept)
-    run_id = dataclasses.replace(resolved, device=device.type).content_hash(
-        {"model": loaded.fingerprint, "data": task.fingerprint(), "autocast": str(autocast_dtype),
-         "method": [cfg.method, method_cls.version], "task": [cfg.task, task_cls.version]}
-    )
-    return ResolvedRun(resolved, task, method, loaded, device, autocast_dtype, run_id)
+    run_id = _run_id(resolved, device_obj.type, loaded.fingerprint, task, method)
+    if planned_id is not None and run_id != planned_id:
+        raise BenchError(f"run {planned_id} was planned, but the weights and data here give run id {run_id}: "
+                         f"this node does not see the same {model_ref!r} or task data as the node that planned it")
+    return ResolvedRun(resolved, task, method, loaded, device_obj, autocast_dtype, run_id)
 
 
 def prepare(setup: ResolvedRun) -> tuple[nn.Module, dict[str, Any]]:
@@ -130,12 +176,20 @@ def prepare(setup: ResolvedRun) -> tuple[nn.Module, dict[str, Any]]:
                  "device": setup.device.type, "autocast": str(setup.autocast_dtype)}
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
     folder = subdir("prepared") / key
+    # One preparation per key even when runs start together: the others wait, then load what it saved.
+    with FileLock(folder.parent / f"{key}.lock"):
+        return _prepared(setup, data, settings, key, folder)
+
+
+def _prepared(setup: ResolvedRun, data, settings: TrainSettings, key: str, folder: Path
+              ) -> tuple[nn.Module, dict[str, Any]]:
+    task = setup.task
     auto = auto_model_class(task.head().kind)
     if (folder / "prepared.json").exists():
         info = json.loads((folder / "prepared.json").read_text())
         console.print(f"[dim]prepared model from cache {folder}[/]")
         return auto.from_pretrained(folder, local_files_only=True, **head_kwargs(task.head())), info
-    model = loaded.model.to(setup.device)
+    model = setup.loaded.model.to(setup.device)
     before = None
     if task.evaluate_before_preparation:
         before = _evaluate(setup, model.eval(), "before preparation")[0].scores
@@ -148,16 +202,17 @@ def prepare(setup: ResolvedRun) -> tuple[nn.Module, dict[str, Any]]:
         staging = Path(tmp) / key
         model.save_pretrained(staging)
         write_json_atomic(staging / "prepared.json", info)
-        if folder.exists():
-            shutil.rmtree(folder)
+        if folder.exists():  # an interrupted attempt (no prepared.json): moved aside whole, removed with tmp
+            folder.rename(Path(tmp) / "interrupted")
         staging.rename(folder)
     return model, info
 
 
-def _evaluate(setup: ResolvedRun, model: nn.Module, stage: str, step: int = 0, epoch: float = 0.0
-              ) -> tuple[StageScores, Evaluation]:
+def _evaluate(setup: ResolvedRun, model: nn.Module, stage: str, step: int = 0, epoch: float = 0.0,
+              mask_outside_weights: bool = False) -> tuple[StageScores, Evaluation]:
     start = time.perf_counter()
-    settings = EvalSettings(batch_size=setup.cfg.eval_batch_size, autocast_dtype=setup.autocast_dtype)
+    settings = EvalSettings(batch_size=setup.cfg.eval_batch_size, autocast_dtype=setup.autocast_dtype,
+                            mask_outside_weights=mask_outside_weights)
     evaluation = setup.task.evaluate(model, setup.loaded.tokenizer, settings)
     result = StageScores(stage, step, round(epoch, 4), evaluation.scores(), round(time.perf_counter() - start, 3),
                          sizes=evaluation.metric_sizes())
@@ -183,6 +238,13 @@ def base_evaluation(setup: ResolvedRun, model: nn.Module, preparation: dict[str,
                  "autocast": str(setup.autocast_dtype), "format": 2}
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path, columns = subdir("evaluations") / f"base-{key}.json", subdir("evaluations") / f"base-{key}.npz"
+    # Runs of one seed starting together evaluate the base model once: the others wait and read it.
+    with FileLock(path.with_suffix(".lock")):
+        return _base_evaluation(setup, model, path, columns)
+
+
+def _base_evaluation(setup: ResolvedRun, model: nn.Module, path: Path, columns: Path
+                     ) -> tuple[StageScores, Evaluation]:
     if path.exists() and columns.exists():
         cached = json.loads(path.read_text())
         stage = StageScores(**cached["stage"])
@@ -217,6 +279,43 @@ def seed_varies(setup: ResolvedRun, preparation: dict[str, Any]) -> list[str]:
     return varies
 
 
+@dataclass
+class _Resumable:
+    """Relearning's checkpointer for one run: with the training state it saves the stages, evaluations and
+    snapshots taken so far during relearning, and puts them back when the run resumes."""
+
+    state: RelearnState
+    stages: list[StageScores]
+    evaluations: list[Evaluation]
+    snapshots: list[Snapshot]
+    resumed_from: int = 0
+
+    def __post_init__(self) -> None:
+        self.fixed = (len(self.stages), len(self.snapshots))  # what exists before relearning's first step
+
+    def save(self, step: int, model: nn.Module, optimizer, schedule) -> None:
+        n_stages, n_snapshots = self.fixed
+        self.state.save(step, model, optimizer, schedule, {
+            "stages": self.stages[n_stages:], "evaluations": self.evaluations[n_stages:],
+            "snapshots": self.snapshots[n_snapshots:]})
+
+    def restore(self, model: nn.Module, optimizer, schedule) -> int:
+        try:
+            saved = self.state.restore(model, optimizer, schedule)
+        except Exception as exc:  # unreadable (e.g. written by another version): start relearning over
+            console.print(f"[yellow]could not resume from {self.state.path} ({type(exc).__name__}: {exc}); "
+                          "relearning starts over[/]")
+            return 0
+        if saved is None:
+            return 0
+        self.stages.extend(saved.progress["stages"])
+        self.evaluations.extend(saved.progress["evaluations"])
+        self.snapshots.extend(saved.progress["snapshots"])
+        self.resumed_from = saved.step
+        console.print(f"[green]resuming relearning at step {saved.step}[/] (saved by an interrupted run)")
+        return saved.step
+
+
 def existing_record(run_id: str, cfg: RunConfig) -> Record | None:
     path = run_folder(run_id) / "record.json"
     if not path.exists():
@@ -233,11 +332,25 @@ def run(cfg: RunConfig, *, force: bool = False) -> Record:
 
 def run_resolved(setup: ResolvedRun, *, force: bool = False, setup_seconds: float = 0.0) -> Record:
     """The protocol for a resolved run; an identical recorded run is returned as it is unless `force`."""
+    return compute_once(setup, force=force, setup_seconds=setup_seconds)[0]
+
+
+def compute_once(setup: ResolvedRun, *, force: bool = False, setup_seconds: float = 0.0) -> tuple[Record, bool]:
+    """The run's record, and whether this call computed it. A run is computed by one process at a time: another
+    one starting the same run (a second sweep with an overlapping plan) waits, then returns its record."""
+    if not force and (done := existing_record(setup.run_id, setup.cfg)) is not None:
+        console.print(f"[green]run {setup.run_id} already recorded[/] (use --force to run it again)")
+        return done, False
+    with FileLock(subdir("locks") / f"{setup.run_id}.lock"):
+        if not force and (done := existing_record(setup.run_id, setup.cfg)) is not None:
+            console.print(f"[green]run {setup.run_id} was recorded by another process meanwhile[/]")
+            return done, False
+        return _run_protocol(setup, setup_seconds), True
+
+
+def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
     t0 = time.perf_counter() - setup_seconds
     cfg, task = setup.cfg, setup.task
-    if not force and (done := existing_record(setup.run_id, cfg)) is not None:
-        console.print(f"[green]run {setup.run_id} already recorded[/] (use --force to run it again)")
-        return done
     timings: dict[str, float] = {"setup": setup_seconds}
     console.print(f"run [bold]{setup.run_id}[/]: method {cfg.method}, task {cfg.task} ({task.concept}), "
                   f"model {cfg.model}, profile {cfg.profile}, device {setup.device}")
@@ -275,25 +388,31 @@ def run_resolved(setup: ResolvedRun, *, force: bool = False, setup_seconds: floa
                             epochs=None, warmup_ratio=0.0, seed=cfg.seed, max_steps=cfg.relearn_steps,
                             schedule="constant", warmup_steps=cfg.relearn_warmup_steps)
 
+    # A mask of block-output dimensions is applied by hooks alone (MLP units' weights are zeroed as well).
+    hooks_only = unlearned.mask.k > 0 and not space.prunable_by_weights
+
     def on_checkpoint(step: int, epoch: float) -> None:
-        stage, evaluation = _evaluate(setup, model, "relearn", step, epoch)
+        stage, evaluation = _evaluate(setup, model, "relearn", step, epoch, hooks_only)
         stages.append(stage)
         evaluations.append(evaluation)
         snapshot(f"relearn@{step}", step)
 
     t = time.perf_counter()
     with apply_mask(model, space, unlearned.mask, cfg.mask_mode):
-        stage, evaluation = _evaluate(setup, model, "unlearned")
+        stage, evaluation = _evaluate(setup, model, "unlearned", mask_outside_weights=hooks_only)
         stages.append(stage)
         evaluations.append(evaluation)
         snapshot("pruned")
         # Step 0 of relearning is the unlearned model itself: reuse its scores rather than evaluate twice.
         stages.append(dataclasses.replace(stages[-1], stage="relearn"))
         evaluations.append(evaluation)
+        resumable = _Resumable(RelearnState(setup.run_id), stages, evaluations, snapshots)
         trained = train(model, relearn_data, relearn, autocast_dtype=setup.autocast_dtype,
                         checkpoints=[c for c in cfg.checkpoints() if c > 0], on_checkpoint=on_checkpoint,
-                        description="relearn")
+                        description="relearn", checkpointer=resumable)
     timings["relearn"] = time.perf_counter() - t
+    if resumable.resumed_from:
+        timings["relearn_resumed_at_step"] = float(resumable.resumed_from)  # "relearn" timed only the steps after it
 
     specs = task.metrics()
     target = next(s.name for s in specs if s.role == "target")
@@ -346,10 +465,11 @@ def run_resolved(setup: ResolvedRun, *, force: bool = False, setup_seconds: floa
                                   Bootstrap(uncertainty.replicates, uncertainty.seed, 0.95,
                                             "the same resampled examples at every stage")),
     )
-    write_record(record, folder / "record.json")
-    index(record, folder / "record.json")
     if snapshots:
         save_snapshots(snapshots, folder / "analysis.safetensors")
+    write_record(record, folder / "record.json")
+    index(record, folder / "record.json")
+    resumable.state.remove()  # the record is written: nothing is left to resume
     # Exactly what was stored (JSON has lists, not tuples). Plots and reports are made from it by a separate
     # step (bench.results.report.write_run_outputs), which `bench run` and `bench sweep` call.
     return read_record(folder / "record.json")

@@ -66,7 +66,10 @@ def run_folder(run_id: str) -> Path:
 
 
 def _connect() -> sqlite3.Connection:
-    db = sqlite3.connect(bench_home() / "results.sqlite")
+    # Several runs (a sweep's workers, two sweeps) share one index: WAL lets readers go on while one writes,
+    # and a writer waits up to 30 s for another's transaction instead of failing with "database is locked".
+    db = sqlite3.connect(bench_home() / "results.sqlite", timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"CREATE TABLE IF NOT EXISTS runs ({COLUMNS})")
     return db
 
@@ -75,6 +78,25 @@ def index(record: Record, path: Path) -> None:
     row = dataclasses.astuple(RunRow.of(record, path))
     with closing(_connect()) as db, db:
         db.execute(f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * len(row))})", row)
+
+
+def reindex() -> int:
+    """Rebuild the index from the run folders (the records are the truth; the index is derived from them).
+    Returns how many runs it holds; a folder without a readable record is left out and named."""
+    rows, unreadable = [], []
+    for path in sorted(runs_dir().glob("*/record.json")):
+        try:
+            rows.append(dataclasses.astuple(RunRow.of(read_record(path), path)))
+        except BenchError as exc:
+            unreadable.append(f"{path.parent.name} ({exc})")
+    with closing(_connect()) as db, db:
+        db.execute("DELETE FROM runs")
+        db.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * len(COLUMNS.split(',')))})", rows)
+    if unreadable:
+        from bench.core.progress import console
+
+        console.print(f"[yellow]left out of the index:[/] {'; '.join(unreadable)}")
+    return len(rows)
 
 
 def list_runs() -> list[RunRow]:

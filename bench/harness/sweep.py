@@ -29,16 +29,18 @@ The TOML file:
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.api.record import Record
 from bench.core.errors import BenchError
 from bench.core.plugins import METHODS, TASKS
 from bench.harness.config import RunConfig, build_config, coerce_fields, read_toml
+
+if TYPE_CHECKING:
+    from bench.harness.executors import Executor
 
 RANDOM_CONTROL = "random"
 BASE_CONTROL = "none"
@@ -197,32 +199,42 @@ class Outcome:
     seconds: float = 0.0
 
 
-def run_sweep(configs: Iterable[RunConfig], *, force: bool = False, run_missing: bool = True,
-              on_outcome: Callable[[int, int, Outcome], None] | None = None) -> list[Outcome]:
-    """Run every config; a failure is reported and the sweep goes on (its record is simply missing).
-    With `run_missing=False` nothing runs: the outcomes say which runs are recorded (to export a partial sweep)."""
-    from bench.harness.protocol import existing_record, resolve_run, run_resolved
+def run_sweep(configs: Iterable[RunConfig], *, executor: Executor | None = None, force: bool = False,
+              run_missing: bool = True, on_outcome: Callable[[int, int, Outcome], None] | None = None) -> list[Outcome]:
+    """Plan every config (bench.harness.planning), then run what is not recorded on `executor` (default: this
+    process). A failure is reported and the sweep goes on (its record is simply missing). With
+    `run_missing=False` nothing runs: the outcomes say which runs are recorded (to export a partial sweep)."""
+    from bench.harness.executors.local import LocalExecutor
+    from bench.harness.planning import plan_runs
+    from bench.harness.protocol import existing_record
 
-    configs = list(configs)
-    outcomes = []
-    for i, cfg in enumerate(configs):
-        t0 = time.perf_counter()
-        try:
-            setup = resolve_run(cfg)
-            existing = None if force else existing_record(setup.run_id, setup.cfg)
-            if existing is not None:
-                outcome = Outcome(cfg, "recorded", existing)
-            elif not run_missing:
-                outcome = Outcome(cfg, "missing")
-            else:
-                outcome = Outcome(cfg, "ran", run_resolved(setup, force=True, setup_seconds=time.perf_counter() - t0))
-        except BenchError as exc:
-            outcome = Outcome(cfg, "failed", error=str(exc))
-        outcome.seconds = time.perf_counter() - t0
-        outcomes.append(outcome)
+    executor = executor or LocalExecutor()
+    planned = plan_runs(configs, "cuda" if executor.has_gpu() else "cpu")
+    outcomes: list[Outcome | None] = [None] * len(planned)
+    reported = 0
+
+    def settle(position: int, outcome: Outcome) -> None:
+        nonlocal reported
+        outcomes[position] = outcome
         if on_outcome is not None:
-            on_outcome(i, len(configs), outcome)
-    return outcomes
+            on_outcome(reported, len(planned), outcome)
+        reported += 1
+
+    to_run = []
+    for position, run in enumerate(planned):
+        if run.error is not None:
+            settle(position, Outcome(run.config, "failed", error=run.error))
+        elif run.recorded and not force:
+            settle(position, Outcome(run.config, "recorded", existing_record(run.run_id, run.config)))
+        elif not run_missing:
+            settle(position, Outcome(run.config, "missing"))
+        else:
+            to_run.append(position)
+    for offset, result in executor.run([planned[p] for p in to_run], force=force):
+        run = planned[to_run[offset]]
+        record = existing_record(run.run_id, run.config) if result.status != "failed" else None
+        settle(to_run[offset], Outcome(run.config, result.status, record, result.error, result.seconds))
+    return [o for o in outcomes if o is not None]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 from torch import nn
@@ -78,6 +78,16 @@ def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Opt
         return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
+class Checkpointer(Protocol):
+    """Saves the training state at evaluation checkpoints and restores it, so a killed run resumes."""
+
+    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule) -> int:
+        """Load the last saved state into these objects; the step it was saved at (0: nothing saved)."""
+
+    def save(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, schedule) -> None:
+        """Save the state after the evaluation at `step`."""
+
+
 def train(
     model: nn.Module,
     data: Examples,
@@ -87,8 +97,13 @@ def train(
     checkpoints: Iterable[int] = (),
     on_checkpoint: Callable[[int, float], None] | None = None,
     description: str = "train",
+    checkpointer: Checkpointer | None = None,
 ) -> TrainResult:
-    """Train `model` in place; call `on_checkpoint(step, epoch)` at each step in `checkpoints` (0 = before)."""
+    """Train `model` in place; call `on_checkpoint(step, epoch)` at each step in `checkpoints` (0 = before).
+    With a `checkpointer`, the state is saved after each checkpoint's evaluation (the last step excepted: the
+    caller writes its result next) and training starts from the last saved state, exactly where it left off:
+    the data order of an epoch depends only on the seed and the epoch, so the batches already taken in the
+    interrupted epoch are skipped, and the random state (dropout) is part of what is saved."""
     device = next(model.parameters()).device
     per_epoch = steps_per_epoch(len(data), settings.batch_size)
     total = total_steps(len(data), settings)
@@ -102,15 +117,22 @@ def train(
             model.eval()
             on_checkpoint(step, step / per_epoch)
             model.train()
+            if checkpointer is not None and 0 < step < total:
+                checkpointer.save(step, model, optimizer, schedule)
 
     start = time.perf_counter()
-    step, loss_value = 0, None
+    loss_value = None
+    step = checkpointer.restore(model, optimizer, schedule) if checkpointer is not None else 0
     model.train()
-    checkpoint(0)
+    if step == 0:
+        checkpoint(0)
     with bar(description, total) as progress:
-        epoch = 0
+        progress.advance(step)
+        epoch, taken = divmod(step, per_epoch)  # every epoch but a cut-off last one has per_epoch batches
         while step < total:
-            for batch in data.loader(settings.batch_size, shuffle=True, seed=settings.seed + epoch):
+            for position, batch in enumerate(data.loader(settings.batch_size, shuffle=True, seed=settings.seed + epoch)):
+                if position < taken:
+                    continue  # taken before the run was interrupted
                 batch = {key: value.to(device) for key, value in batch.items()}
                 with autocast_for(device, autocast_dtype):
                     loss = model(**batch).loss
@@ -126,6 +148,6 @@ def train(
                 checkpoint(step)
                 if step >= total:
                     break
-            epoch += 1
+            epoch, taken = epoch + 1, 0
     model.eval()
     return TrainResult(steps=step, steps_per_epoch=per_epoch, seconds=time.perf_counter() - start, final_loss=loss_value)

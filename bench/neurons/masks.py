@@ -160,3 +160,21 @@ def apply_mask(model: nn.Module, space: UnitSpace, mask: UnitMask, mode: MaskMod
     finally:
         for handle in grad_handles:
             handle.remove()
+
+
+def materialised_state(model: nn.Module, space: UnitSpace, mask: UnitMask) -> dict[str, torch.Tensor]:
+    """The model's weights with every pruned unit's weights zeroed (in and out), as a runtime that runs no
+    Python hooks (vLLM) must load them: its forward pass then equals the hooked one (tests/test_masks.py).
+    Only units that own weights can be materialised; block-output dimensions are masked by hooks alone."""
+    if not space.prunable_by_weights:
+        raise BenchError(f"a {space.name!r} mask lives in hooks only and cannot be written into the weights: a runtime "
+                         "without Python hooks (vLLM) cannot apply it; use unit_space 'mlp' or Hugging Face generation")
+    if mask.space != space.name or tuple(mask.pruned.shape) != space.shape:
+        raise BenchError(f"mask ({mask.space}, {tuple(mask.pruned.shape)}) does not fit unit space ({space.name}, {space.shape})")
+    zeroed = {}
+    names = {id(param): name for name, param in model.named_parameters()}
+    for layer in range(space.n_layers):
+        keep = ~mask.pruned[layer]
+        for param, dim in space.unit_weights(model, layer):
+            zeroed[names[id(param)]] = param.detach() * _slice_mask(keep, param, dim).to(param.dtype)
+    return {name: zeroed.get(name, tensor.detach()) for name, tensor in model.state_dict().items()}

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -79,6 +79,9 @@ class ToxicityOptions:
     scorer: str = "jigsaw-lstm"  # see `bench list`; detoxify needs its checkpoint
     scorer_checkpoint: str | None = None
     generation_batch_size: int = 100
+    # hf: transformers' generate, on CPU and GPU; vllm: vLLM on a CUDA GPU (bench.models.vllm_generation), whose
+    # texts differ for the same seed, so it is an option (in the run id), never a silent switch
+    generation: Literal["hf", "vllm"] = "hf"
     prepare: bool = True  # fine-tune on the held-out toxic part first (the offline model is rarely toxic)
     toxic_per_prompt: int = 400  # offline toxic set: completions sampled per seed prompt (a few % are toxic)
     clean_below: float = 0.2  # a completion (or comment) scored below this is non-toxic: the contrast
@@ -230,6 +233,13 @@ class ToxicityTask(Task):
         o = self.options
         sampling = SamplingSettings(max_new_tokens=o.max_new_tokens, top_k=o.top_k, batch_size=o.generation_batch_size,
                                     seed=self.settings.seed)
+        if o.generation == "vllm":
+            if settings.mask_outside_weights:
+                raise BenchError("generation 'vllm' runs no Python hooks, and this run's mask (block-output "
+                                 "dimensions) lives in hooks only: use unit_space 'mlp' or generation 'hf'")
+            from bench.models.vllm_generation import sample_completions_vllm
+
+            return sample_completions_vllm(model, tokenizer, [o.prompt] * o.samples, sampling)
         return sample_completions(model, tokenizer, [o.prompt] * o.samples, sampling, settings.autocast_dtype)
 
     @torch.no_grad()

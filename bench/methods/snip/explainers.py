@@ -116,6 +116,13 @@ class LocalExplainer(LLMExplainer):
     backend = "local"
 
 
+@EXPLAINERS.register("vllm")
+class VllmExplainer(LLMExplainer):
+    """The local explainer's model, decoded by vLLM on a CUDA GPU (needs vLLM; refused without a GPU)."""
+
+    backend = "vllm"
+
+
 @EXPLAINERS.register("openai")
 class OpenAIExplainer(LLMExplainer):
     """Any OpenAI-compatible endpoint (`base_url`, `model`; key from the environment)."""

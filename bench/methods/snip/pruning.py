@@ -46,7 +46,7 @@ Unit = tuple[int, int]  # (layer, index)
 
 @dataclass(frozen=True)
 class SnipOptions:
-    backend: str = "local"  # explainer backend: local, openai, hats, file (see `bench list`)
+    backend: str = "local"  # explainer backend: local, vllm, openai, hats, file (see `bench list`)
     model: str | None = None  # the backend's LLM (local: SmolLM2-135M-Instruct; openai: gpt-4o-mini)
     base_url: str | None = None  # openai: any OpenAI-compatible endpoint
     api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable that holds the key
