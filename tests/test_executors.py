@@ -3,6 +3,7 @@ process would, and two sweeps started together on one BENCH_HOME compute each ru
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from bench.api.validate import validate_file
 from bench.harness.config import RunConfig
+from bench.harness.executors import Executor, Result
 from bench.harness.store import list_runs, runs_dir
 from bench.harness.sweep import run_sweep
 
@@ -78,3 +80,30 @@ def test_two_sweeps_started_together_with_overlapping_plans_compute_each_run_onc
     started = re.findall(r"^run ([0-9a-f]{16}): method", "\n".join(logs), flags=re.MULTILINE)
     assert len(started) == len(set(started)) == 3  # three distinct runs, each started once
     assert_store_consistent(started)
+
+
+def test_the_slurm_executor_never_falls_back_to_this_machine_and_accepts_an_empty_plan():
+    pytest.importorskip("submitit")
+    from bench.core.errors import BenchError
+    from bench.harness.executors.slurm import SlurmExecutor, SlurmOptions
+
+    assert list(SlurmExecutor(SlurmOptions()).run([])) == []  # everything recorded: nothing to submit
+    if shutil.which("srun") is None:
+        with pytest.raises(BenchError, match="cannot use cluster 'slurm'"):
+            SlurmExecutor(SlurmOptions())._executor()
+
+
+class ReportsWithoutRecording(Executor):
+    """A worker that says it ran but whose record the driver cannot see (a home that is not shared)."""
+
+    def has_gpu(self):
+        return False
+
+    def run(self, runs, *, force=False):
+        for position, planned in enumerate(runs):
+            yield position, Result(planned.run_id, "ran")
+
+
+def test_a_run_reported_done_whose_record_the_driver_cannot_see_is_a_failure(tiny_bert_folder, tiny_conll):
+    (outcome,) = run_sweep(tiny_runs(tiny_bert_folder, tiny_conll, (0,)), executor=ReportsWithoutRecording())
+    assert outcome.status == "failed" and "share this $BENCH_HOME" in outcome.error

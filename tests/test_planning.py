@@ -74,3 +74,10 @@ def test_an_unknown_executor_lists_the_choices(capsys):
     assert main(["sweep", "--methods", "random", "--tasks", "ner", "--executor", "kubernetes", "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "kubernetes" in err and all(name in err for name in ("local", "ray", "slurm"))
+
+
+def test_a_device_the_config_names_wins_over_the_plans(tiny_bert_folder, tiny_conll):
+    named = [RunConfig(method="random", task="ner", model=str(tiny_bert_folder), data=str(tiny_conll), fraction=0.1,
+                       device="cpu")]
+    on_gpus, on_cpus = plan_runs(named, "cuda")[0], plan_runs(named, "cpu")[0]
+    assert on_gpus.device == "cpu" and on_gpus.run_id == on_cpus.run_id

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench.core.errors import BenchError
 from bench.harness.resume import RelearnState
 from bench.harness.training import TrainSettings, train
 from bench.neurons.masks import UnitMask
@@ -135,3 +136,17 @@ def test_a_run_killed_during_relearning_resumes_and_writes_the_record_of_an_unin
     # Compared by content: safetensors writes its metadata (space, hash) in a per-process hash order.
     ours_mask, theirs_mask = UnitMask.load(ours / "mask.safetensors"), UnitMask.load(theirs / "mask.safetensors")
     assert ours_mask.space == theirs_mask.space and torch.equal(ours_mask.pruned, theirs_mask.pruned)
+
+
+def test_a_checkpoint_from_other_code_starts_over_and_a_half_restore_is_an_error(tmp_path):
+    state = RelearnState("run-a", tmp_path)
+    with pytest.raises(Interrupted):
+        trained(Saving(state), stop_at=12)
+    payload = torch.load(state.path, weights_only=False)
+    torch.save({**payload, "code": "0.0 an older commit"}, state.path)
+    other_code = Saving(state)
+    trained(other_code)
+    assert other_code.resumed == 0  # checked before anything was loaded: a clean start
+    torch.save({**payload, "model": {"not a": torch.zeros(1)}}, state.path)
+    with pytest.raises(BenchError, match="could not be restored"):
+        trained(Saving(state))

@@ -63,8 +63,8 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
                       f"{fmt(s.forgetting)}, collateral {fmt(s.collateral)}, aurc {fmt(s.aurc)}",
                       highlight=False)
 
-    outcomes = run_sweep(configs, executor=executor, force=args.force, run_missing=not args.recorded_only,
-                         on_outcome=report)
+    outcomes = run_sweep(configs, executor=executor, device="cuda" if has_gpu else "cpu", force=args.force,
+                         run_missing=not args.recorded_only, on_outcome=report)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("ran", "recorded", "failed", "missing")}
     out.print(f"sweep: {counts['ran']} ran, {counts['recorded']} already recorded, {counts['failed']} failed"
               + (f", {counts['missing']} not recorded" if args.recorded_only else ""))

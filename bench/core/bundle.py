@@ -178,8 +178,11 @@ def bundle(folder: Path, *, part_size: int, python_version: str | None, platform
             target += ["--platform", platform] if platform else []
             project_wheel = next((staging / "project").glob("*.whl"))
             spec = f"{project_wheel}" + (f"[{','.join(extras)}]" if extras else "")
-            _pip(["download", "--quiet", "-d", str(staging / "wheels"), *target, *pip_args, spec],
-                 "downloading the wheels")
+            # For this machine's Python and platform `pip wheel` also builds what is published only as source
+            # (nothing can be built offline); for another one, pip can only download binary wheels.
+            command = ["download", "-d"] if target else ["wheel", "-w"]
+            _pip([command[0], "--quiet", command[1], str(staging / "wheels"), *target, *pip_args, spec],
+                 "collecting the wheels")
             shutil.copy2(project_wheel, folder / project_wheel.name)  # where unbundling starts from
         writer = PartWriter(folder, part_size)
         with tarfile.open(fileobj=writer, mode="w|") as archive:

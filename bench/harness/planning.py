@@ -123,7 +123,8 @@ def plan_runs(configs: Iterable[RunConfig], device: str, *,
         except BenchError as exc:  # this run fails; the rest of the sweep goes on
             planned.append(PlannedRun(cfg, device, "", False, str(exc)))
             continue
-        planned.append(PlannedRun(resolved, device, run_id, is_recorded(run_id, resolved)))
+        effective = device if cfg.device == "auto" else cfg.device.split(":")[0]  # a device the config names wins
+        planned.append(PlannedRun(resolved, effective, run_id, is_recorded(run_id, resolved)))
     return planned
 
 

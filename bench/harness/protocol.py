@@ -117,14 +117,15 @@ def _run_id(resolved: RunConfig, device_type: str, fingerprint: str, task: Task,
 
 
 def _device_type(cfg: RunConfig, device: str | None) -> str:
-    return device or pick_device(cfg.device).type
+    return _device(cfg, device, check=False).type
 
 
-def _device(cfg: RunConfig, device: str | None) -> torch.device:
-    """The config's device, unless a plan fixed another type (a config's "cuda:1" stays on a cuda plan)."""
-    if device is None or (cfg.device != "auto" and torch.device(cfg.device).type == device):
-        return pick_device(cfg.device)
-    return pick_device(device)
+def _device(cfg: RunConfig, device: str | None, check: bool = True) -> torch.device:
+    """A device the config names wins; `auto` becomes the plan's device type (or this machine's best).
+    Without `check` (planning, perhaps on a node without the GPUs the runs will get) nothing is probed."""
+    if cfg.device != "auto":
+        return pick_device(cfg.device) if check else torch.device(cfg.device)
+    return pick_device(device or "auto") if check or device is None else torch.device(device)
 
 
 def identify_run(cfg: RunConfig, device: str | None = None) -> tuple[RunConfig, str]:
@@ -302,7 +303,9 @@ class _Resumable:
     def restore(self, model: nn.Module, optimizer, schedule) -> int:
         try:
             saved = self.state.restore(model, optimizer, schedule)
-        except Exception as exc:  # unreadable (e.g. written by another version): start relearning over
+        except BenchError:
+            raise  # restored in part: the run cannot go on from a mixture
+        except Exception as exc:  # unreadable before anything was restored (a truncated file): start over
             console.print(f"[yellow]could not resume from {self.state.path} ({type(exc).__name__}: {exc}); "
                           "relearning starts over[/]")
             return 0
@@ -468,7 +471,8 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
     if snapshots:
         save_snapshots(snapshots, folder / "analysis.safetensors")
     write_record(record, folder / "record.json")
-    index(record, folder / "record.json")
+    if os.environ.get("BENCH_INDEX", "1") != "0":  # a sweep's remote worker leaves it to the driver
+        index(record, folder / "record.json")
     resumable.state.remove()  # the record is written: nothing is left to resume
     # Exactly what was stored (JSON has lists, not tuples). Plots and reports are made from it by a separate
     # step (bench.results.report.write_run_outputs), which `bench run` and `bench sweep` call.

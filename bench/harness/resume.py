@@ -23,9 +23,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.core.errors import BenchError
 from bench.core.paths import subdir
 
 FORMAT = 1
+
+
+def code_identity() -> str:
+    """The code that wrote a checkpoint: a run resumed by other code would splice two versions' stages."""
+    from bench.core.version import __version__
+    from bench.harness.provenance import git_commit
+
+    return f"{__version__} {git_commit() or 'no git'}"
 
 
 @dataclass
@@ -60,24 +69,44 @@ class RelearnState:
         return self.path.exists()
 
     def save(self, step: int, model: torch.nn.Module, optimizer, schedule, progress: Any) -> None:
-        payload = {"format": FORMAT, "run_id": self.run_id, "step": step, "model": model.state_dict(),
+        payload = {"format": FORMAT, "run_id": self.run_id, "code": code_identity(), "step": step,
+                   "model": model.state_dict(),
                    "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                    "random": random_states(), "progress": progress}
-        with tempfile.NamedTemporaryFile(dir=self.path.parent, prefix=f".{self.path.name}.", delete=False) as handle:
-            torch.save(payload, handle)
-        os.replace(handle.name, self.path)
+        handle = tempfile.NamedTemporaryFile(dir=self.path.parent, prefix=f".{self.path.name}.", delete=False)
+        try:
+            with handle:
+                torch.save(payload, handle)
+                handle.flush()
+                os.fsync(handle.fileno())  # on disk before it replaces the previous checkpoint
+            os.replace(handle.name, self.path)
+        except BaseException:
+            Path(handle.name).unlink(missing_ok=True)  # a full disk or a kill leaves the previous checkpoint whole
+            raise
 
     def restore(self, model: torch.nn.Module, optimizer, schedule) -> Saved | None:
-        """Load the saved state into these objects (and the process's random states); None if there is none."""
+        """Load the saved state into these objects (and the process's random states); None if there is none,
+        or if it was written for another run or by other code (checked before anything is touched: relearning
+        then starts over from the objects as they are)."""
         if not self.path.exists():
             return None
         payload = torch.load(self.path, map_location="cpu", weights_only=False)
         if payload.get("format") != FORMAT or payload.get("run_id") != self.run_id:
-            return None  # another version's file: start over rather than guess
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        schedule.load_state_dict(payload["schedule"])
-        set_random_states(payload["random"])
+            return None
+        if payload.get("code") != code_identity():
+            from bench.core.progress import console
+
+            console.print(f"[yellow]{self.path} was written by other code ({payload.get('code')}, now "
+                          f"{code_identity()}): relearning starts over[/]")
+            return None
+        try:
+            model.load_state_dict(payload["model"])
+            optimizer.load_state_dict(payload["optimizer"])
+            schedule.load_state_dict(payload["schedule"])
+            set_random_states(payload["random"])
+        except Exception as exc:  # the model may be half loaded: going on would record a mixture
+            raise BenchError(f"{self.path} could not be restored ({type(exc).__name__}: {exc}); delete it to run "
+                             "relearning from the start") from exc
         return Saved(payload["step"], payload["progress"])
 
     def remove(self) -> None:

@@ -66,8 +66,10 @@ def run_folder(run_id: str) -> Path:
 
 
 def _connect() -> sqlite3.Connection:
-    # Several runs (a sweep's workers, two sweeps) share one index: WAL lets readers go on while one writes,
-    # and a writer waits up to 30 s for another's transaction instead of failing with "database is locked".
+    # Several runs on one machine (two sweeps, local workers) share one index: WAL lets readers go on while one
+    # writes, and a writer waits up to 30 s for another's transaction instead of failing with "database is
+    # locked". WAL needs one machine's shared memory: on a cluster only the sweep's driver writes the index
+    # (its workers run with BENCH_INDEX=0).
     db = sqlite3.connect(bench_home() / "results.sqlite", timeout=30)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"CREATE TABLE IF NOT EXISTS runs ({COLUMNS})")

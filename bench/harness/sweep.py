@@ -199,17 +199,21 @@ class Outcome:
     seconds: float = 0.0
 
 
-def run_sweep(configs: Iterable[RunConfig], *, executor: Executor | None = None, force: bool = False,
-              run_missing: bool = True, on_outcome: Callable[[int, int, Outcome], None] | None = None) -> list[Outcome]:
+def run_sweep(configs: Iterable[RunConfig], *, executor: Executor | None = None, device: str | None = None,
+              force: bool = False, run_missing: bool = True,
+              on_outcome: Callable[[int, int, Outcome], None] | None = None) -> list[Outcome]:
     """Plan every config (bench.harness.planning), then run what is not recorded on `executor` (default: this
     process). A failure is reported and the sweep goes on (its record is simply missing). With
     `run_missing=False` nothing runs: the outcomes say which runs are recorded (to export a partial sweep)."""
+    from bench.harness.executors import Result
     from bench.harness.executors.local import LocalExecutor
     from bench.harness.planning import plan_runs
     from bench.harness.protocol import existing_record
+    from bench.harness.store import index, run_folder
 
     executor = executor or LocalExecutor()
-    planned = plan_runs(configs, "cuda" if executor.has_gpu() else "cpu")
+    # `device`: where the caller planned the profiles for (asked once: an autoscaling cluster may change)
+    planned = plan_runs(configs, device or ("cuda" if executor.has_gpu() else "cpu"))
     outcomes: list[Outcome | None] = [None] * len(planned)
     reported = 0
 
@@ -233,6 +237,12 @@ def run_sweep(configs: Iterable[RunConfig], *, executor: Executor | None = None,
     for offset, result in executor.run([planned[p] for p in to_run], force=force):
         run = planned[to_run[offset]]
         record = existing_record(run.run_id, run.config) if result.status != "failed" else None
+        if result.status != "failed" and record is None:
+            result = Result(run.run_id, "failed", f"run {run.run_id} reported {result.status}, but its record is not "
+                            f"visible here ({run_folder(run.run_id)}): do the workers share this $BENCH_HOME?",
+                            result.seconds)
+        elif record is not None:
+            index(record, run_folder(run.run_id) / "record.json")  # workers elsewhere leave the index to us
         settle(to_run[offset], Outcome(run.config, result.status, record, result.error, result.seconds))
     return [o for o in outcomes if o is not None]
 

@@ -54,14 +54,33 @@ class Engine:
         from vllm import LLM
 
         self.folder, self.temporary = folder, temporary
-        self.llm = LLM(model=str(folder), tokenizer=str(folder), dtype=dtype, seed=seed,
-                       gpu_memory_utilization=GPU_MEMORY_SHARE, enforce_eager=True)
+        gc.collect()
+        torch.cuda.empty_cache()  # vLLM sizes its cache from the memory free at its start
+        try:
+            self.llm = LLM(model=str(folder), tokenizer=str(folder), dtype=dtype, seed=seed,
+                           gpu_memory_utilization=GPU_MEMORY_SHARE, enforce_eager=True)
+        except BaseException:
+            if temporary:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc) -> None:
-        del self.llm
+        self.close()
+
+    def close(self) -> None:
+        """Free the engine's GPU memory (`del` alone does not release all of it)."""
+        if getattr(self, "llm", None) is None:
+            return
+        self.llm = None
+        try:
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+            cleanup_dist_env_and_memory()
+        except ImportError:  # older or newer vLLM without it: collect what Python can
+            pass
         gc.collect()
         torch.cuda.empty_cache()
         if self.temporary:

@@ -17,9 +17,11 @@ from typing import Any, ClassVar
 from bench.core.errors import BenchError
 from bench.harness.planning import PlannedRun
 
-# What a worker process needs from the driver's environment to find the same store and stay offline.
+# What a worker process needs from the driver's environment to find the same store and stay offline. No
+# secrets: the arguments of a job are pickled to disk (submitit) or into a runtime environment (Ray); an API
+# key reaches a worker through the environment it inherits, as the cluster's own configuration provides.
 FORWARDED_ENV = ("BENCH_HOME", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME",
-                 "HF_HUB_CACHE", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+                 "HF_HUB_CACHE", "OPENAI_BASE_URL")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ def forwarded_env() -> dict[str, str]:
     env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
     env["BENCH_HOME"] = str(bench_home())
     env["BENCH_PROGRESS"] = "0"  # workers' bars would interleave; the driver reports each run
+    # The driver indexes what its workers record: SQLite's WAL mode is not safe on a file system that several
+    # nodes share, so only one process (on one node) writes the index.
+    env["BENCH_INDEX"] = "0"
     return env
 
 

@@ -46,8 +46,14 @@ class SlurmExecutor(Executor):
         from bench.core.paths import subdir
 
         o = self.options
-        executor = submitit.AutoExecutor(folder=o.folder or subdir("slurm"),
-                                         cluster=None if o.cluster == "slurm" else o.cluster)
+        # The cluster is named, never auto-detected: without Slurm's tools submitit would quietly pick its local
+        # executor and start every run at once on this machine.
+        try:
+            executor = submitit.AutoExecutor(folder=o.folder or subdir("slurm"), cluster=o.cluster)
+        except Exception as exc:  # submitit says which clusters it can reach
+            raise BenchError(f"the slurm executor cannot use cluster {o.cluster!r}: {exc}") from None
+        if executor.cluster != o.cluster:
+            raise BenchError(f"the slurm executor asked for cluster {o.cluster!r} but submitit gave {executor.cluster!r}")
         parameters = {"timeout_min": o.timeout_min, "cpus_per_task": o.cpus_per_run, "gpus_per_node": o.gpus_per_run,
                       "tasks_per_node": 1, "nodes": 1, "slurm_array_parallelism": o.parallelism,
                       "name": "relearn-bench"}
@@ -61,6 +67,8 @@ class SlurmExecutor(Executor):
     def run(self, runs: Sequence[PlannedRun], *, force: bool = False) -> Iterator[tuple[int, Result]]:
         import submitit
 
+        if not runs:
+            return
         executor, env = self._executor(), forwarded_env()
         threads = None if self.has_gpu() else self.options.cpus_per_run
         # Slurm enforces the array's parallelism itself; the local executors would start every job at once,
