@@ -93,7 +93,7 @@ def reindex() -> int:
             unreadable.append(f"{path.parent.name} ({exc})")
     with closing(_connect()) as db, db:
         db.execute("DELETE FROM runs")
-        db.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * len(COLUMNS.split(',')))})", rows)
+        db.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * len(dataclasses.fields(RunRow)))})", rows)
     if unreadable:
         from bench.core.progress import console
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -39,7 +40,7 @@ class Result:
     seconds: float = 0.0
 
 
-class Executor:
+class Executor(ABC):
     """Runs planned runs and yields (position in `runs`, Result) as each one finishes."""
 
     Options: ClassVar[type] = NoOptions
@@ -48,12 +49,13 @@ class Executor:
     def __init__(self, options: Any = None) -> None:
         self.options = options if options is not None else self.Options()
 
+    @abstractmethod
     def has_gpu(self) -> bool:
         """Whether the runs will execute on GPUs: the plan fixes the device and profile from it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def run(self, runs: Sequence[PlannedRun], *, force: bool = False) -> Iterator[tuple[int, Result]]:
-        raise NotImplementedError
+        """Execute `runs`, yielding (position in `runs`, Result) as each one finishes."""
 
 
 def forwarded_env() -> dict[str, str]:
