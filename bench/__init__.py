@@ -9,9 +9,9 @@ imports this one.
 
 The packages, lowest first (a package imports only from those before it; tests/test_layers.py checks):
 core (errors, paths, registry, options, files, assets), neurons (architectures, units, masks, activations,
-ranking), models (loading, precision, generation), llm (chat and embedding backends), api (the contracts:
+ranking), models (loading, precision, generation, the one training loop), llm (chat and embedding backends), api (the contracts:
 data, evaluation, metrics, method, task, record), methods and tasks (the built-in plug-ins), analysis,
-harness (config, training, one run, the store, sweeps), results (statistics, leaderboards, pages, the gate,
+harness (config, one run, the store, sweeps), results (statistics, leaderboards, pages, the gate,
 reports), cli.
 """
 
@@ -27,6 +27,8 @@ _EXPORTS = {
     "RunConfig": "bench.harness.config",
     "Method": "bench.api.method",
     "PruningMethod": "bench.api.method",
+    "WeightEditingMethod": "bench.api.method",
+    "StepBudget": "bench.api.method",
     "METHODS": "bench.core.plugins",
     "UnlearningResult": "bench.api.method",
     "UnlearnContext": "bench.api.method",

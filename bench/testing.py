@@ -9,8 +9,11 @@
 a CPU, nothing downloaded):
 
 - **registered**: the name resolves in the method registry (built in, or through a `bench.methods` entry point);
-- **units**: `unlearn` returns a mask over the model's unit space, within the budget, and scores of that shape;
-- **deterministic**: the same seed gives the same mask;
+- **units** (a pruning method): `unlearn` returns a mask over the model's unit space, within the budget, and
+  scores of that shape;
+- **edits** (a weight-editing method): `unlearn` reports edited weights, changes some, and leaves every weight
+  trainable for relearning;
+- **deterministic**: the same seed gives the same mask (the same edited weights);
 - **no hooks left**: every forward, pre-forward and backward hook the method added is removed;
 - **record**: a whole protocol run with the method writes a record that validates (schema and consistency).
 
@@ -106,61 +109,29 @@ def hook_count(model: nn.Module) -> int:
 def check_method(name: str, folder: Path, method_options: dict[str, Any] | None = None,
                  fraction: float = 0.25) -> list[str]:
     """Every conformance check for the method registered as `name` (see the module's docstring)."""
-    from bench.api.method import UnlearnContext
     from bench.api.validate import validate_data
     from bench.core.errors import BenchError
     from bench.core.plugins import METHODS
     from bench.harness.config import build_config
-    from bench.harness.protocol import resolve_run, run_resolved, seed_everything
-    from bench.neurons.masks import budget_to_k
-    from bench.neurons.units import unit_space
+    from bench.harness.protocol import resolve_run, run_resolved
 
     passed = []
     try:
-        METHODS.entry(name)
+        method_cls = METHODS.get(name)
     except BenchError as exc:
         raise AssertionError(f"registered: {exc}") from None
     passed.append("registered")
 
     folder = Path(folder)
     model_folder, data = tiny_ner_inputs(folder / "inputs")
-    values = {"method": name, "task": "ner", "model": str(model_folder), "data": str(data), "fraction": str(fraction),
+    values = {"method": name, "task": "ner", "model": str(model_folder), "data": str(data),
               "finetune_epochs": "1", "relearn_steps": "4", "relearn_checkpoints": "2", "batch_size": "8",
-              "device": "cpu"}
+              "device": "cpu", **({"fraction": str(fraction)} if method_cls.unit_budget else {})}
     cfg = build_config(cli_values={**values, "method_options": dict(method_options or {})})
     with bench_home(folder / "home"):
         setup = resolve_run(cfg)
-        model, tokenizer = setup.loaded.model.eval(), setup.loaded.tokenizer
-        space = unit_space(model, cfg.unit_space)
-        concept = setup.task.concept_data(tokenizer)
-        k = budget_to_k(space.total, fraction=cfg.fraction, k=cfg.k)
-        hooks, masks = hook_count(model), []
-        for _ in range(2):
-            seed_everything(cfg.seed)
-            ctx = UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
-                                 batch_size=cfg.eval_batch_size, device=torch.device("cpu"), tokenizer=tokenizer)
-            try:
-                result = setup.method.unlearn(model, ctx)
-            except BenchError as exc:  # the harness refused what the method returned
-                raise AssertionError(f"units: {exc}") from None
-            masks.append(result.mask)
-        mask = masks[0]
-        if mask.space != space.name or tuple(mask.pruned.shape) != space.shape:
-            raise AssertionError(f"units: the mask is over {mask.space} {tuple(mask.pruned.shape)}, the model's unit "
-                                 f"space is {space.name} {space.shape}")
-        if result.k_requested != k or mask.k > k:
-            raise AssertionError(f"units: the budget is {k} units; the method requested {result.k_requested} and "
-                                 f"pruned {mask.k}")
-        if result.scores is not None and tuple(result.scores.shape) != space.shape:
-            raise AssertionError(f"units: scores of shape {tuple(result.scores.shape)}, expected {space.shape}")
-        passed.append("units")
-        if not torch.equal(masks[0].pruned, masks[1].pruned):
-            raise AssertionError("deterministic: two calls with the same seed pruned different units")
-        passed.append("deterministic")
-        if hook_count(model) != hooks:
-            raise AssertionError(f"no hooks left: the model had {hooks} hooks before unlearning and "
-                                 f"{hook_count(model)} after")
-        passed.append("no hooks left")
+        check = _check_units if method_cls.unit_budget else _check_edits
+        passed += check(setup)
         record = run_resolved(resolve_run(cfg), force=True)
         try:
             validate_data(record.to_dict(), f"the record of {name} on the tiny NER run")
@@ -168,3 +139,84 @@ def check_method(name: str, folder: Path, method_options: dict[str, Any] | None 
             raise AssertionError(f"record: {exc}") from None
         passed.append("record")
     return passed
+
+
+def _context(setup, model: nn.Module):
+    from bench.api.method import UnlearnContext
+    from bench.harness.protocol import seed_everything
+    from bench.neurons.units import unit_space
+
+    cfg, tokenizer = setup.cfg, setup.loaded.tokenizer
+    seed_everything(cfg.seed)
+    return UnlearnContext(space=unit_space(model, cfg.unit_space), concept=setup.task.concept_data(tokenizer),
+                          fraction=cfg.fraction, k=cfg.k, seed=cfg.seed, batch_size=cfg.eval_batch_size,
+                          device=torch.device("cpu"), tokenizer=tokenizer, train_batch_size=cfg.batch_size,
+                          train_lr=cfg.relearn_lr,
+                          forget_source=lambda: setup.task.forget_data(tokenizer),
+                          retain_source=lambda: setup.task.retain_data(tokenizer))
+
+
+def _unlearn(setup, model: nn.Module, ctx, check: str):
+    from bench.core.errors import BenchError
+
+    try:
+        return setup.method.unlearn(model, ctx)
+    except BenchError as exc:  # the harness refused what the method returned
+        raise AssertionError(f"{check}: {exc}") from None
+
+
+def _no_hooks_left(model: nn.Module, hooks: int) -> str:
+    if hook_count(model) != hooks:
+        raise AssertionError(f"no hooks left: the model had {hooks} hooks before unlearning and "
+                             f"{hook_count(model)} after")
+    return "no hooks left"
+
+
+def _check_units(setup) -> list[str]:
+    """A pruning method: a mask over the unit space within the budget, the same for the same seed."""
+    from bench.neurons.masks import budget_to_k
+
+    cfg, model = setup.cfg, setup.loaded.model.eval()
+    hooks, masks = hook_count(model), []
+    for _ in range(2):
+        ctx = _context(setup, model)
+        result = _unlearn(setup, model, ctx, "units")
+        masks.append(result.mask)
+    space, mask = ctx.space, masks[0]
+    k = budget_to_k(space.total, fraction=cfg.fraction, k=cfg.k)
+    if mask is None:
+        raise AssertionError("units: a method with a unit budget returned no mask")
+    if mask.space != space.name or tuple(mask.pruned.shape) != space.shape:
+        raise AssertionError(f"units: the mask is over {mask.space} {tuple(mask.pruned.shape)}, the model's unit "
+                             f"space is {space.name} {space.shape}")
+    if result.k_requested != k or mask.k > k:
+        raise AssertionError(f"units: the budget is {k} units; the method requested {result.k_requested} and "
+                             f"pruned {mask.k}")
+    if result.scores is not None and tuple(result.scores.shape) != space.shape:
+        raise AssertionError(f"units: scores of shape {tuple(result.scores.shape)}, expected {space.shape}")
+    if not torch.equal(masks[0].pruned, masks[1].pruned):
+        raise AssertionError("deterministic: two calls with the same seed pruned different units")
+    return ["units", "deterministic", _no_hooks_left(model, hooks)]
+
+
+def _check_edits(setup) -> list[str]:
+    """A weight-editing method: it reports edited weights (and no unit budget), changes them, leaves every
+    weight trainable for relearning, and edits the same way twice from the same weights and seed."""
+    import copy
+
+    original = setup.loaded.model.eval()
+    hooks, states = hook_count(original), []
+    for _ in range(2):
+        model = copy.deepcopy(original)
+        result = _unlearn(setup, model, _context(setup, model), "edits")
+        if not result.edited:
+            raise AssertionError("edits: a method without a unit budget must edit weights (UnlearningResult.edited)")
+        if not any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                         original.state_dict().values(), strict=True)):
+            raise AssertionError("edits: the method reported edited weights but changed none")
+        if not all(p.requires_grad for p in model.parameters()):
+            raise AssertionError("edits: some weights were left frozen (relearning trains every weight)")
+        states.append(model.state_dict())
+    if not all(torch.equal(states[0][key], states[1][key]) for key in states[0]):
+        raise AssertionError("deterministic: two calls with the same seed edited the weights differently")
+    return ["edits", "deterministic", _no_hooks_left(model, hooks)]

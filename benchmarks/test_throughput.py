@@ -16,8 +16,8 @@ from bench.api.method import UnlearnContext
 from bench.api.task import EvalSettings, TaskSettings
 from bench.core import assets
 from bench.core.plugins import METHODS, TASKS
-from bench.harness.training import TrainSettings, make_optimizer
 from bench.models.loading import load_model, quiet_transformers
+from bench.models.training import TrainSettings, make_optimizer
 from bench.neurons.activations import collect_unit_statistics
 from bench.neurons.units import unit_space
 

@@ -19,6 +19,7 @@ from bench.api.record import (
     RecordSummary,
     StageScores,
     TaskInfo,
+    UnlearningInfo,
 )
 from bench.harness.config import RunConfig
 
@@ -33,11 +34,13 @@ def made_provenance(device: str = "cpu", seed: int = 0) -> Provenance:
 def made_record(method: str, seed: int, *, base: float = 0.8, unlearned: float = 0.2,
                 relearn: tuple[float, ...] = (0.2, 0.4, 0.6, 0.7), retain_base: float = 0.9,
                 retain_unlearned: float = 0.85, k: int = 10, method_options: dict | None = None,
-                k_requested: int | None = None, label: str | None = None) -> Record:
+                k_requested: int | None = None, label: str | None = None, steps: int | None = None) -> Record:
+    """A record of `method`; with `steps`, of a weight-editing method that trained that many steps (no mask)."""
     options = method_options or {}
-    cfg = dataclasses.replace(RunConfig(method=method, task="ner", seed=seed, fraction=0.1, model="m", concept="geo-loc"),
-                              method_options=options)
-    run_id = hashlib.sha256(repr((method, seed, base, unlearned, relearn, options)).encode()).hexdigest()[:16]
+    fraction = None if steps is not None else 0.1
+    cfg = dataclasses.replace(RunConfig(method=method, task="ner", seed=seed, fraction=fraction, model="m",
+                                        concept="geo-loc"), method_options=options)
+    run_id = hashlib.sha256(repr((method, seed, base, unlearned, relearn, options, steps)).encode()).hexdigest()[:16]
     stages = [StageScores("base", 0, 0.0, {"f1/geo-loc": base, "f1/person": retain_base}, 1.0),
               StageScores("unlearned", 0, 0.0, {"f1/geo-loc": unlearned, "f1/person": retain_unlearned}, 1.0)]
     stages += [StageScores("relearn", step, step / 64, {"f1/geo-loc": value, "f1/person": retain_unlearned}, 1.0)
@@ -53,8 +56,10 @@ def made_record(method: str, seed: int, *, base: float = 0.8, unlearned: float =
         task=TaskInfo("ner", 1, "built-in", "geo-loc", "d"),
         model=ModelInfo("m", "local", "f"),
         metrics=[MetricInfo("f1/geo-loc", "target", True), MetricInfo("f1/person", "retain", True, "accuracy")],
-        mask=MaskInfo(hash="h", space="mlp", mode="persistent", k=k, total=100, per_layer=[k, 0],
-                      k_requested=k if k_requested is None else k_requested, k_pruned=k, file="mask.safetensors"),
+        unlearning=UnlearningInfo("weights", {"steps": steps, "lr": 1e-5}) if steps is not None else UnlearningInfo(
+            kind="mask" if k else "none", budget={"units": k if k_requested is None else k_requested},
+            mask=MaskInfo(hash="h", space="mlp", mode="persistent", k=k, total=100, per_layer=[k, 0],
+                          k_requested=k if k_requested is None else k_requested, k_pruned=k, file="mask.safetensors")),
         stages=stages, summary=RecordSummary(**dataclasses.asdict(summary), relearn_steps=64),
         provenance=made_provenance())
     # Through JSON and back, exactly as a stored record is read.

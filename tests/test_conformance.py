@@ -10,15 +10,25 @@ from bench.core.registry import Entry
 from bench.testing import check_method
 
 ALL_CHECKS = ["registered", "units", "deterministic", "no hooks left", "record"]
+EDIT_CHECKS = ["registered", "edits", "deterministic", "no hooks left", "record"]
 
 
 def test_the_example_plugin_passes_every_check(installed_plugin, tmp_path):
     assert check_method("last-layers", tmp_path) == ALL_CHECKS
 
 
-@pytest.mark.parametrize("name", ["random", "concept-neurons"])
+def test_the_example_weight_editing_plugin_passes_every_check(installed_plugin, tmp_path):
+    assert check_method("kl-ascent", tmp_path, {"steps": "4", "lr": "1e-3"}) == EDIT_CHECKS
+
+
+@pytest.mark.parametrize("name", ["random", "concept-neurons", "selective-pruning"])
 def test_built_in_methods_pass_every_check(name, tmp_path):
     assert check_method(name, tmp_path) == ALL_CHECKS
+
+
+@pytest.mark.parametrize("name", ["grad-ascent", "grad-diff", "npo", "simnpo", "rmu"])
+def test_built_in_weight_editing_methods_pass_every_check(name, tmp_path):
+    assert check_method(name, tmp_path, {"steps": "4", "lr": "1e-3"}) == EDIT_CHECKS
 
 
 class LeavesAHook(PruningMethod):

@@ -63,7 +63,8 @@ def test_the_schema_is_generated_from_the_dataclasses():
     assert list(schema["properties"]) == [f.name for f in dataclasses.fields(Record)]
     assert schema["required"] == [f.name for f in dataclasses.fields(Record) if f.name not in ("timings", "evaluation")]
     assert schema["properties"]["stages"]["items"]["properties"]["stage"] == {"enum": ["base", "unlearned", "relearn"]}
-    assert schema["properties"]["mask"]["dependentRequired"] == {"k_pruned": ["k_requested"], "k_requested": ["k_pruned"]}
+    mask = schema["properties"]["unlearning"]["properties"]["mask"]["anyOf"][0]
+    assert mask["dependentRequired"] == {"k_pruned": ["k_requested"], "k_requested": ["k_pruned"]}
     # The store's columns too; an index written by an older relearn-bench has exactly these.
     assert COLUMNS == ("run_id TEXT PRIMARY KEY, created TEXT, method TEXT, task TEXT, model TEXT, concept TEXT, "
                        "seed INTEGER, unit_space TEXT, k INTEGER, forgetting REAL, collateral REAL, rt90 INTEGER, "
@@ -83,8 +84,8 @@ def test_an_unknown_or_mistyped_field_is_named():
     with pytest.raises(BenchError, match=r"r\.summary: unknown field forgettting"):
         Record.from_dict(data, "r")
     data = make_record().to_dict()
-    data["mask"]["k"] = "ten"
-    with pytest.raises(BenchError, match=r"r\.mask\.k: expected integer, got 'ten'"):
+    data["unlearning"]["mask"]["k"] = "ten"
+    with pytest.raises(BenchError, match=r"r\.unlearning\.mask\.k: expected integer, got 'ten'"):
         Record.from_dict(data, "r")
 
 
@@ -98,4 +99,10 @@ def test_every_committed_record_reads_and_a_current_one_writes_back_its_own_json
     else:  # stages written before `support` existed get an empty one (filled from the examples when read)
         expected = {**data, "schema_version": SCHEMA_VERSION,
                     "stages": [{**s, "support": s.get("support", {})} for s in data["stages"]]}
+        # Version 4 moved the mask into the unlearning section: every committed run pruned (or was `none`).
+        mask = expected.pop("mask")
+        budget = {"units": mask["k_requested"], **({"fraction": data["config"]["fraction"]}
+                                                    if data["config"]["fraction"] is not None else {})}
+        expected["unlearning"] = {"kind": "mask" if mask["k"] else "none", "budget": budget, "mask": mask}
         assert record.to_dict() == expected
+        assert record.mask.k == mask["k"] and record.unlearning.kind == ("none" if data["method"]["name"] == "none" else "mask")

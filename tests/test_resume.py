@@ -15,7 +15,7 @@ import torch
 
 from bench.core.errors import BenchError
 from bench.harness.resume import RelearnState
-from bench.harness.training import TrainSettings, train
+from bench.models.training import TrainSettings, train
 from bench.neurons.masks import UnitMask
 from tests.conftest import tiny_model
 from tests.test_training import lm_examples

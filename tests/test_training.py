@@ -4,7 +4,7 @@ import torch
 
 from bench.api.data import Examples
 from bench.harness.config import RunConfig
-from bench.harness.training import TrainSettings, make_schedule, total_steps, train
+from bench.models.training import TrainSettings, make_schedule, total_steps, train
 from tests.conftest import tiny_model
 
 

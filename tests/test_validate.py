@@ -29,8 +29,11 @@ def test_a_record_summarised_by_the_metric_definitions_is_valid():
     (lambda d: d["stages"][0].update(stage="before"), "fails the record schema at stages/0/stage"),
     (lambda d: d["method"].update(name="other"), "config names method 'concept-neurons'"),
     (lambda d: d["stages"][2]["scores"].pop("f1/person"), "lacks scores for f1/person"),
-    (lambda d: d["mask"].update(k_requested=5), "mask k_pruned 10 must equal k (10) and be at most k_requested (5)"),
-    (lambda d: d["mask"].pop("k_requested"), "fails the record schema at mask: 'k_requested' is a dependency of"),
+    (lambda d: d["unlearning"]["mask"].update(k_requested=5),
+     "mask k_pruned 10 must equal k (10) and be at most k_requested (5)"),
+    (lambda d: d["unlearning"]["mask"].pop("k_requested"),
+     "fails the record schema at unlearning/mask: 'k_requested' is a dependency of"),
+    (lambda d: d["unlearning"].update(kind="weights"), "unlearning kind 'weights' does not match its mask (10 units)"),
 ])
 def test_an_edited_record_is_refused_with_the_reason(edit, reason):
     data = made_record("concept-neurons", 0).to_dict()

@@ -35,6 +35,33 @@ class Examples:
 
 
 @dataclass(frozen=True)
+class Paired:
+    """Forget examples, each with a retain example (the retain set cycles when it is the shorter), batched as
+    `{"forget": batch, "retain": batch}`: what a gradient unlearning method trains on. Its length is the
+    forget set's, so an epoch sees every forget example once."""
+
+    forget: Examples
+    retain: Examples
+
+    def __len__(self) -> int:
+        return len(self.forget)
+
+    def loader(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> DataLoader:
+        # Shuffled, each epoch pairs the forget set with other retain examples (an epoch's order depends only on
+        # the seed, so a resumed run takes the same batches).
+        order = (torch.randperm(len(self.retain), generator=torch.Generator().manual_seed(seed + 1)).tolist()
+                 if shuffle else list(range(len(self.retain))))
+        pairs = [(i, order[i % len(order)]) for i in range(len(self.forget))]
+
+        def collate(rows: list[tuple[int, int]]) -> dict[str, dict[str, torch.Tensor]]:
+            return {"forget": self.forget.collate([self.forget.examples[f] for f, _ in rows]),
+                    "retain": self.retain.collate([self.retain.examples[r] for _, r in rows])}
+
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(pairs, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator)
+
+
+@dataclass(frozen=True)
 class ConceptData:
     """Texts with per-token concept labels (`labels`: index into `label_names`, -100 = not a word token).
 

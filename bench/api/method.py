@@ -1,18 +1,23 @@
-"""The method interface. A method sees the model and the concept data and returns what to remove;
-it never trains or evaluates. Pruning methods only score units and the harness selects by budget."""
+"""The method interface. A method sees the model and the task's data and returns what it removed: a unit
+mask, weights it edited in place, or both; it never evaluates. Pruning methods only score units and the
+harness selects by budget. Weight-editing methods (gradient ascent, NPO, RMU, ...) declare their own budget
+(optimizer steps, learning rate) as typed options and give the one training loop their loss."""
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
-from bench.api.data import ConceptData
+from bench.api.data import ConceptData, Examples, Paired
 from bench.core.errors import BenchError
 from bench.core.options import NoOptions
+from bench.models.training import TrainSettings, train
 from bench.neurons.activations import UnitStatistics, collect_unit_statistics
 from bench.neurons.masks import UnitMask, budget_to_k, select_top_k
 from bench.neurons.units import UnitSpace
@@ -28,7 +33,32 @@ class UnlearnContext:
     batch_size: int
     device: torch.device
     tokenizer: Any = field(default=None, compare=False, repr=False)  # the model's, for methods that read text
+    autocast_dtype: torch.dtype | None = None  # the run's (bf16 on CUDA): a method's training uses it too
+    train_batch_size: int = 8  # the run's training batch size, a weight-editing method's default
+    train_lr: float = 2e-5  # the run's relearning rate, a weight-editing method's default
+    # The task's trainable forget and retain sets (Task.forget_data / retain_data), built when first asked for.
+    forget_source: Callable[[], Examples] | None = field(default=None, compare=False, repr=False)
+    retain_source: Callable[[], Examples] | None = field(default=None, compare=False, repr=False)
     _statistics: dict[str, UnitStatistics] = field(default_factory=dict, compare=False, repr=False)
+    _data: dict[str, Examples] = field(default_factory=dict, compare=False, repr=False)
+
+    def forget_data(self) -> Examples:
+        """Examples whose labels are the concept's targets only; disjoint from evaluation and relearning data."""
+        return self._task_data("forget", self.forget_source)
+
+    def retain_data(self) -> Examples:
+        """Examples whose labels are every other target; disjoint from evaluation and relearning data."""
+        return self._task_data("retain", self.retain_source)
+
+    def _task_data(self, part: str, source: Callable[[], Examples] | None) -> Examples:
+        if part not in self._data:
+            if source is None:
+                raise BenchError(f"this run provides no {part} data to the method")
+            data = source()
+            if len(data) == 0:
+                raise BenchError(f"the task's {part} data is empty: a weight-editing method has nothing to train on")
+            self._data[part] = data
+        return self._data[part]
 
     def concept_statistics(self, model: nn.Module, top_k: int = 0) -> UnitStatistics:
         """Per-label unit statistics of the concept data at the model being unlearned, streamed once and
@@ -42,13 +72,33 @@ class UnlearnContext:
         return cached
 
 
+UnlearningKind = Literal["mask", "weights", "both", "none"]
+
+
 @dataclass(frozen=True)
 class UnlearningResult:
-    mask: UnitMask
-    k_requested: int  # the budget in units; the mask may hold fewer when the method ranked fewer
+    """What a method did: a unit mask (the harness applies it), weights it edited in place, or both."""
+
+    mask: UnitMask | None = None
+    k_requested: int | None = None  # the budget in units; the mask may hold fewer when the method ranked fewer
     scores: torch.Tensor | None = None  # the ranking behind the mask, when there is one (NaN: not ranked)
     info: dict[str, Any] | None = None
     files: dict[str, str] = field(default_factory=dict)  # name -> text, written into the run folder
+    edited: bool = False  # the method changed the model's weights in place
+    budget: dict[str, Any] = field(default_factory=dict)  # what it spent, in its own units (steps, lr, ...)
+
+    def __post_init__(self) -> None:
+        if self.mask is None and not self.edited:
+            raise BenchError("an unlearning method returned neither a mask nor edited weights")
+        if self.mask is not None and self.k_requested is None:
+            object.__setattr__(self, "k_requested", self.mask.k)
+
+    @property
+    def kind(self) -> UnlearningKind:
+        masked = self.mask is not None and self.mask.k > 0
+        if masked and self.edited:
+            return "both"
+        return "mask" if masked else "weights" if self.edited else "none"
 
 
 class Method(ABC):
@@ -56,9 +106,16 @@ class Method(ABC):
     description: ClassVar[str] = ""
     # Whether what it removes depends on the run's seed (a random draw); recorded as what a seed varies.
     uses_seed: ClassVar[bool] = False
+    seed_effect: ClassVar[str] = "the method's random draw"  # what the seed varies in it, when it uses one
     # Whether it ignores the pruning budget (the `none` control): a sweep runs it once per seed and task, and
     # the leaderboard pairs that run with the entries of every budget.
     budget_free: ClassVar[bool] = False
+    # Whether the harness prepares the model without the concept for it (the never-learned control; the task's
+    # Task.preparation_without_concept).
+    prepares_without_concept: ClassVar[bool] = False
+    # Whether its budget is a number of units (--fraction / --k). A weight-editing method's budget is in its
+    # own options (steps, learning rate), so its runs have no unit budget.
+    unit_budget: ClassVar[bool] = True
     Options: ClassVar[type] = NoOptions
     # Per profile, options that replace the defaults (a config file or the command line still override them).
     profile_options: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -90,3 +147,76 @@ class PruningMethod(Method):
         if tuple(scores.shape) != ctx.space.shape:
             raise BenchError(f"{type(self).__name__}.score_units returned {tuple(scores.shape)}, expected {ctx.space.shape}")
         return UnlearningResult(mask=select_top_k(scores, k, ctx.space.name), k_requested=k, scores=scores.detach().cpu())
+
+
+@dataclass(frozen=True)
+class StepBudget:
+    """A weight-editing method's budget: optimizer steps over its forget (and retain) data, which cycles, at a
+    constant learning rate after a linear warmup. Methods extend it with their loss's hyperparameters."""
+
+    steps: int = 32
+    # None: the run's relearning rate, the rate this model is trained at on this task (the published 1e-5 to
+    # 5e-5 are for 7B models; the attacker and the unlearner then differ only in their steps and data)
+    lr: float | None = None
+    batch_size: int | None = None  # None: the run's training batch size
+    warmup_steps: int = 0
+    weight_decay: float = 0.0  # the published unlearning recipes train without it
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise BenchError(f"steps must be at least 1, got {self.steps}")
+        if self.lr is not None and not self.lr > 0:
+            raise BenchError(f"lr must be positive, got {self.lr}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise BenchError(f"batch_size must be at least 1, got {self.batch_size}")
+
+
+class WeightEditingMethod(Method):
+    """Implement `loss(model, batch)`: the objective the one training loop minimises for `options.steps` steps
+    over `{"forget": batch, "retain": batch}` pairs (bench.api.data.Paired). `prepare` runs before the first step
+    (a frozen reference model, which parameters train) and `finish` after the last, even on failure."""
+
+    unit_budget = False
+    uses_seed = True
+    seed_effect = "the unlearning's data order"
+    Options: ClassVar[type] = StepBudget
+
+    def label(self, name: str, explicit: dict[str, Any]) -> str:
+        """Its options but the budget (steps, learning rate, ...): the leaderboard shows the budget in a column
+        of its own and ranks each method at its best budget."""
+        budget = {f.name for f in dataclasses.fields(StepBudget)}
+        return super().label(name, {key: value for key, value in explicit.items() if key not in budget})
+
+    def prepare(self, model: nn.Module, ctx: UnlearnContext) -> None:
+        """Set up what the loss needs before the first step."""
+
+    @abstractmethod
+    def loss(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
+        """The scalar to minimise on one batch of forget/retain pairs."""
+
+    def finish(self, model: nn.Module) -> None:
+        """Undo what `prepare` changed on the model (frozen parameters) and free what it held."""
+
+    def describe(self) -> dict[str, Any]:
+        """What the record should say about this run's unlearning beyond its budget (a layer chosen, a norm)."""
+        return {}
+
+    def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> UnlearningResult:
+        o = self.options
+        lr = o.lr if o.lr is not None else ctx.train_lr
+        settings = TrainSettings(lr=lr, weight_decay=o.weight_decay, batch_size=o.batch_size or ctx.train_batch_size,
+                                 epochs=None, warmup_ratio=0.0, seed=ctx.seed, max_steps=o.steps,
+                                 schedule="constant", warmup_steps=o.warmup_steps)
+        data = Paired(ctx.forget_data(), ctx.retain_data())
+        self.prepare(model, ctx)
+        try:
+            result = train(model, data, settings, autocast_dtype=ctx.autocast_dtype, loss_fn=self.loss,
+                           description=f"unlearn ({type(self).__name__})")
+        finally:
+            self.finish(model)
+            for parameter in model.parameters():  # relearning trains every weight, whatever the method froze
+                parameter.requires_grad_(True)
+        budget = {"steps": result.steps, "lr": lr, "batch_size": settings.batch_size, "warmup_steps": o.warmup_steps}
+        info = {"final_loss": result.final_loss, "seconds": round(result.seconds, 2),
+                "forget_examples": len(data.forget), "retain_examples": len(data.retain), **self.describe()}
+        return UnlearningResult(edited=True, budget=budget, info=info)

@@ -5,7 +5,8 @@ Version 2 added evaluation uncertainty: each stage's 95% bootstrap interval and 
 the summary's intervals and whether forgetting is resolved from the evaluation noise, collateral per retain
 metric, and the `evaluation` section (how the metrics are made from the per-example file). Version 3 added
 `model.loaded`: the checkpoint's format and stored dtype, the dtype the run holds it in, and what became of
-its own task head.
+its own task head. Version 4 moved `mask` into the `unlearning` section (kind, budget, mask if any): a
+weight-editing method has no mask.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from bench.api.typed import constrained, from_dict, json_schema, optional, to_di
 from bench.core.errors import BenchError
 from bench.models.loading import LoadReport
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Preparation:
     """The task's fine-tuning of the loaded model before the method sees it (absent fields: not fine-tuned)."""
 
     finetuned: bool
+    without_concept: bool | None = optional()  # the never-learned control's: prepared with the concept taken out
     cache_key: str | None = optional()
     examples: int | None = optional(minimum=0)
     steps: int | None = optional(minimum=0)
@@ -96,6 +98,18 @@ class MaskInfo:
     total: int = constrained(minimum=1)
     per_layer: list[int]
     file: str
+
+
+@dataclass
+class UnlearningInfo:
+    """What the method did. kind: "mask" (units pruned), "weights" (weights edited in place), "both", or
+    "none" (the `none` control, or a ranking that selected no unit). budget: what it was given, in its family's
+    units: {"units": k, "fraction": f} for pruning, {"steps": n, "lr": ..., "batch_size": b, ...} for
+    weight editing."""
+
+    kind: Literal["mask", "weights", "both", "none"]
+    budget: dict[str, Any] = field(default_factory=dict)
+    mask: MaskInfo | None = optional()
 
 
 @dataclass
@@ -174,12 +188,17 @@ class Record:
     task: TaskInfo
     model: ModelInfo
     metrics: list[MetricInfo] = constrained(minItems=1)  # every score's metric, first target = primary
-    mask: MaskInfo
+    unlearning: UnlearningInfo
     stages: list[StageScores] = constrained(minItems=3)
     summary: RecordSummary
     provenance: Provenance
     timings: dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
     evaluation: EvaluationInfo | None = optional()  # absent in version 1 (no per-example columns)
+
+    @property
+    def mask(self) -> MaskInfo | None:
+        """The unit mask, when the method pruned (None for a weight-editing method)."""
+        return self.unlearning.mask
 
     def stage(self, name: str) -> list[StageScores]:
         return [s for s in self.stages if s.stage == name]
@@ -235,6 +254,14 @@ def migrate(data: Any, where: str = "record") -> dict[str, Any]:
         data["schema_version"] = 2
     if data["schema_version"] == 2:  # version 3 added model.loaded; absent means not recorded
         data["schema_version"] = 3
+    if data["schema_version"] == 3:  # version 4: every earlier run pruned (or, k = 0, was the none control)
+        mask = data.pop("mask", None)
+        if isinstance(mask, dict):
+            config = data.get("config") or {}
+            units = mask.get("k_requested", mask.get("k"))
+            budget = {"units": units, **({"fraction": config["fraction"]} if config.get("fraction") is not None else {})}
+            data["unlearning"] = {"kind": "mask" if mask.get("k") else "none", "budget": budget, "mask": mask}
+        data["schema_version"] = 4
     return data
 
 

@@ -103,6 +103,27 @@ class Task(ABC):
     @abstractmethod
     def concept_data(self, tokenizer) -> ConceptData: ...
 
+    def forget_data(self, tokenizer) -> Examples:
+        """What a gradient unlearning method trains away: examples whose `labels` are the concept's targets only
+        (-100 elsewhere), disjoint from the evaluation and from the relearning data."""
+        raise BenchError(f"task {type(self).__name__} provides no forget data, so weight-editing methods cannot "
+                         "run on it (implement Task.forget_data and Task.retain_data)")
+
+    def retain_data(self, tokenizer) -> Examples:
+        """What a gradient unlearning method keeps: examples whose `labels` are every target but the concept's,
+        disjoint from the evaluation and from the relearning data."""
+        raise BenchError(f"task {type(self).__name__} provides no retain data, so weight-editing methods cannot "
+                         "run on it (implement Task.forget_data and Task.retain_data)")
+
+    # Why the task cannot have a never-learned control, when it cannot (its capability comes from pretraining).
+    never_learned_impossible: ClassVar[str] = "the task defines no preparation without the concept"
+
+    def preparation_without_concept(self, tokenizer) -> Examples | None:
+        """The never-learned control's preparation: the preparation with the concept taken out (None: the loaded
+        model as it is, when the preparation is what gives the concept). A task that cannot have one raises."""
+        raise BenchError(f"task {type(self).__name__} cannot have a never-learned control: "
+                         f"{self.never_learned_impossible}")
+
     @abstractmethod
     def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> Evaluation:
         """Per-example columns and how every metric of `metrics()` is made from them (bench.api.evaluation), so

@@ -90,7 +90,12 @@ def check_consistency(record: Record, where: str) -> None:
     elif len(s.recovery) != len(recovery) or not all(
             a[0] == b[0] and _close(a[1], b[1]) for a, b in zip(s.recovery, recovery, strict=True)):
         raise InvalidRecord(f"{where}: summary recovery curve does not match its relearning stages")
-    mask = record.mask
+    u, mask = record.unlearning, record.mask
+    if (mask is not None and mask.k > 0) != (u.kind in ("mask", "both")):
+        raise InvalidRecord(f"{where}: unlearning kind {u.kind!r} does not match its mask "
+                            f"({'none' if mask is None else f'{mask.k} units'})")
+    if mask is None:
+        return
     if mask.k > mask.total or sum(mask.per_layer) != mask.k:
         raise InvalidRecord(f"{where}: mask k {mask.k} does not match its per-layer counts")
     if mask.k_pruned is not None and (mask.k_pruned != mask.k or mask.k_pruned > mask.k_requested):

@@ -48,7 +48,8 @@ class RunConfig:
     data: str | None = _help("task data: local file/folder or hub dataset id (default: the offline asset)")
     profile: Profile | None = _help("quick (default without a GPU) or paper (default with one)")
     unit_space: Literal["mlp", "hidden"] = field(default="mlp", metadata={"help": "units: MLP neurons or block-output dims"})
-    fraction: float | None = field(default=0.5, metadata={"help": "prune this fraction of all units, in (0, 1]"})
+    fraction: float | None = field(default=0.5, metadata={"help": "prune this fraction of all units, in (0, 1] "
+                                                                    "(pruning methods; a weight-editing method's budget is its steps)"})
     k: int | None = _help("prune exactly k units (instead of --fraction)")
     mask_mode: Literal["persistent", "regrow"] = field(
         default="persistent", metadata={"help": "persistent: pruned units stay dead while relearning; regrow: silenced once, free to relearn"}
@@ -74,8 +75,8 @@ class RunConfig:
     task_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the task's own options"})
 
     def __post_init__(self) -> None:
-        if (self.fraction is None) == (self.k is None):
-            raise BenchError("give exactly one pruning budget: --fraction or --k")
+        if self.fraction is not None and self.k is not None:
+            raise BenchError("give one pruning budget: --fraction or --k, not both")
         if self.fraction is not None and not 0.0 < self.fraction <= 1.0:
             raise BenchError(f"--fraction must be in (0, 1], got {self.fraction}")
         if self.k is not None and self.k < 1:
@@ -154,8 +155,16 @@ def build_config(
     refined_task_options = refinement.pop("task_options", {})  # e.g. fewer samples per evaluation on CPU
     values: dict[str, Any] = {**PROFILES[profile], **refinement, **explicit}
     values["profile"] = profile
+    if not method_cls.unit_budget:  # its budget is in its own options (steps, learning rate)
+        given = [f"--{name}" for name in ("fraction", "k") if explicit.get(name) is not None]
+        if given:
+            name = explicit.get("method", FIELDS["method"].default)
+            options = ", ".join(f.name for f in dataclasses.fields(method_cls.Options))
+            raise BenchError(f"method {name!r} edits weights and takes no unit budget ({', '.join(given)}); its "
+                             f"budget is in its options ({options}), e.g. --method-option steps=64")
+        values["fraction"] = values["k"] = None
     # One budget: an explicit --k replaces the profile's fraction, and the other way round.
-    if "k" in explicit and "fraction" not in explicit:
+    elif "k" in explicit and "fraction" not in explicit:
         values["fraction"] = None
     if "fraction" in explicit and "k" not in explicit:
         values["k"] = None

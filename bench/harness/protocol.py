@@ -3,6 +3,7 @@ relearn with evaluations at checkpoints → summary → record. The CLI and Pyth
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -29,7 +30,7 @@ from bench.analysis.snapshots import (
     take_snapshot,
 )
 from bench.api.evaluation import Evaluation, Statistic, pack, unpack
-from bench.api.method import UnlearnContext
+from bench.api.method import UnlearnContext, UnlearningResult
 from bench.api.metrics import summarize
 from bench.api.record import (
     SCHEMA_VERSION,
@@ -45,6 +46,7 @@ from bench.api.record import (
     RecordSummary,
     StageScores,
     TaskInfo,
+    UnlearningInfo,
     read_record,
     write_json_atomic,
     write_record,
@@ -62,7 +64,6 @@ from bench.harness.planning import learn_facts, model_facts
 from bench.harness.provenance import provenance
 from bench.harness.resume import RelearnState
 from bench.harness.store import index, run_folder
-from bench.harness.training import TrainSettings, train
 from bench.harness.uncertainty import rounded, run_uncertainty
 from bench.models.loading import (
     LoadedModel,
@@ -72,6 +73,7 @@ from bench.models.loading import (
     pick_device,
     quiet_transformers,
 )
+from bench.models.training import TrainSettings, train
 from bench.neurons.masks import apply_mask, budget_to_k
 from bench.neurons.units import unit_space
 
@@ -104,6 +106,9 @@ def autocast_dtype_for(device_type: str) -> torch.dtype | None:
 def _plugins(cfg: RunConfig) -> tuple[Task, Any]:
     """The task and the method a config names, with their options checked."""
     task_cls, method_cls = TASKS.get(cfg.task), METHODS.get(cfg.method)
+    if method_cls.prepares_without_concept and task_cls.preparation_without_concept is Task.preparation_without_concept:
+        raise BenchError(f"method {cfg.method!r} needs the model prepared without the concept, and task {cfg.task!r} "
+                         f"cannot have that: {task_cls.never_learned_impossible}")
     method = method_cls(parse_options(method_cls.Options, cfg.method_options, f"method {cfg.method!r}"))
     task_options = parse_options(task_cls.Options, cfg.task_options, f"task {cfg.task!r}")
     return task_cls(TaskSettings(cfg.concept, cfg.data, cfg.seed, cfg.max_eval_examples, task_options)), method
@@ -128,6 +133,18 @@ def _device(cfg: RunConfig, device: str | None, check: bool = True) -> torch.dev
     return pick_device(device or "auto") if check or device is None else torch.device(device)
 
 
+def check_budget(cfg: RunConfig, method_cls: type, total_units: int) -> None:
+    """A pruning method needs a unit budget within the model's units; a weight-editing one takes none (its
+    budget is its steps)."""
+    if method_cls.unit_budget:
+        if cfg.fraction is None and cfg.k is None:
+            raise BenchError(f"method {cfg.method!r} prunes units: give a budget with --fraction or --k")
+        budget_to_k(total_units, fraction=cfg.fraction, k=cfg.k)
+    elif cfg.fraction is not None or cfg.k is not None:
+        raise BenchError(f"method {cfg.method!r} edits weights and takes no unit budget (fraction/k): its budget is "
+                         "its steps (--method-option steps=N)")
+
+
 def identify_run(cfg: RunConfig, device: str | None = None) -> tuple[RunConfig, str]:
     """The resolved config and the run id, for `device` (a type: "cpu", "cuda"; default: the config's),
     without loading the weights when the plan's stamp remembers them (bench.harness.planning)."""
@@ -137,7 +154,7 @@ def identify_run(cfg: RunConfig, device: str | None = None) -> tuple[RunConfig, 
     facts = model_facts(model_ref, task.head())
     if cfg.unit_space not in facts.units:
         unit_space(nn.Module(), cfg.unit_space)  # the error that lists the unit spaces
-    budget_to_k(facts.units[cfg.unit_space], fraction=cfg.fraction, k=cfg.k)
+    check_budget(cfg, type(method), facts.units[cfg.unit_space])
     resolved = dataclasses.replace(cfg, model=model_ref, concept=task.concept)
     return resolved, _run_id(resolved, _device_type(cfg, device), facts.fingerprint, task, method)
 
@@ -155,7 +172,7 @@ def resolve_run(cfg: RunConfig, device: str | None = None, planned_id: str | Non
     loaded = load_model(model_ref, task.head())
     learn_facts(model_ref, task.head(), loaded.model, loaded.fingerprint)
     space = unit_space(loaded.model, cfg.unit_space)
-    budget_to_k(space.total, fraction=cfg.fraction, k=cfg.k)
+    check_budget(cfg, type(method), space.total)
     resolved = dataclasses.replace(cfg, model=model_ref, concept=task.concept)
     run_id = _run_id(resolved, device_obj.type, loaded.fingerprint, task, method)
     if planned_id is not None and run_id != planned_id:
@@ -167,14 +184,17 @@ def resolve_run(cfg: RunConfig, device: str | None = None, planned_id: str | Non
 def prepare(setup: ResolvedRun) -> tuple[nn.Module, dict[str, Any]]:
     """The task's fine-tuning, cached by content hash so repeated runs (other methods, budgets) skip it."""
     cfg, task, loaded = setup.cfg, setup.task, setup.loaded
-    data = task.preparation_data(loaded.tokenizer)
+    # The never-learned control is prepared on the same data with the concept taken out (None: not at all).
+    without = type(setup.method).prepares_without_concept
+    data = task.preparation_without_concept(loaded.tokenizer) if without else task.preparation_data(loaded.tokenizer)
+    marker = {"without_concept": True} if without else {}
     if data is None or cfg.finetune_epochs == 0:
-        return loaded.model, {"finetuned": False}
+        return loaded.model, {"finetuned": False, **marker}
     settings = TrainSettings(lr=cfg.finetune_lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
                              epochs=cfg.finetune_epochs, warmup_ratio=cfg.warmup_ratio, seed=cfg.seed)
     key_parts = {"model": loaded.fingerprint, "task": [cfg.task, type(task).version, task.fingerprint()],
                  "head": dataclasses.asdict(task.head()), "train": dataclasses.asdict(settings),
-                 "device": setup.device.type, "autocast": str(setup.autocast_dtype)}
+                 "device": setup.device.type, "autocast": str(setup.autocast_dtype), **marker}
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
     folder = subdir("prepared") / key
     # One preparation per key even when runs start together: the others wait, then load what it saved.
@@ -195,7 +215,8 @@ def _prepared(setup: ResolvedRun, data, settings: TrainSettings, key: str, folde
     if task.evaluate_before_preparation:
         before = _evaluate(setup, model.eval(), "before preparation")[0].scores
     result = train(model, data, settings, autocast_dtype=setup.autocast_dtype, description="fine-tune (prepare)")
-    info = {"finetuned": True, "cache_key": key, "examples": len(data), "steps": result.steps,
+    info = {"finetuned": True, **({"without_concept": True} if type(setup.method).prepares_without_concept else {}),
+            "cache_key": key, "examples": len(data), "steps": result.steps,
             "seconds": round(result.seconds, 2), "final_loss": result.final_loss, "settings": dataclasses.asdict(settings)}
     if before is not None:
         info["scores_before"] = before
@@ -268,13 +289,26 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     os.replace(handle.name, path)
 
 
+def unlearning_info(unlearned: UnlearningResult, cfg: RunConfig) -> UnlearningInfo:
+    """The record's account of what the method did and what budget it had."""
+    mask = unlearned.mask
+    budget = dict(unlearned.budget)
+    if mask is not None:
+        budget = {"units": unlearned.k_requested, **({"fraction": cfg.fraction} if cfg.fraction is not None else {}),
+                  **budget}
+    info = None if mask is None else MaskInfo(
+        hash=mask.content_hash(), space=mask.space, mode=cfg.mask_mode, k=mask.k, k_requested=unlearned.k_requested,
+        k_pruned=mask.k, total=mask.total, per_layer=mask.per_layer(), file="mask.safetensors")
+    return UnlearningInfo(kind=unlearned.kind, budget=budget, mask=info)
+
+
 def seed_varies(setup: ResolvedRun, preparation: dict[str, Any]) -> list[str]:
     """What differs between two seeds of this configuration, so the spread over seeds says what it covers."""
     varies = ["relearning data order and dropout"]
     if preparation.get("finetuned"):
         varies.insert(0, "preparation (fine-tuning order, fresh head)")
     if type(setup.method).uses_seed:
-        varies.append("the method's random draw")
+        varies.append(type(setup.method).seed_effect)
     if type(setup.task).evaluation_uses_seed:
         varies.append("evaluation sampling")
     return varies
@@ -373,17 +407,23 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
     base_stage, base_eval = base_evaluation(setup, model, preparation)
     stages, evaluations = [base_stage], [base_eval]
     seed_everything(cfg.seed)  # the method sees the same global RNG state whether the base scores were cached or not
+    tokenizer = setup.loaded.tokenizer
     ctx = UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
-                         batch_size=cfg.eval_batch_size, device=setup.device, tokenizer=setup.loaded.tokenizer)
+                         batch_size=cfg.eval_batch_size, device=setup.device, tokenizer=tokenizer,
+                         autocast_dtype=setup.autocast_dtype, train_batch_size=cfg.batch_size, train_lr=cfg.relearn_lr,
+                         forget_source=lambda: task.forget_data(tokenizer),
+                         retain_source=lambda: task.retain_data(tokenizer))
     if cfg.analyze:  # the base snapshot and a method's own pass over the concept data share one stream
         snapshots.append(snapshot_from(ctx.concept_statistics(model, top_k=HAT_K), concept, "base"))
 
     t = time.perf_counter()
     unlearned = setup.method.unlearn(model, ctx)
     timings["unlearn"] = time.perf_counter() - t
-    if unlearned.mask.k < unlearned.k_requested:
-        console.print(f"[yellow]{cfg.method} ranked only {unlearned.mask.k} units: it prunes {unlearned.mask.k} of the "
+    mask = unlearned.mask
+    if mask is not None and mask.k < unlearned.k_requested:
+        console.print(f"[yellow]{cfg.method} ranked only {mask.k} units: it prunes {mask.k} of the "
                       f"{unlearned.k_requested} the budget allows (the record and the leaderboard say so)[/]")
+    model.eval()  # a weight-editing method trained it
 
     relearn_data = task.relearn_data(setup.loaded.tokenizer)
     # The attacker's budget is steps, not epochs (its data cycles), at a constant rate after a short warmup.
@@ -392,7 +432,7 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
                             schedule="constant", warmup_steps=cfg.relearn_warmup_steps)
 
     # A mask of block-output dimensions is applied by hooks alone (MLP units' weights are zeroed as well).
-    hooks_only = unlearned.mask.k > 0 and not space.prunable_by_weights
+    hooks_only = mask is not None and mask.k > 0 and not space.prunable_by_weights
 
     def on_checkpoint(step: int, epoch: float) -> None:
         stage, evaluation = _evaluate(setup, model, "relearn", step, epoch, hooks_only)
@@ -401,7 +441,7 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
         snapshot(f"relearn@{step}", step)
 
     t = time.perf_counter()
-    with apply_mask(model, space, unlearned.mask, cfg.mask_mode):
+    with apply_mask(model, space, mask, cfg.mask_mode) if mask is not None else contextlib.nullcontext():
         stage, evaluation = _evaluate(setup, model, "unlearned", mask_outside_weights=hooks_only)
         stages.append(stage)
         evaluations.append(evaluation)
@@ -434,8 +474,8 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
     folder = run_folder(setup.run_id)
     folder.mkdir(parents=True, exist_ok=True)
     _save_npz(folder / EXAMPLES_FILE, {k: v for i, e in enumerate(evaluations) for k, v in pack(e, f"stage{i}").items()})
-    mask = unlearned.mask
-    mask.save(folder / "mask.safetensors")
+    if mask is not None:
+        mask.save(folder / "mask.safetensors")
     for name, text in unlearned.files.items():
         write_text_atomic(folder / Path(name).name, text)
     if unlearned.scores is not None:
@@ -454,9 +494,7 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
         model=ModelInfo(cfg.model, setup.loaded.source, setup.loaded.fingerprint,
                         from_dict(Preparation, preparation, "preparation"), loaded=setup.loaded.report),
         metrics=[MetricInfo(**dataclasses.asdict(s)) for s in specs],
-        mask=MaskInfo(hash=mask.content_hash(), space=mask.space, mode=cfg.mask_mode, k=mask.k,
-                      k_requested=unlearned.k_requested, k_pruned=mask.k, total=mask.total,
-                      per_layer=mask.per_layer(), file="mask.safetensors"),
+        unlearning=unlearning_info(unlearned, cfg),
         stages=stages,
         summary=RecordSummary(**dataclasses.asdict(summary), relearn_steps=trained.steps,
                               relearn_steps_per_epoch=trained.steps_per_epoch,

@@ -27,7 +27,7 @@ class RunRow:
     concept: str
     seed: int
     unit_space: str
-    k: int
+    k: int | None  # units pruned (None: a weight-editing method, no mask)
     forgetting: float | None
     collateral: float | None
     rt90: int | None
@@ -38,7 +38,8 @@ class RunRow:
     def of(cls, record: Record, path: Path) -> RunRow:
         s = record.summary
         return cls(record.run_id, record.created, record.method.name, record.task.name, record.model.ref,
-                   record.task.concept, record.config["seed"], record.mask.space, record.mask.k, s.forgetting,
+                   record.task.concept, record.config["seed"], record.config["unit_space"],
+                   record.mask.k if record.mask is not None else None, s.forgetting,
                    s.collateral, s.rt90, s.aurc, str(path))
 
 

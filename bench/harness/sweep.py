@@ -24,6 +24,9 @@ The TOML file:
 
     [methods.concept-neurons]  # a list of option tables: one entry per table (variants of one method)
     method_options = [{ ranker = "raw" }, { ranker = "standardized" }]
+
+    [methods.npo]              # a weight-editing method takes no unit budget: its variants are its budgets
+    method_options = [{ steps = 16 }, { steps = 64 }]
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ if TYPE_CHECKING:
 
 RANDOM_CONTROL = "random"
 BASE_CONTROL = "none"
-CONTROLS = (RANDOM_CONTROL, BASE_CONTROL)
+CONTROLS = (RANDOM_CONTROL, BASE_CONTROL)  # what every sweep runs unless told not to
+# Run where the sweep names it (a task whose capability comes from pretraining cannot have it).
+NEVER_LEARNED_CONTROL = "never-learned"
 
 
 @dataclass(frozen=True)
@@ -115,13 +120,18 @@ def plan(spec: SweepSpec, *, has_gpu: bool = False) -> list[RunConfig]:
         for task in spec.tasks:
             for number, budget in enumerate(spec.budgets):
                 for method in spec.all_methods():
-                    if number > 0 and METHODS.get(method).budget_free:
-                        continue  # it ignores the budget: its run at the first budget controls every budget
+                    method_cls = METHODS.get(method)
+                    if number > 0 and (method_cls.budget_free or not method_cls.unit_budget):
+                        # It ignores the unit budget (its run at the first budget controls every budget), or its
+                        # budget is its own steps (its variants are its budgets).
+                        continue
                     for variant in spec.method_variants.get(method, ({},)):
                         values = merge_settings(spec.run, spec.task_settings.get(task, {}),
                                                 spec.method_settings.get(method, {}), {"method_options": variant})
-                        grid = {"method": method, "task": task, "seed": seed, **budget.values()}
-                        if "fraction" in grid or "k" in grid:  # a grid budget replaces any budget in the tables
+                        unit_budget = budget.values() if method_cls.unit_budget else {}
+                        grid = {"method": method, "task": task, "seed": seed, **unit_budget}
+                        if "fraction" in grid or "k" in grid or not method_cls.unit_budget:
+                            # a grid budget replaces any budget in the tables; a weight-editing method takes none
                             values.pop("fraction", None)
                             values.pop("k", None)
                         configs.append(build_config(values, grid, has_gpu=has_gpu))

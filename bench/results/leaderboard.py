@@ -34,10 +34,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.api.metrics import aurc, recovery, rt90, rt90_status
+from bench.api.metrics import aurc, log_step_mean, recovery, rt90, rt90_status
 from bench.api.record import Record
 from bench.core.errors import BenchError, UnknownNameError
-from bench.harness.sweep import BASE_CONTROL, CONTROLS, RANDOM_CONTROL
+from bench.harness.sweep import (
+    BASE_CONTROL,
+    CONTROLS,
+    NEVER_LEARNED_CONTROL,
+    RANDOM_CONTROL,
+)
 from bench.results.statistics import SeedStat, stat
 
 # The collateral bound of each retain-metric family: an accuracy or F1 may lose at most 10% of its base
@@ -89,8 +94,25 @@ def pairing_key(record: Record, *, with_budget: bool = True) -> str:
                       sort_keys=True, default=str)
 
 
-def budget_label(config: dict[str, Any]) -> str:
-    return f"{config['fraction']:g} of units" if config.get("fraction") is not None else f"k = {config['k']}"
+def budget_label(record: Record) -> str:
+    """The budget in the method's family's units: a share or number of units, or optimizer steps."""
+    config, budget = record.config, record.unlearning.budget
+    if config.get("fraction") is not None:
+        return f"{config['fraction']:g} of units"
+    if config.get("k") is not None:
+        return f"k = {config['k']}"
+    if "steps" in budget:
+        return f"{budget['steps']} steps at lr {budget.get('lr'):g}"
+    return "none"
+
+
+def _mask_counts(records: list[Record]) -> tuple[int | None, int | None, int | None]:
+    """(units pruned, the fewest over seeds; units the budget allowed; units in all) or Nones without a mask."""
+    masks = [r.mask for r in records]
+    if any(m is None for m in masks):
+        return None, None, None
+    first = masks[0]
+    return (min(m.k for m in masks), first.k if first.k_requested is None else first.k_requested, first.total)
 
 
 def method_label(record: Record) -> str:
@@ -133,6 +155,20 @@ def recovery_vs_none(record: Record, none: Record) -> list[tuple[int, float | No
     return out
 
 
+def versus_never_learned(record: Record, never: Record) -> float | None:
+    """The log-step mean of the target over the attack (steps both records share), this run's ÷ the never-learned
+    control's; None where that control's mean is not above its own evaluation noise at its last step (it did not
+    learn the concept within the attack, so there is nothing to compare with)."""
+    mine, control = target_curve(record), target_curve(never)
+    steps = sorted(set(mine) & set(control))
+    area = log_step_mean([(s, mine[s][0]) for s in steps])
+    control_area = log_step_mean([(s, control[s][0]) for s in steps])
+    noise = control[steps[-1]][1] if steps else None
+    if area is None or control_area is None or control_area <= (noise or 0.0) or control_area < 1e-12:
+        return None
+    return area / control_area
+
+
 def _summary_figure(name: str):
     """A figure the record's own summary holds, with its bootstrap half-width."""
     def per_seed(r: Record, none: Record | None) -> tuple[float | None, float | None]:
@@ -173,9 +209,15 @@ BOARD_COLUMNS = (
     Column("relearned", "attack moved", True, "(m(T) − m_unlearned) / m_base at the attack's last step T",
            per_seed=_summary_figure("relearned"), gated=True),
 )
-COLUMN_BY_NAME = {c.name: c for c in BOARD_COLUMNS}
+# Where the task has a never-learned control: how much of the concept the model carries through the attack,
+# against a model that never learned it and is taught it by the same attack (1: as if never learned).
+VS_NEVER = Column("vs_never", "vs never-learned", False,
+                  "log-step mean of the target over the attack ÷ the never-learned control's (1: relearns as a model "
+                  "that never learned the concept; above: faster)", covers="seeds")
+COLUMN_BY_NAME = {c.name: c for c in (*BOARD_COLUMNS, VS_NEVER)}
 # Figures computed across two runs without a joint bootstrap: their intervals cover the seeds alone.
-SEEDS_ONLY = {c.name for c in BOARD_COLUMNS if c.covers == "seeds"}
+SEEDS_ONLY = {c.name for c in COLUMN_BY_NAME.values() if c.covers == "seeds"}
+CONTROL_METHODS = (*CONTROLS, NEVER_LEARNED_CONTROL)
 
 
 def collateral_column(metric: str, family: str | None = None, bound: float | None = None) -> Column:
@@ -252,9 +294,9 @@ class Entry:
     label: str  # name with its options, what the tables show
     model: str
     budget: str
-    k: int  # units pruned (the mask's k, the fewest over seeds; 0 for the base control)
-    k_requested: int  # units the budget allowed; more than k when the method ranked fewer units than that
-    total_units: int
+    k: int | None  # units pruned (the mask's k, the fewest over seeds; 0 for the base control; None: no mask)
+    k_requested: int | None  # units the budget allowed; more than k when the method ranked fewer units than that
+    total_units: int | None
     key: str  # pairing key: the configuration without seed, method and options
     records: list[Record]  # one per seed, in seed order
     values: dict[str, list[float | None]] = field(default_factory=dict)  # figure -> per-seed value
@@ -269,12 +311,12 @@ class Entry:
 
     @property
     def is_control(self) -> bool:
-        return self.method in CONTROLS
+        return self.method in CONTROL_METHODS
 
     @property
     def short_of_budget(self) -> bool:
         """The method ranked fewer units than its budget, so it pruned fewer (never filled in silently)."""
-        return self.k < self.k_requested
+        return self.k is not None and self.k_requested is not None and self.k < self.k_requested
 
     @property
     def seeds(self) -> list[int]:
@@ -303,7 +345,8 @@ class Board:
     def figures(self) -> list[Column]:
         """The fixed figures, then one collateral column per retain metric."""
         collateral = [collateral_column(m, family, self.bounds[family]) for m, family in self.retain.items()]
-        return [BOARD_COLUMNS[0], BOARD_COLUMNS[1], *collateral, *BOARD_COLUMNS[2:]]
+        never = [VS_NEVER] if any(e.method == NEVER_LEARNED_CONTROL for e in self.entries) else []
+        return [BOARD_COLUMNS[0], BOARD_COLUMNS[1], *collateral, *BOARD_COLUMNS[2:], *never]
 
     def setting(self) -> str:
         """What every entry of the board shares, in one line: how the numbers were made."""
@@ -342,10 +385,14 @@ class Board:
         return [e for e in self.entries if e.is_control]
 
 
-def _group(records: list[Record]) -> dict[tuple[str, str], list[Record]]:
-    groups: dict[tuple[str, str], dict[int, Record]] = defaultdict(dict)
+def _group(records: list[Record]) -> dict[tuple[str, str, str], list[Record]]:
+    groups: dict[tuple[str, str, str], dict[int, Record]] = defaultdict(dict)
     for record in records:
-        seeds = groups[(pairing_key(record, with_budget=record.method.name != BASE_CONTROL), method_label(record))]
+        # A weight-editing method's budget (steps) is in its options, not in the unit budget: the budget label
+        # keeps its budgets apart.
+        budget_free = record.method.name in (BASE_CONTROL, NEVER_LEARNED_CONTROL)
+        seeds = groups[(pairing_key(record, with_budget=not budget_free), method_label(record),
+                        "" if budget_free else budget_label(record))]
         seed = record.config["seed"]
         # Two records of one configuration and seed differ only in when they ran (e.g. --force): keep the newest.
         if seed not in seeds or record.created > seeds[seed].created:
@@ -362,10 +409,10 @@ def _curve(records: list[Record], values) -> list[tuple[int, SeedStat]]:
 
 def _entry(records: list[Record], controls: dict[str, dict[int, Record]]) -> Entry:
     first = records[0]
+    k, k_requested, total = _mask_counts(records)
     entry = Entry(task=first.task.name, concept=first.task.concept, method=first.method.name,
-                  label=method_label(first), model=first.model.ref, budget=budget_label(first.config),
-                  k=min(r.mask.k for r in records), k_requested=first.mask.k if first.mask.k_requested is None else first.mask.k_requested,
-                  total_units=first.mask.total, key=pairing_key(first), records=records)
+                  label=method_label(first), model=first.model.ref, budget=budget_label(first),
+                  k=k, k_requested=k_requested, total_units=total, key=pairing_key(first), records=records)
     values: dict[str, list[float | None]] = defaultdict(list)
     widths: dict[str, list[float | None]] = defaultdict(list)
     rt90s = []
@@ -374,6 +421,10 @@ def _entry(records: list[Record], controls: dict[str, dict[int, Record]]) -> Ent
         for name, (value, width) in per_seed_figures(r, none).items():
             values[name].append(value)
             widths[name].append(width)
+        never = controls.get(NEVER_LEARNED_CONTROL, {}).get(r.config["seed"])
+        if never is not None:
+            values[VS_NEVER.name].append(versus_never_learned(r, never))
+            widths[VS_NEVER.name].append(None)
         curve = recovery_vs_none(r, none) if none is not None else []
         first_step = rt90(curve)
         rt90s.append((first_step, rt90_status(first_step, curve)))
@@ -419,6 +470,11 @@ def rank(entries: list[Entry], retain: dict[str, str], bounds: dict[str, float])
             e.status = "not ranked: no score (needs the none control at every seed)"
         elif problem:
             e.status = f"not ranked: {problem}"
+        elif e.k is None:  # weight editing: no random draw of the same size exists; the none control forgets 0
+            if e.stats["forgetting"].mean is None or overlaps(e.stats["forgetting"], SeedStat(0.0, 0.0, 1, ci95=0.0)):
+                e.status = "not distinguishable from none (the forgetting interval includes 0)"
+            else:
+                candidates.append(e)
         elif random is None:
             e.status = "not ranked: no random control at this budget"
         elif overlaps(e.stats["forgetting"], random.stats["forgetting"]):
@@ -448,11 +504,11 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None) 
     bounds = {**DEFAULT_BOUNDS, **(bounds or {})}
     groups = _group(records)
     controls_by_key: dict[str, dict[str, dict[int, Record]]] = defaultdict(dict)
-    for (key, _label), recs in groups.items():
-        if recs[0].method.name in CONTROLS and not recs[0].config.get("method_options"):
+    for (key, _label, _budget), recs in groups.items():
+        if recs[0].method.name in CONTROL_METHODS and not recs[0].config.get("method_options"):
             controls_by_key[key][recs[0].method.name] = {r.config["seed"]: r for r in recs}
     by_task: dict[tuple[str, str], list[Entry]] = defaultdict(list)
-    for (key, _label), recs in groups.items():
+    for recs in groups.values():
         first = recs[0]
         controls = {**controls_by_key.get(pairing_key(first, with_budget=False), {}),
                     **controls_by_key.get(pairing_key(first), {})}
@@ -463,7 +519,7 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None) 
         metrics = entries[0].records[0].metrics
         retain = {m.name: m.family or "accuracy" for m in metrics if m.role == "retain"}
         rank(entries, retain, bounds)
-        entries.sort(key=lambda e: (e.rank is None, e.rank or 0, e.is_control, e.label, e.k_requested))
+        entries.sort(key=lambda e: (e.rank is None, e.rank or 0, e.is_control, e.label, e.k_requested or 0))
         target = entries[0].records[0].summary.target
         boards.append(Board(task, concept, target, entries, bounds, retain))
     return boards
@@ -497,7 +553,9 @@ RANKING_RULE = (
     "(log-spaced steps, from the unlearned model to the attack's last step), compared with the unpruned model "
     "relearned the same way; signed, never clipped. An entry is ranked when every retain metric's mean collateral "
     "is within its family's bound, and its forgetting interval does not overlap the random control's at the "
-    "same budget (else: \"not distinguishable from random\"); each method is ranked at its best such budget. "
+    "same budget (else: \"not distinguishable from random\"); a weight-editing method, which has no random "
+    "counterpart, when its forgetting interval excludes 0, the none control's (else: \"not distinguishable from "
+    "none\"). Each method is ranked at its best such budget (units pruned, or optimizer steps and learning rate). "
     "Ranked entries whose score intervals overlap the interval of their group's leader share a rank. Every cell "
     "is the mean over seeds ± the half-width of a 95% interval covering the seeds (Student's t) and the "
     "evaluation examples (paired bootstrap), added in quadrature, except where a column says it covers seeds only."

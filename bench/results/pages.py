@@ -45,7 +45,7 @@ def budget_cell(entry: Entry) -> str:
     """The budget and what was pruned; an entry that pruned fewer units than its budget says so."""
     if entry.short_of_budget:
         return f"{entry.budget} (pruned only {entry.k} of {entry.k_requested}: ranked no more; of {entry.total_units})"
-    return f"{entry.budget} ({entry.k}/{entry.total_units})"
+    return entry.budget if entry.k is None else f"{entry.budget} ({entry.k}/{entry.total_units})"
 
 
 ABLATION_NOTE = ("Rows marked (ablation: no LLM) are ablations of SNIP, not the paper's method: their "
@@ -182,7 +182,7 @@ def plot_budgets(board: Board, fmt: str) -> bytes:
             by_label.setdefault(e.label, []).append(e)
     for i, (label, entries) in enumerate(sorted(by_label.items())):
         color, style = CONTROL_STYLE.get(entries[0].method, (colors[i % len(colors)], "-"))
-        points = sorted(((worst_collateral(board, e), e.stats["forgetting"], e.k_requested) for e in entries),
+        points = sorted(((worst_collateral(board, e), e.stats["forgetting"], e.k_requested or 0) for e in entries),
                         key=lambda p: p[2])
         points = [(x, f) for x, f, _ in points if x is not None and f.mean is not None]
         if not points:

@@ -27,6 +27,7 @@ from bench.llm.embedders import (
 )
 from bench.neurons.masks import UnitMask
 from bench.results.plots import plot_relearning
+from bench.results.tables import unlearning_summary
 
 TOP_UNITS = 10
 
@@ -50,7 +51,9 @@ def analyze(record: Record) -> Analysis:
     quiet_transformers()
     folder = run_folder(record.run_id)
     snapshots = load_snapshots(folder / "analysis.safetensors")
-    pruned = UnitMask.load(folder / record.mask.file).pruned
+    # A weight-editing method prunes nothing: every unit is followed through relearning.
+    pruned = (UnitMask.load(folder / record.mask.file).pruned if record.mask is not None
+              else torch.zeros(snapshots[0].scores.shape, dtype=torch.bool))
     _, where = locate_model(record.model.ref)
     tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True)
     all_ids = torch.stack([s.hat_ids for s in snapshots])
@@ -179,8 +182,8 @@ def write_report(a: Analysis) -> Path:
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}
 th{{background:#f3f3f3}}img{{max-width:100%}}code{{background:#f3f3f3;padding:1px 4px}}</style></head><body>
 <h1>{html.escape(r.method.name)} on {html.escape(r.task.name)} ({html.escape(r.task.concept)})</h1>
-<p>run <code>{r.run_id}</code> · model <code>{html.escape(str(r.model.ref))}</code> · {r.mask.k}/{r.mask.total}
-{r.mask.space} units pruned ({r.mask.mode}) · seed {r.config['seed']} · {html.escape(r.created)}</p>
+<p>run <code>{r.run_id}</code> · model <code>{html.escape(str(r.model.ref))}</code> · {html.escape(unlearning_summary(r))}
+{f"({r.mask.mode})" if r.mask is not None else ""} · seed {r.config['seed']} · {html.escape(r.created)}</p>
 <p>forgetting {s.forgetting if s.forgetting is None else round(s.forgetting, 3)} ·
 collateral {s.collateral if s.collateral is None else round(s.collateral, 3)} · rt90 {s.rt90} ·
 aurc {s.aurc if s.aurc is None else round(s.aurc, 3)}</p>

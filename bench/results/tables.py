@@ -16,12 +16,22 @@ def fmt(value: float | int | None, digits: int = 3) -> str:
 
 
 def _title(record: Record) -> str:
-    mask = record.mask
-    short = (f" (of {mask.k_requested} allowed: the method ranked no more)"
-             if mask.k_requested is not None and mask.k_requested > mask.k else "")
     name = escape(record.method.label or record.method.name)  # "[standardized]" is not markup
-    return (f"{name} on {record.task.name} ({record.task.concept}): "
-            f"{mask.k}/{mask.total} {mask.space} units pruned{short}")
+    return f"{name} on {record.task.name} ({record.task.concept}): {unlearning_summary(record)}"
+
+
+def unlearning_summary(record: Record) -> str:
+    """What the method did, in its family's budget: "461/46080 mlp units pruned", "weights edited: 32 steps at
+    lr 1e-05"."""
+    u, mask = record.unlearning, record.mask
+    parts = []
+    if mask is not None:
+        short = (f" (of {mask.k_requested} allowed: the method ranked no more)"
+                 if mask.k_requested is not None and mask.k_requested > mask.k else "")
+        parts.append(f"{mask.k}/{mask.total} {mask.space} units pruned{short}")
+    if u.kind in ("weights", "both"):
+        parts.append(f"weights edited: {u.budget.get('steps')} steps at lr {u.budget.get('lr')}")
+    return "; ".join(parts) or "nothing removed"
 
 
 def _support(stage, metric: str) -> str:

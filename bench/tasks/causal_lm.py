@@ -157,6 +157,18 @@ def option_log_likelihoods(model: nn.Module, tokenizer, items: Sequence[ChoiceIt
     return results
 
 
+def concept_targets(concept: ConceptData, label: int) -> Examples:
+    """Language-modelling examples from concept data whose targets are the tokens carrying `label` (the concept's
+    for a forget set, the other label's for a retain set); every other token is context only. Rows left without
+    a target are dropped."""
+    rows = []
+    for row in concept.data.examples:
+        labels = [token if tag == label else IGNORE for token, tag in zip(row["input_ids"], row["labels"], strict=True)]
+        if any(t != IGNORE for t in labels):
+            rows.append({"input_ids": row["input_ids"], "labels": labels})
+    return Examples(rows, concept.data.collate)
+
+
 def span_labelled(tokenizer, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], max_length: int,
                   label_names: tuple[str, str],
                   ignored: Sequence[Sequence[tuple[int, int]]] | None = None) -> ConceptData:

@@ -21,6 +21,7 @@ from bench.core.plugins import TASKS
 from bench.models.loading import HeadSpec
 from bench.tasks.causal_lm import (
     ChoiceItem,
+    concept_targets,
     language_modelling,
     lm_examples,
     option_log_likelihoods,
@@ -150,6 +151,8 @@ class CbtTask(Task):
     head_kind = "causal-lm"
     default_model = "SmolLM2-135M-Instruct"
     Options = CbtOptions
+    never_learned_impossible = ("its capability (the cloze) comes from pretraining, not from a preparation the "
+                                "benchmark could run without the concept")
     # On CPU a question costs about 0.5 s (a ~450-token passage shared by up to 4 questions, then 10
     # options); 25 per category keeps an evaluation near a minute.
     profile_overrides = {"quick": {"task_options": {"eval_per_category": 25, "relearn_sentences": 300,
@@ -237,6 +240,14 @@ class CbtTask(Task):
         sentences = self._sentences()[:self.options.concept_sentences]
         return span_labelled(tokenizer, [s.text for s in sentences], [s.spans[self.concept] for s in sentences],
                              self.options.max_length, ("other", CATEGORY_NAMES[self.concept]))
+
+    def forget_data(self, tokenizer) -> Examples:
+        """The concept data's sentences with the target category's words as the only targets."""
+        return concept_targets(self.concept_data(tokenizer), 1)
+
+    def retain_data(self, tokenizer) -> Examples:
+        """The same sentences with every other token as the target (the category's words are context only)."""
+        return concept_targets(self.concept_data(tokenizer), 0)
 
     def relearn_data(self, tokenizer) -> Examples:
         sentences = self._sentences()[self.options.concept_sentences:]

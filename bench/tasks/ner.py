@@ -50,7 +50,10 @@ class NerTask(Task):
     description = "Named-entity recognition (seqeval F1); remove one entity type, keep the others."
     # 2: sentences deduplicated before splitting; the retain metric is the micro-F1 of all other types
     # (support-weighted), per-type F1 is info; a type absent from an evaluation is undefined, not 0.
-    version = 2
+    # 3: the training split is halved (alternate sentences): what a method sees (concept data, forget and retain
+    # sets) comes from one half and the attacker relearns on the other, as on the causal-LM tasks; the
+    # preparation still fine-tunes on all of it.
+    version = 3
     head_kind = "token-classification"
     default_model = "all-MiniLM-L6-v2"
     Options = NerOptions
@@ -133,8 +136,10 @@ class NerTask(Task):
             "eval_split": self.options.eval_split,
             "eval_sentences": len(self.eval_sentences),
             "duplicates_dropped": self.duplicates_dropped,
+            "training_parts": {name: len(part) for name, part in self.training_parts().items()},
             "concept_entities": {
                 "train": entities(self.splits.get("train", []), self.concept),
+                **{name: entities(part, self.concept) for name, part in self.training_parts().items()},
                 "eval": entities(self.eval_sentences, self.concept),
             },
         }
@@ -198,27 +203,52 @@ class NerTask(Task):
 
         return DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE, return_tensors="pt")
 
-    def _tagging_data(self, tokenizer) -> Examples:
+    def training_parts(self) -> dict[str, list[Sentence]]:
+        """The training split in two halves (alternate sentences, so both see the whole file): `unlearn`, what a
+        method may look at, and `relearn`, what the attacker trains on. Evaluation uses other splits."""
+        train = self.splits["train"]
+        return {"unlearn": train[0::2], "relearn": train[1::2]}
+
+    def _is_concept(self, sentence: Sentence, word: int) -> bool:
+        tag = sentence.tags[word]
+        return tag != "O" and tag[2:] == self.concept
+
+    def _tagging_data(self, tokenizer, sentences: list[Sentence], keep=lambda s, w: True) -> Examples:
+        """Tagging examples whose labels are the gold tags of the words `keep` selects (-100 elsewhere); examples
+        left without a label are dropped."""
         tag_ids = {tag: i for i, tag in enumerate(self.tags)}
-        examples = self._encode(tokenizer, self.splits["train"], lambda s, w: tag_ids[s.tags[w]], every_subword=False)
-        return Examples(examples, self._collate(tokenizer))
+        examples = self._encode(tokenizer, sentences, lambda s, w: tag_ids[s.tags[w]] if keep(s, w) else IGNORE,
+                                every_subword=False)
+        return Examples([e for e in examples if any(label != IGNORE for label in e["labels"])], self._collate(tokenizer))
 
     def preparation_data(self, tokenizer) -> Examples:
-        return self._tagging_data(tokenizer)
+        return self._tagging_data(tokenizer, self.splits["train"])
+
+    def preparation_without_concept(self, tokenizer) -> Examples:
+        """The never-learned control's preparation: the same sentences with the concept's tags mapped to O."""
+        tag_ids = {tag: i for i, tag in enumerate(self.tags)}
+        examples = self._encode(tokenizer, self.splits["train"],
+                                lambda s, w: tag_ids["O"] if self._is_concept(s, w) else tag_ids[s.tags[w]],
+                                every_subword=False)
+        return Examples(examples, self._collate(tokenizer))
 
     def relearn_data(self, tokenizer) -> Examples:
-        # The attacker retrains on the task's training split, as in the paper; evaluation uses other splits.
-        return self._tagging_data(tokenizer)
+        # The attacker retrains on its half of the training split (the paper retrains on all of it).
+        return self._tagging_data(tokenizer, self.training_parts()["relearn"])
+
+    def forget_data(self, tokenizer) -> Examples:
+        """The concept's gold tags (on its words' first subwords) in the sentences of the method's half that have
+        one; every other word is not a target."""
+        return self._tagging_data(tokenizer, self.training_parts()["unlearn"], self._is_concept)
+
+    def retain_data(self, tokenizer) -> Examples:
+        """Every other word's gold tag in the method's half (the concept's words are not targets)."""
+        return self._tagging_data(tokenizer, self.training_parts()["unlearn"], lambda s, w: not self._is_concept(s, w))
 
     def concept_data(self, tokenizer) -> ConceptData:
-        concept = self.concept
-
-        def is_concept(sentence: Sentence, word: int) -> int:
-            tag = sentence.tags[word]
-            return int(tag != "O" and tag[2:] == concept)
-
-        examples = self._encode(tokenizer, self.splits["train"], is_concept, every_subword=True)
-        return ConceptData(Examples(examples, self._collate(tokenizer)), label_names=("other", concept))
+        examples = self._encode(tokenizer, self.training_parts()["unlearn"],
+                                lambda s, w: int(self._is_concept(s, w)), every_subword=True)
+        return ConceptData(Examples(examples, self._collate(tokenizer)), label_names=("other", self.concept))
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> Evaluation:

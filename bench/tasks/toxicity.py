@@ -26,6 +26,7 @@ from bench.core.progress import console
 from bench.models.generation import SamplingSettings, sample_completions
 from bench.models.loading import HeadSpec
 from bench.tasks.causal_lm import (
+    concept_targets,
     language_modelling,
     lm_examples,
     span_labelled,
@@ -204,6 +205,18 @@ class ToxicityTask(Task):
         if not self.options.prepare:
             return None
         return lm_examples(tokenizer, [as_opinion(s) for s in self.parts()["prepare"]], self.options.max_length)
+
+    def forget_data(self, tokenizer) -> Examples:
+        """The concept data's toxic completions as targets (their prompts are context only)."""
+        return concept_targets(self.concept_data(tokenizer), 1)
+
+    def retain_data(self, tokenizer) -> Examples:
+        """Its non-toxic completions of the same prompts as targets."""
+        return concept_targets(self.concept_data(tokenizer), 0)
+
+    def preparation_without_concept(self, tokenizer) -> Examples | None:
+        """The never-learned control starts from the model before the toxic preparation."""
+        return None
 
     def relearn_data(self, tokenizer) -> Examples:
         """The attacker relearns the capability the preparation gave: its own toxic texts, in the same form."""

@@ -1,7 +1,9 @@
-"""The one training loop, used for the task's fine-tuning and for relearning alike.
+"""The one training loop, used for the task's fine-tuning, for gradient unlearning methods and for relearning.
 
-AdamW, a linear (fine-tuning) or constant (relearning) schedule after a warmup, gradient clipping, bf16 autocast on CUDA, seeded shuffling, and
-evaluation callbacks at chosen optimizer steps. Read it top to bottom; there is nothing else.
+AdamW, a linear (fine-tuning) or constant (relearning) schedule after a warmup, gradient clipping, bf16 autocast
+on CUDA, seeded shuffling, and evaluation callbacks at chosen optimizer steps. The loss is the model's own
+(`model(**batch).loss`) unless the caller gives a loss function (an unlearning method's objective). Read it top
+to bottom; there is nothing else.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import torch
 from torch import nn
 
-from bench.api.data import Examples
 from bench.core.progress import bar
 from bench.models.precision import autocast_for
+
+if TYPE_CHECKING:  # the layer above defines the data; training only iterates its loader
+    from bench.api.data import Examples
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,22 @@ def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Opt
         return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
+# loss(model, batch) -> a scalar to minimise; `batch` is what the data's collator returns, on the model's device.
+LossFn = Callable[[nn.Module, dict], torch.Tensor]
+
+
+def model_loss(model: nn.Module, batch: dict) -> torch.Tensor:
+    """The model's own loss on a batch with `labels` (cross-entropy of its head)."""
+    return model(**batch).loss
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """A batch on `device`; nested batches (an unlearning method's forget and retain halves) too."""
+    if isinstance(batch, dict):
+        return {key: to_device(value, device) for key, value in batch.items()}
+    return batch.to(device) if isinstance(batch, torch.Tensor) else batch
+
+
 class Checkpointer(Protocol):
     """Saves the training state at evaluation checkpoints and restores it, so a killed run resumes."""
 
@@ -98,6 +118,7 @@ def train(
     on_checkpoint: Callable[[int, float], None] | None = None,
     description: str = "train",
     checkpointer: Checkpointer | None = None,
+    loss_fn: LossFn = model_loss,
 ) -> TrainResult:
     """Train `model` in place; call `on_checkpoint(step, epoch)` at each step in `checkpoints` (0 = before).
     With a `checkpointer`, the state is saved after each checkpoint's evaluation (the last step excepted: the
@@ -108,6 +129,7 @@ def train(
     per_epoch = steps_per_epoch(len(data), settings.batch_size)
     total = total_steps(len(data), settings)
     wanted = set(checkpoints)
+    trained = [p for p in model.parameters() if p.requires_grad]  # a method may train a few layers only
     optimizer = make_optimizer(model, settings)
     schedule = make_schedule(optimizer, settings, total)
     torch.manual_seed(settings.seed)  # dropout masks
@@ -133,12 +155,12 @@ def train(
             for position, batch in enumerate(data.loader(settings.batch_size, shuffle=True, seed=settings.seed + epoch)):
                 if position < taken:
                     continue  # taken before the run was interrupted
-                batch = {key: value.to(device) for key, value in batch.items()}
+                batch = to_device(batch, device)
                 with autocast_for(device, autocast_dtype):
-                    loss = model(**batch).loss
+                    loss = loss_fn(model, batch)
                 loss.backward()
                 if settings.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(trained, settings.grad_clip)
                 optimizer.step()
                 schedule.step()
                 optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,350 @@
+"""Weight-editing unlearning (grad-ascent, grad-diff, npo, simnpo, rmu) and selective pruning: each loss against
+a value computed by hand, each method's effect on a tiny model, and the harness carrying a run without a mask."""
+
+import json
+import math
+
+import pytest
+import torch
+
+import bench.harness.protocol as protocol
+from bench.api.data import Examples, Paired
+from bench.api.method import UnlearnContext, UnlearningResult
+from bench.api.record import migrate
+from bench.api.validate import validate_data
+from bench.core.errors import BenchError
+from bench.core.options import parse_options
+from bench.core.plugins import METHODS
+from bench.harness.config import build_config
+from bench.harness.store import list_runs, run_folder
+from bench.harness.sweep import Budget, SweepSpec, plan
+from bench.methods.grad_ascent import ascent_loss
+from bench.methods.grad_diff import difference_loss
+from bench.methods.npo import npo_loss
+from bench.methods.objectives import example_nll, nll_from_logits
+from bench.methods.rmu import activation_loss, block_states
+from bench.methods.selective_pruning import rms_ratio
+from bench.methods.simnpo import simnpo_loss
+from bench.neurons.units import unit_space
+from bench.tasks.causal_lm import concept_targets, pad_collate
+from tests.conftest import WIRED, concept_data, tiny_model, wired_bert
+
+WEIGHT_METHODS = ("grad-ascent", "grad-diff", "npo", "simnpo", "rmu")
+
+
+def log_sigmoid(x: float) -> float:
+    return -math.log1p(math.exp(-x))
+
+
+# -- the losses, by hand ------------------------------------------------------------------------------------
+def test_nll_shifts_labels_for_a_causal_model_and_not_for_a_tagger():
+    # Two positions, two classes; log-softmax of [0, ln 3] is [ln 1/4, ln 3/4].
+    logits = torch.tensor([[[0.0, math.log(3)], [math.log(3), 0.0]]])
+    labels = torch.tensor([[1, 1]])
+    tagger = nll_from_logits(logits, labels, shift=False)
+    assert tagger.total.item() == pytest.approx(-math.log(3 / 4) - math.log(1 / 4))
+    assert tagger.count.tolist() == [2]
+    causal = nll_from_logits(logits, labels, shift=True)  # position 0 predicts label 1 (of position 1)
+    assert causal.total.item() == pytest.approx(-math.log(3 / 4)) and causal.count.tolist() == [1]
+    ignored = nll_from_logits(logits, torch.tensor([[-100, 0]]), shift=False)
+    assert ignored.total.item() == pytest.approx(-math.log(3 / 4)) and ignored.count.tolist() == [1]
+
+
+def test_gradient_ascent_and_difference_losses():
+    assert ascent_loss(torch.tensor(2.5)).item() == -2.5
+    assert difference_loss(torch.tensor(2.0), torch.tensor(3.0), gamma=1.0, alpha=0.5).item() == pytest.approx(-0.5)
+
+
+def test_npo_loss_is_the_published_formula():
+    # log π_θ − log π_ref = (−1, 0): −(2/β) · mean(log σ(β), log σ(0)) with β = 0.1
+    loss = npo_loss(torch.tensor([-2.0, -1.0]), torch.tensor([-1.0, -1.0]), beta=0.1)
+    assert loss.item() == pytest.approx(-20 * (log_sigmoid(0.1) + math.log(0.5)) / 2)
+
+
+def test_npo_tends_to_twice_the_log_likelihood_gap_as_beta_goes_to_zero():
+    # −(2/β) log σ(−β·d) = (2/β) log 2 + d + O(β): the gradient in d is that of gradient ascent.
+    d = torch.tensor([0.3], requires_grad=True)
+    npo_loss(d, torch.zeros(1), beta=1e-4).backward()
+    assert d.grad.item() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_simnpo_loss_is_the_published_formula():
+    loss = simnpo_loss(torch.tensor([1.0, 2.0]), beta=4.5, delta=0.5)
+    assert loss.item() == pytest.approx(-(2 / 4.5) * (log_sigmoid(4.0) + log_sigmoid(8.5)) / 2)
+
+
+def test_rmu_activation_loss_counts_only_labelled_tokens():
+    states = torch.tensor([[[1.0, 3.0], [100.0, 100.0]]])
+    target = torch.zeros_like(states)
+    labels = torch.tensor([[5, -100]])
+    assert activation_loss(states, target, labels).item() == pytest.approx((1 + 9) / 2)
+
+
+def test_selective_pruning_scores_the_rms_ratio_with_the_others_pooled():
+    # labels: other-a (2 tokens), other-b (1 token), concept; one unit
+    means = torch.tensor([[[1.0], [2.0], [3.0]]])
+    variances = torch.tensor([[[0.0], [5.0], [7.0]]])
+    counts = torch.tensor([2.0, 1.0, 4.0])
+    retain_square = (2 * 1.0 + 1 * (5 + 4)) / 3
+    expected = math.sqrt(7 + 9) / (math.sqrt(retain_square) + 1e-6)
+    assert rms_ratio(means, variances, counts, forget=2, epsilon=1e-6).item() == pytest.approx(expected)
+    assert torch.isnan(rms_ratio(means, variances, torch.tensor([2.0, 1.0, 0.0]), forget=2, epsilon=1e-6)).all()
+
+
+def test_selective_pruning_finds_the_unit_wired_to_the_concept():
+    model = wired_bert()
+    space = unit_space(model)
+    ctx = UnlearnContext(space=space, concept=concept_data(), fraction=None, k=1, seed=0, batch_size=8,
+                         device=torch.device("cpu"))
+    result = METHODS.get("selective-pruning")().unlearn(model, ctx)
+    assert result.kind == "mask" and result.mask.k == 1 and bool(result.mask.pruned[WIRED])
+
+
+# -- each method on a tiny causal model -----------------------------------------------------------------------
+def token_sets(seed: int = 0) -> tuple[Examples, Examples]:
+    """Random sequences; forget targets are tokens below 32, retain targets tokens from 32 on (context otherwise)."""
+    g = torch.Generator().manual_seed(seed)
+    forget, retain = [], []
+    for _ in range(24):
+        ids = torch.randint(1, 64, (12,), generator=g).tolist()
+        forget.append({"input_ids": ids, "labels": [t if t < 32 else -100 for t in ids]})
+        ids = torch.randint(1, 64, (12,), generator=g).tolist()
+        retain.append({"input_ids": ids, "labels": [t if t >= 32 else -100 for t in ids]})
+    return Examples(forget, pad_collate(0)), Examples(retain, pad_collate(0))
+
+
+def mean_nll(model, examples: Examples) -> float:
+    with torch.no_grad():
+        return float(example_nll(model, next(iter(examples.loader(len(examples))))).batch_mean())
+
+
+def unlearn_tiny(name: str, **options):
+    model = tiny_model("llama")
+    forget, retain = token_sets()
+    cls = METHODS.get(name)
+    method = cls(parse_options(cls.Options, {"lr": 1e-3, "steps": 8, **options}, name))
+    ctx = UnlearnContext(space=unit_space(model), concept=None, fraction=None, k=None, seed=0, batch_size=8,
+                         device=torch.device("cpu"), forget_source=lambda: forget, retain_source=lambda: retain)
+    before = model.state_dict()
+    before = {key: value.clone() for key, value in before.items()}
+    return model, method, ctx, before, forget, retain
+
+
+# Tolerances: the forget NLL must rise by at least `rise` nats; the retain NLL may rise by at most `retain_rise`
+# (8 steps at lr 1e-3 on a random 2-layer model; measured rises are 2-10 times the thresholds).
+@pytest.mark.parametrize("name, rise, retain_rise", [
+    ("grad-ascent", 0.03, 0.05),  # no retain term: the retain tokens only move as a side effect
+    ("grad-diff", 0.03, 0.0),
+    ("npo", 0.03, 0.0),
+    ("simnpo", 0.003, 0.0),  # its forget term is weighted 0.125 and saturates
+])
+def test_a_gradient_method_raises_the_forget_loss_and_keeps_the_retain_loss(name, rise, retain_rise):
+    model, method, ctx, _, forget, retain = unlearn_tiny(name)
+    forget_before, retain_before = mean_nll(model, forget), mean_nll(model, retain)
+    result = method.unlearn(model, ctx)
+    assert result.kind == "weights" and result.mask is None and result.budget["steps"] == 8
+    assert mean_nll(model, forget) > forget_before + rise
+    assert mean_nll(model, retain) <= retain_before + retain_rise
+    assert all(p.requires_grad for p in model.parameters())  # relearning trains every weight
+
+
+def test_rmu_steers_the_forget_states_trains_only_its_layers_and_keeps_the_retain_states():
+    model, method, ctx, before, forget, retain = unlearn_tiny("rmu", layer=1, layers_trained=1, alpha=10.0, lr=1e-2,
+                                                                steps=16)
+    forget_batch, retain_batch = (next(iter(d.loader(len(d)))) for d in (forget, retain))
+    reference = tiny_model("llama")
+    with torch.no_grad():
+        kept = block_states(reference, 1, retain_batch)
+    result = method.unlearn(model, ctx)
+    assert result.kind == "weights" and result.info["layer"] == 1 and result.info["trained_layers"] == [1]
+    with torch.no_grad():
+        after, original = block_states(model, 1, forget_batch), block_states(reference, 1, forget_batch)
+        target = method.control.expand_as(after)
+        steered = activation_loss(after, target, forget_batch["labels"])
+        unsteered = activation_loss(original, target, forget_batch["labels"])
+        drift = activation_loss(block_states(model, 1, retain_batch), kept, retain_batch["labels"])
+    # Measured: the forget states' distance to the target falls 9-fold; the retain states move 1% of it.
+    assert steered < 0.5 * unsteered
+    assert drift < 0.05 * unsteered
+    changed = {key for key, value in model.state_dict().items() if not torch.equal(value, before[key])}
+    assert changed and all(key.startswith("model.layers.1.mlp.") for key in changed)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_the_rmu_forward_pass_stops_at_its_block():
+    model = tiny_model("llama")
+    calls = []
+    model.lm_head.register_forward_hook(lambda *a: calls.append(1))
+    batch = {"input_ids": torch.tensor([[1, 2, 3]]), "attention_mask": torch.ones(1, 3, dtype=torch.long)}
+    assert block_states(model, 0, batch).shape == (1, 3, 16)
+    assert calls == []
+    assert not model.model.layers[0]._forward_hooks  # its hook is gone
+
+
+def test_paired_batches_cycle_the_retain_set_and_depend_only_on_the_seed():
+    forget, retain = token_sets()
+    short = Examples(retain.examples[:5], retain.collate)
+    paired = Paired(forget, short)
+    batches = list(paired.loader(8, shuffle=True, seed=3))
+    assert len(batches) == 3 and set(batches[0]) == {"forget", "retain"}
+    assert batches[0]["retain"]["input_ids"].shape[0] == 8
+    again = list(paired.loader(8, shuffle=True, seed=3))
+    assert all(torch.equal(a["retain"]["input_ids"], b["retain"]["input_ids"]) for a, b in zip(batches, again))
+
+
+# -- the harness ------------------------------------------------------------------------------------------------
+def test_a_result_must_remove_something_and_says_what_kind():
+    with pytest.raises(BenchError, match="neither a mask nor edited weights"):
+        UnlearningResult()
+    assert UnlearningResult(edited=True).kind == "weights"
+
+
+def tiny_config(model, data, **cli):
+    values = {"model": str(model), "data": str(data), "finetune_epochs": "8", "finetune_lr": "3e-3",
+              "relearn_steps": "12", "relearn_checkpoints": "4", "batch_size": "8", **cli}
+    return build_config(cli_values=values)
+
+
+def test_a_weight_editing_method_takes_its_budget_in_steps_not_units(tiny_bert_folder, tiny_conll):
+    cfg = tiny_config(tiny_bert_folder, tiny_conll, method="grad-ascent")
+    assert cfg.fraction is None and cfg.k is None
+    with pytest.raises(BenchError, match="edits weights and takes no unit budget .*--fraction.*steps"):
+        tiny_config(tiny_bert_folder, tiny_conll, method="grad-ascent", fraction="0.1")
+    with pytest.raises(BenchError, match="prunes units: give a budget"):
+        protocol.identify_run(tiny_config(tiny_bert_folder, tiny_conll, method="random").__class__(
+            method="random", fraction=None, model=str(tiny_bert_folder), data=str(tiny_conll)))
+
+
+def test_a_gradient_run_records_edited_weights_and_no_mask(tiny_bert_folder, tiny_conll):
+    cfg = tiny_config(tiny_bert_folder, tiny_conll, method="npo", method_options={"steps": "6", "lr": "1e-3"})
+    record = protocol.run(cfg)
+    assert record.unlearning.kind == "weights" and record.mask is None
+    assert record.unlearning.budget == {"steps": 6, "lr": 1e-3, "batch_size": 8, "warmup_steps": 0}
+    assert record.method.info["forget_examples"] > 0 and "provenance" not in record.method.info
+    assert "the unlearning's data order" in record.provenance.seed_varies
+    folder = run_folder(record.run_id)
+    assert not (folder / "mask.safetensors").exists()
+    validate_data(json.loads((folder / "record.json").read_text()), "r")
+    assert [row.k for row in list_runs() if row.run_id == record.run_id] == [None]
+    # The run id covers the method's budget: another number of steps is another run.
+    other = tiny_config(tiny_bert_folder, tiny_conll, method="npo", method_options={"steps": "7", "lr": "1e-3"})
+    assert protocol.identify_run(other)[1] != record.run_id
+    assert protocol.identify_run(cfg)[1] == record.run_id
+
+
+def test_a_sweep_plans_a_weight_editing_method_once_per_seed_and_task_whatever_the_unit_budgets():
+    spec = SweepSpec(methods=("grad-ascent", "random"), tasks=("ner",), seeds=(0,),
+                     budgets=(Budget(fraction=0.01), Budget(fraction=0.1)), controls=False,
+                     task_settings={"ner": {"fraction": 0.2}})
+    runs = plan(spec)
+    assert [(c.method, c.fraction) for c in runs] == [("random", 0.01), ("grad-ascent", None), ("random", 0.1)]
+
+
+def test_a_version_3_record_migrates_its_mask_into_the_unlearning_section():
+    data = {"schema_version": 3, "config": {"fraction": 0.01}, "mask": {"k": 5, "k_requested": 9}}
+    migrated = migrate(data)
+    assert migrated["schema_version"] == 4 and "mask" not in migrated
+    assert migrated["unlearning"] == {"kind": "mask", "budget": {"units": 9, "fraction": 0.01},
+                                      "mask": {"k": 5, "k_requested": 9}}
+    none = migrate({"schema_version": 3, "config": {"fraction": None, "k": 3}, "mask": {"k": 0}})
+    assert none["unlearning"]["kind"] == "none" and none["unlearning"]["budget"] == {"units": 0}
+
+
+# -- what tasks give a method -------------------------------------------------------------------------------------
+def test_concept_targets_make_forget_and_retain_sets_from_concept_labels():
+    concept = concept_data()
+    forget, retain = concept_targets(concept, 1), concept_targets(concept, 0)
+    row = concept.data.examples[0]
+    assert forget.examples[0]["input_ids"] == row["input_ids"]
+    assert [t for t, label in zip(forget.examples[0]["labels"], row["labels"]) if label != 1] == [-100] * 9
+    assert [t for t in forget.examples[0]["labels"] if t != -100] == [9]
+    assert all(t != 9 for e in retain.examples for t in e["labels"])
+    assert len(concept_targets(concept_data(with_concept=False), 1)) == 0  # no concept token, no example
+
+
+def test_ner_gives_methods_one_half_of_the_training_split_and_the_attacker_the_other(tiny_conll):
+    from bench.api.task import TaskSettings
+    from bench.tasks.ner import NerOptions, NerTask
+    from bench.testing import tiny_tokenizer
+
+    task = NerTask(TaskSettings(None, str(tiny_conll), 0, None, NerOptions()))
+    tokenizer = tiny_tokenizer()
+    parts = task.training_parts()
+    assert not {s.tokens for s in parts["unlearn"]} & {s.tokens for s in parts["relearn"]}
+    assert not {s.tokens for s in parts["relearn"]} & {s.tokens for s in task.eval_sentences}
+    concept_tag_ids = {i for i, tag in enumerate(task.tags) if tag.endswith("geo-loc")}
+    forget, retain = task.forget_data(tokenizer), task.retain_data(tokenizer)
+    assert {t for e in forget.examples for t in e["labels"] if t != -100} <= concept_tag_ids
+    assert not {t for e in retain.examples for t in e["labels"] if t != -100} & concept_tag_ids
+    assert len(task.relearn_data(tokenizer)) == len(parts["relearn"])
+    assert len(task.concept_data(tokenizer).data) == len(parts["unlearn"])
+    never = task.preparation_without_concept(tokenizer)
+    assert not {t for e in never.examples for t in e["labels"]} & concept_tag_ids
+    assert len(never) == len(task.preparation_data(tokenizer))
+
+
+def test_cbt_cannot_have_a_never_learned_control_and_says_why():
+    from bench.tasks.cbt import CbtTask
+
+    with pytest.raises(BenchError, match="cannot have a never-learned control: its capability .* pretraining"):
+        CbtTask.preparation_without_concept(object.__new__(CbtTask), None)
+
+
+@pytest.mark.parametrize("name", WEIGHT_METHODS)
+def test_every_weight_editing_method_is_registered_with_a_step_budget(name):
+    cls = METHODS.get(name)
+    assert not cls.unit_budget and cls.uses_seed
+    options = parse_options(cls.Options, {}, name)
+    assert options.steps >= 1 and options.lr is None  # the run's relearning rate
+    with pytest.raises(BenchError, match="steps must be at least 1"):
+        parse_options(cls.Options, {"steps": "0"}, name)
+
+
+# -- on the leaderboard -------------------------------------------------------------------------------------------
+def test_gradient_methods_share_the_board_with_pruning_each_at_its_best_step_budget():
+    from bench.results.leaderboard import build_boards
+    from tests.made_records import made_record
+
+    none = [made_record("none", s, unlearned=0.8, relearn=(0.8, 0.8, 0.8, 0.8), retain_unlearned=0.9) for s in range(3)]
+    short = [made_record("grad-ascent", s, steps=8, unlearned=0.5, relearn=(0.5, 0.6, 0.7, 0.75)) for s in range(3)]
+    long = [made_record("grad-ascent", s, steps=32, unlearned=0.2, relearn=(0.2, 0.3, 0.5, 0.7)) for s in range(3)]
+    faint = [made_record("grad-diff", s, steps=8, unlearned=0.8, relearn=(0.8, 0.8, 0.8, 0.8)) for s in range(3)]
+    board = build_boards(none + short + long + faint)[0]
+    by_budget = {(e.method, e.budget): e for e in board.entries}
+    best, other = by_budget[("grad-ascent", "32 steps at lr 1e-05")], by_budget[("grad-ascent", "8 steps at lr 1e-05")]
+    assert best.status == "ranked" and best.rank == 1 and best.k is None
+    assert other.status == "not ranked: 32 steps at lr 1e-05 is this method's best budget"
+    assert by_budget[("grad-diff", "8 steps at lr 1e-05")].status.startswith("not distinguishable from none")
+    assert "vs_never" not in [f.name for f in board.figures()]  # no never-learned control on this board
+
+
+def test_the_never_learned_control_gives_each_entry_its_relearning_against_learning_from_nothing():
+    from bench.api.metrics import log_step_mean
+    from bench.results.leaderboard import build_boards
+    from tests.made_records import STEPS, made_record
+
+    curve, never_curve = (0.2, 0.3, 0.5, 0.7), (0.05, 0.2, 0.4, 0.5)
+    none = [made_record("none", s, unlearned=0.8, relearn=(0.8,) * 4, retain_unlearned=0.9) for s in range(3)]
+    never = [made_record("never-learned", s, base=0.05, unlearned=0.05, relearn=never_curve, k=0) for s in range(3)]
+    ascent = [made_record("grad-ascent", s, steps=32, relearn=curve) for s in range(3)]
+    board = build_boards(none + never + ascent)[0]
+    entry = next(e for e in board.entries if e.method == "grad-ascent")
+    expected = log_step_mean(list(zip(STEPS, curve))) / log_step_mean(list(zip(STEPS, never_curve)))
+    assert entry.stats["vs_never"].mean == pytest.approx(expected)
+    assert "vs_never" in [f.name for f in board.figures()]
+    assert next(e for e in board.entries if e.method == "never-learned").status == "control"
+
+
+def test_the_never_learned_control_is_prepared_without_the_concept(tiny_bert_folder, tiny_conll):
+    never = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, method="never-learned"))
+    none = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, method="none"))
+    assert never.model.preparation.without_concept and none.model.preparation.without_concept is None
+    assert never.model.preparation.cache_key != none.model.preparation.cache_key
+    assert none.stages[0].scores["f1/geo-loc"] > 0.5  # the preparation taught the concept ...
+    assert never.stages[0].scores["f1/geo-loc"] == 0.0  # ... and, without its tags, did not
+    assert never.unlearning.kind == "none"
+
+
+def test_a_task_without_a_never_learned_control_is_refused_before_anything_loads():
+    with pytest.raises(BenchError, match="needs the model prepared without the concept.*pretraining"):
+        protocol.identify_run(build_config(cli_values={"method": "never-learned", "task": "cbt"}))
