@@ -151,7 +151,6 @@ def _context(setup, model: nn.Module):
     return UnlearnContext(space=unit_space(model, cfg.unit_space), concept=setup.task.concept_data(tokenizer),
                           fraction=cfg.fraction, k=cfg.k, seed=cfg.seed, batch_size=cfg.eval_batch_size,
                           device=torch.device("cpu"), tokenizer=tokenizer, train_batch_size=cfg.batch_size,
-                          train_lr=cfg.relearn_lr,
                           forget_source=lambda: setup.task.forget_data(tokenizer),
                           retain_source=lambda: setup.task.retain_data(tokenizer))
 

@@ -295,7 +295,7 @@ def test_every_weight_editing_method_is_registered_with_a_step_budget(name):
     cls = METHODS.get(name)
     assert not cls.unit_budget and cls.uses_seed
     options = parse_options(cls.Options, {}, name)
-    assert options.steps >= 1 and options.lr is None  # the run's relearning rate
+    assert options.steps >= 1 and options.lr > 0
     with pytest.raises(BenchError, match="steps must be at least 1"):
         parse_options(cls.Options, {"steps": "0"}, name)
 

@@ -35,7 +35,6 @@ class UnlearnContext:
     tokenizer: Any = field(default=None, compare=False, repr=False)  # the model's, for methods that read text
     autocast_dtype: torch.dtype | None = None  # the run's (bf16 on CUDA): a method's training uses it too
     train_batch_size: int = 8  # the run's training batch size, a weight-editing method's default
-    train_lr: float = 2e-5  # the run's relearning rate, a weight-editing method's default
     # The task's trainable forget and retain sets (Task.forget_data / retain_data), built when first asked for.
     forget_source: Callable[[], Examples] | None = field(default=None, compare=False, repr=False)
     retain_source: Callable[[], Examples] | None = field(default=None, compare=False, repr=False)
@@ -154,10 +153,8 @@ class StepBudget:
     """A weight-editing method's budget: optimizer steps over its forget (and retain) data, which cycles, at a
     constant learning rate after a linear warmup. Methods extend it with their loss's hyperparameters."""
 
-    steps: int = 32
-    # None: the run's relearning rate, the rate this model is trained at on this task (the published 1e-5 to
-    # 5e-5 are for 7B models; the attacker and the unlearner then differ only in their steps and data)
-    lr: float | None = None
+    steps: int = 16
+    lr: float = 1e-5  # open-unlearning's rate for every gradient method (gradient ascent is unbounded: it decides)
     batch_size: int | None = None  # None: the run's training batch size
     warmup_steps: int = 0
     weight_decay: float = 0.0  # the published unlearning recipes train without it
@@ -165,7 +162,7 @@ class StepBudget:
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise BenchError(f"steps must be at least 1, got {self.steps}")
-        if self.lr is not None and not self.lr > 0:
+        if not self.lr > 0:
             raise BenchError(f"lr must be positive, got {self.lr}")
         if self.batch_size is not None and self.batch_size < 1:
             raise BenchError(f"batch_size must be at least 1, got {self.batch_size}")
@@ -203,8 +200,7 @@ class WeightEditingMethod(Method):
 
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> UnlearningResult:
         o = self.options
-        lr = o.lr if o.lr is not None else ctx.train_lr
-        settings = TrainSettings(lr=lr, weight_decay=o.weight_decay, batch_size=o.batch_size or ctx.train_batch_size,
+        settings = TrainSettings(lr=o.lr, weight_decay=o.weight_decay, batch_size=o.batch_size or ctx.train_batch_size,
                                  epochs=None, warmup_ratio=0.0, seed=ctx.seed, max_steps=o.steps,
                                  schedule="constant", warmup_steps=o.warmup_steps)
         data = Paired(ctx.forget_data(), ctx.retain_data())
@@ -216,7 +212,7 @@ class WeightEditingMethod(Method):
             self.finish(model)
             for parameter in model.parameters():  # relearning trains every weight, whatever the method froze
                 parameter.requires_grad_(True)
-        budget = {"steps": result.steps, "lr": lr, "batch_size": settings.batch_size, "warmup_steps": o.warmup_steps}
+        budget = {"steps": result.steps, "lr": o.lr, "batch_size": settings.batch_size, "warmup_steps": o.warmup_steps}
         info = {"final_loss": result.final_loss, "seconds": round(result.seconds, 2),
                 "forget_examples": len(data.forget), "retain_examples": len(data.retain), **self.describe()}
         return UnlearningResult(edited=True, budget=budget, info=info)

@@ -410,7 +410,7 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
     tokenizer = setup.loaded.tokenizer
     ctx = UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
                          batch_size=cfg.eval_batch_size, device=setup.device, tokenizer=tokenizer,
-                         autocast_dtype=setup.autocast_dtype, train_batch_size=cfg.batch_size, train_lr=cfg.relearn_lr,
+                         autocast_dtype=setup.autocast_dtype, train_batch_size=cfg.batch_size,
                          forget_source=lambda: task.forget_data(tokenizer),
                          retain_source=lambda: task.retain_data(tokenizer))
     if cfg.analyze:  # the base snapshot and a method's own pass over the concept data share one stream

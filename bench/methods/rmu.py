@@ -37,6 +37,7 @@ NORM_BATCHES = 4  # forget batches whose states measure the steering norm
 
 @dataclass(frozen=True)
 class RmuOptions(StepBudget):
+    lr: float = 5e-5  # WMDP's
     layer: int | None = None  # the block whose output is steered (None: WMDP's relative depth)
     layers_trained: int = 3  # the MLPs of this many blocks, ending at `layer`, train
     steering: float = 4.0  # c as a multiple of the forget states' mean norm at `layer`

@@ -314,6 +314,14 @@ class Entry:
         return self.method in CONTROL_METHODS
 
     @property
+    def budget_size(self) -> float:
+        """Where the budget sits on its family's axis, for ordering: units allowed, or optimizer steps × rate."""
+        if self.k_requested is not None:
+            return float(self.k_requested)
+        budget = self.records[0].unlearning.budget
+        return float(budget.get("steps") or 0) * float(budget.get("lr") or 0)
+
+    @property
     def short_of_budget(self) -> bool:
         """The method ranked fewer units than its budget, so it pruned fewer (never filled in silently)."""
         return self.k is not None and self.k_requested is not None and self.k < self.k_requested
@@ -519,7 +527,7 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None) 
         metrics = entries[0].records[0].metrics
         retain = {m.name: m.family or "accuracy" for m in metrics if m.role == "retain"}
         rank(entries, retain, bounds)
-        entries.sort(key=lambda e: (e.rank is None, e.rank or 0, e.is_control, e.label, e.k_requested or 0))
+        entries.sort(key=lambda e: (e.rank is None, e.rank or 0, e.is_control, e.label, e.budget_size))
         target = entries[0].records[0].summary.target
         boards.append(Board(task, concept, target, entries, bounds, retain))
     return boards

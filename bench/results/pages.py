@@ -27,7 +27,9 @@ def columns(board: Board) -> list[tuple[str, Column | None]]:
             ("model", None), ("budget", None), ("seeds", None), ("records", None)]
 
 
-CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":")}  # controls in greys, apart from the methods' colours
+# controls in greys, apart from the methods' colours
+CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":"), "never-learned": ("0.3", "-.")}
+BUDGET_FREE = ("none", "never-learned")  # controls that ignore the budget
 
 
 def board_slug(board: Board) -> str:
@@ -66,12 +68,30 @@ def board_notes(board: Board) -> list[str]:
                                                         for e in board.entries for r in e.records})) + "."]
     if any("(ablation: no LLM)" in e.label for e in board.entries):
         notes.append(ABLATION_NOTE)
+    never = never_learned_note(board)
+    if never:
+        notes.append(never)
     short = [e for e in board.entries if e.short_of_budget]
     if short:
         notes.append("Pruned fewer units than the budget: " + "; ".join(
             f"{e.label} pruned {e.k} of {e.k_requested} (it ranked no more units)" for e in short) +
             ". The harness never fills a budget with an order the method did not give.")
     return notes
+
+
+def never_learned_note(board: Board) -> str | None:
+    """Why the board has no never-learned control, where its task cannot have one."""
+    from bench.api.task import Task
+    from bench.core.errors import BenchError
+    from bench.core.plugins import TASKS
+
+    try:
+        task = TASKS.get(board.task)
+    except BenchError:  # records of a task no longer installed: nothing to say about it
+        return None
+    if task.preparation_without_concept is Task.preparation_without_concept:
+        return f"No never-learned control on this task: {task.never_learned_impossible}."
+    return None
 
 
 def row_cells(board: Board, entry: Entry) -> list[tuple[str, float | str | None]]:
@@ -84,8 +104,8 @@ def row_cells(board: Board, entry: Entry) -> list[tuple[str, float | str | None]
             continue
         s = entry.stats.get(f.name, SeedStat(None, None, 0))
         cells.append((cell(s, len(entry.records)), s.mean))
-    budget = "any (ignores it)" if entry.method == "none" else budget_cell(entry)
-    cells += [(entry.model, entry.model), (budget, entry.k),
+    budget = "any (ignores it)" if entry.method in BUDGET_FREE else budget_cell(entry)
+    cells += [(entry.model, entry.model), (budget, entry.budget_size),
               (", ".join(map(str, entry.seeds)), len(entry.seeds)), (" ".join(r[:8] for r in entry.run_ids), None)]
     return cells
 
@@ -133,7 +153,7 @@ def plot_curves(board: Board, fmt: str) -> bytes:
                 continue
             xs = [x for x, _ in points]
             line, = ax.plot(xs, [s.mean for _, s in points], style, marker="o", markersize=3, color=color,
-                            label=entry.label if entry.method == "none" else f"{entry.label} · {entry.budget}",
+                            label=entry.label if entry.method in BUDGET_FREE else f"{entry.label} · {entry.budget}",
                             gid=f"curve-{i}")
             if all(s.ci95 is not None for _, s in points):
                 ax.fill_between(xs, [s.low for _, s in points], [s.high for _, s in points], color=color, alpha=0.12)
@@ -178,11 +198,11 @@ def plot_budgets(board: Board, fmt: str) -> bytes:
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     by_label: dict[str, list[Entry]] = {}
     for e in board.entries:
-        if e.method != "none":
+        if e.method not in BUDGET_FREE:
             by_label.setdefault(e.label, []).append(e)
     for i, (label, entries) in enumerate(sorted(by_label.items())):
         color, style = CONTROL_STYLE.get(entries[0].method, (colors[i % len(colors)], "-"))
-        points = sorted(((worst_collateral(board, e), e.stats["forgetting"], e.k_requested or 0) for e in entries),
+        points = sorted(((worst_collateral(board, e), e.stats["forgetting"], e.budget_size) for e in entries),
                         key=lambda p: p[2])
         points = [(x, f) for x, f, _ in points if x is not None and f.mean is not None]
         if not points:

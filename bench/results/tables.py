@@ -119,7 +119,7 @@ def runs_table(rows) -> Table:
         left = column in ("method", "task/concept")
         table.add_column(column, justify="left" if left else "right", no_wrap=True, min_width=len(column))
     for r in rows:
-        table.add_row(r.run_id, r.method, f"{r.task}/{r.concept}", str(r.seed), str(r.k), fmt(r.forgetting, 2),
+        table.add_row(r.run_id, r.method, f"{r.task}/{r.concept}", str(r.seed), fmt(r.k), fmt(r.forgetting, 2),
                       fmt(r.collateral, 2), fmt(r.rt90), fmt(r.aurc, 2))
     return table
 
@@ -167,7 +167,8 @@ def plan_table(configs) -> Table:
     for column in ("#", "seed", "task", "method", "options", "budget", "profile"):
         table.add_column(column)
     for i, cfg in enumerate(configs, 1):
-        budget = f"fraction {cfg.fraction}" if cfg.fraction is not None else f"k {cfg.k}"
+        budget = (f"fraction {cfg.fraction}" if cfg.fraction is not None else f"k {cfg.k}" if cfg.k is not None
+                  else "its steps (options)")
         options = ", ".join(f"{k}={v}" for k, v in sorted(cfg.method_options.items()))
         table.add_row(str(i), str(cfg.seed), cfg.task, cfg.method, escape(options), budget, str(cfg.profile))
     return table
