@@ -37,7 +37,10 @@ NORM_BATCHES = 4  # forget batches whose states measure the steering norm
 
 @dataclass(frozen=True)
 class RmuOptions(StepBudget):
-    lr: float = 5e-5  # WMDP's
+    # WMDP's rate, and a budget of WMDP's order (it trains on 80-150 batches): on NER (seed 0) 32 steps moved
+    # nothing (forgetting 0.000 [−0.024, 0.024]) and 128 removed most of the concept within the bound.
+    steps: int = 128
+    lr: float = 5e-5
     layer: int | None = None  # the block whose output is steered (None: WMDP's relative depth)
     layers_trained: int = 3  # the MLPs of this many blocks, ending at `layer`, train
     steering: float = 4.0  # c as a multiple of the forget states' mean norm at `layer`

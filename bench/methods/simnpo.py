@@ -20,6 +20,8 @@ from bench.methods.objectives import example_nll
 
 @dataclass(frozen=True)
 class SimNpoOptions(StepBudget):
+    # Its forget term saturates (γ = 0.125): on NER (seed 0, lr 1e-5) 32 steps forget 0.17 and 128 steps 0.79.
+    steps: int = 128
     beta: float = 4.5
     delta: float = 0.0  # the reward margin
     gamma: float = 0.125  # weight of the forget term
