@@ -24,7 +24,10 @@ def parse_options(cls: type, raw: dict[str, Any], owner: str) -> Any:
         raise BenchError(f"{owner} has no option {', '.join(map(repr, unknown))}; its options: {known}")
     hints = typing.get_type_hints(cls)
     values = {name: coerce(value, hints[name], f"{owner} option {name!r}") for name, value in raw.items()}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except BenchError as exc:  # the options' own check (a range, a combination): say whose options they are
+        raise BenchError(f"{owner}: {exc}") from None
 
 
 def coerce(value: Any, hint: Any, what: str) -> Any:
