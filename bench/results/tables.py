@@ -66,7 +66,7 @@ def metrics_table(record: Record) -> Table:
     """Every metric (rows: target, then retain, then info) at every stage (columns): what `bench show` prints."""
     table = Table(title=_title(record), caption=_caption(record), box=box.SIMPLE_HEAD)
     table.add_column("metric", no_wrap=True)
-    labels = {"base": "base", "unlearned": "pruned"}
+    labels = {"base": "base", "unlearned": "pruned" if record.unlearning.kind == "mask" else "unlearned"}
     for stage in record.stages:
         table.add_column(labels.get(stage.stage, f"+{stage.step}"), justify="right")
     for role in ("target", "retain", "info"):
