@@ -337,7 +337,7 @@ class Entry:
     @property
     def entry_id(self) -> str:
         """Stable across runs of the same configuration: what `bench check` matches baselines on."""
-        budget = "any budget" if self.method == BASE_CONTROL else self.budget
+        budget = "any budget" if self.method in (BASE_CONTROL, NEVER_LEARNED_CONTROL) else self.budget
         return f"{self.task}/{self.concept} · {self.label} · {self.model} · {budget}"
 
 
