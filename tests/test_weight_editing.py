@@ -209,7 +209,7 @@ def test_a_weight_editing_method_takes_its_budget_in_steps_not_units(tiny_bert_f
     cfg = tiny_config(tiny_bert_folder, tiny_conll, method="grad-ascent")
     assert cfg.fraction is None and cfg.k is None
     with pytest.raises(BenchError, match="edits weights and takes no unit budget .*--fraction.*steps"):
-        tiny_config(tiny_bert_folder, tiny_conll, method="grad-ascent", fraction="0.1")
+        protocol.identify_run(tiny_config(tiny_bert_folder, tiny_conll, method="grad-ascent", fraction="0.1"))
     with pytest.raises(BenchError, match="prunes units: give a budget"):
         protocol.identify_run(tiny_config(tiny_bert_folder, tiny_conll, method="random").__class__(
             method="random", fraction=None, model=str(tiny_bert_folder), data=str(tiny_conll)))
@@ -348,3 +348,19 @@ def test_the_never_learned_control_is_prepared_without_the_concept(tiny_bert_fol
 def test_a_task_without_a_never_learned_control_is_refused_before_anything_loads():
     with pytest.raises(BenchError, match="needs the model prepared without the concept.*pretraining"):
         protocol.identify_run(build_config(cli_values={"method": "never-learned", "task": "cbt"}))
+
+
+def test_npo_asks_the_frozen_model_once_per_forget_example(monkeypatch):
+    import bench.methods.npo as npo
+
+    calls = []
+    real = npo.example_nll
+
+    def counting(model, batch):
+        calls.append(model.training)  # the frozen reference is in eval mode, the trained model is not
+        return real(model, batch)
+
+    monkeypatch.setattr(npo, "example_nll", counting)
+    model, method, ctx, _, forget, _ = unlearn_tiny("npo", steps=6)  # 24 forget examples, batch 8: two passes
+    method.unlearn(model, ctx)
+    assert calls.count(False) == 3 and calls.count(True) == 12  # forget and retain NLL at every step

@@ -111,6 +111,11 @@ class UnlearningInfo:
     budget: dict[str, Any] = field(default_factory=dict)
     mask: MaskInfo | None = optional()
 
+    def steps_text(self) -> str | None:
+        """"32 steps at lr 1e-05" for a weight-editing budget (None for a unit budget)."""
+        steps = self.budget.get("steps")
+        return None if steps is None else f"{steps} steps at lr {self.budget.get('lr'):g}"
+
 
 @dataclass
 class StageScores:

@@ -155,14 +155,11 @@ def build_config(
     refined_task_options = refinement.pop("task_options", {})  # e.g. fewer samples per evaluation on CPU
     values: dict[str, Any] = {**PROFILES[profile], **refinement, **explicit}
     values["profile"] = profile
-    if not method_cls.unit_budget:  # its budget is in its own options (steps, learning rate)
-        given = [f"--{name}" for name in ("fraction", "k") if explicit.get(name) is not None]
-        if given:
-            name = explicit.get("method", FIELDS["method"].default)
-            options = ", ".join(f.name for f in dataclasses.fields(method_cls.Options))
-            raise BenchError(f"method {name!r} edits weights and takes no unit budget ({', '.join(given)}); its "
-                             f"budget is in its options ({options}), e.g. --method-option steps=64")
-        values["fraction"] = values["k"] = None
+    if not method_cls.unit_budget:
+        # Its budget is in its own options (steps, learning rate): a profile's unit budget does not apply to it,
+        # and one given explicitly stays, for the run to refuse (bench.harness.protocol.check_budget_kind).
+        values["fraction"] = explicit.get("fraction")
+        values["k"] = explicit.get("k")
     # One budget: an explicit --k replaces the profile's fraction, and the other way round.
     elif "k" in explicit and "fraction" not in explicit:
         values["fraction"] = None

@@ -106,6 +106,7 @@ def autocast_dtype_for(device_type: str) -> torch.dtype | None:
 def _plugins(cfg: RunConfig) -> tuple[Task, Any]:
     """The task and the method a config names, with their options checked."""
     task_cls, method_cls = TASKS.get(cfg.task), METHODS.get(cfg.method)
+    check_budget_kind(cfg, method_cls)
     if method_cls.prepares_without_concept and task_cls.preparation_without_concept is Task.preparation_without_concept:
         raise BenchError(f"method {cfg.method!r} needs the model prepared without the concept, and task {cfg.task!r} "
                          f"cannot have that: {task_cls.never_learned_impossible}")
@@ -133,16 +134,22 @@ def _device(cfg: RunConfig, device: str | None, check: bool = True) -> torch.dev
     return pick_device(device or "auto") if check or device is None else torch.device(device)
 
 
+def check_budget_kind(cfg: RunConfig, method_cls: type) -> None:
+    """A pruning method needs a unit budget; a weight-editing one takes none (its budget is in its options).
+    Checked before anything loads."""
+    given = [f"--{name}" for name in ("fraction", "k") if getattr(cfg, name) is not None]
+    if method_cls.unit_budget and not given:
+        raise BenchError(f"method {cfg.method!r} prunes units: give a budget with --fraction or --k")
+    if not method_cls.unit_budget and given:
+        options = ", ".join(f.name for f in dataclasses.fields(method_cls.Options))
+        raise BenchError(f"method {cfg.method!r} edits weights and takes no unit budget ({', '.join(given)}); its "
+                         f"budget is in its options ({options}), e.g. --method-option steps=64")
+
+
 def check_budget(cfg: RunConfig, method_cls: type, total_units: int) -> None:
-    """A pruning method needs a unit budget within the model's units; a weight-editing one takes none (its
-    budget is its steps)."""
+    """A unit budget within the model's units (check_budget_kind has run)."""
     if method_cls.unit_budget:
-        if cfg.fraction is None and cfg.k is None:
-            raise BenchError(f"method {cfg.method!r} prunes units: give a budget with --fraction or --k")
         budget_to_k(total_units, fraction=cfg.fraction, k=cfg.k)
-    elif cfg.fraction is not None or cfg.k is not None:
-        raise BenchError(f"method {cfg.method!r} edits weights and takes no unit budget (fraction/k): its budget is "
-                         "its steps (--method-option steps=N)")
 
 
 def identify_run(cfg: RunConfig, device: str | None = None) -> tuple[RunConfig, str]:
@@ -199,10 +206,10 @@ def prepare(setup: ResolvedRun) -> tuple[nn.Module, dict[str, Any]]:
     folder = subdir("prepared") / key
     # One preparation per key even when runs start together: the others wait, then load what it saved.
     with FileLock(folder.parent / f"{key}.lock"):
-        return _prepared(setup, data, settings, key, folder)
+        return _prepared(setup, data, settings, key, folder, marker)
 
 
-def _prepared(setup: ResolvedRun, data, settings: TrainSettings, key: str, folder: Path
+def _prepared(setup: ResolvedRun, data, settings: TrainSettings, key: str, folder: Path, marker: dict[str, bool]
               ) -> tuple[nn.Module, dict[str, Any]]:
     task = setup.task
     auto = auto_model_class(task.head().kind)
@@ -215,8 +222,7 @@ def _prepared(setup: ResolvedRun, data, settings: TrainSettings, key: str, folde
     if task.evaluate_before_preparation:
         before = _evaluate(setup, model.eval(), "before preparation")[0].scores
     result = train(model, data, settings, autocast_dtype=setup.autocast_dtype, description="fine-tune (prepare)")
-    info = {"finetuned": True, **({"without_concept": True} if type(setup.method).prepares_without_concept else {}),
-            "cache_key": key, "examples": len(data), "steps": result.steps,
+    info = {"finetuned": True, **marker, "cache_key": key, "examples": len(data), "steps": result.steps,
             "seconds": round(result.seconds, 2), "final_loss": result.final_loss, "settings": dataclasses.asdict(settings)}
     if before is not None:
         info["scores_before"] = before
@@ -423,7 +429,7 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
     if mask is not None and mask.k < unlearned.k_requested:
         console.print(f"[yellow]{cfg.method} ranked only {mask.k} units: it prunes {mask.k} of the "
                       f"{unlearned.k_requested} the budget allows (the record and the leaderboard say so)[/]")
-    model.eval()  # a weight-editing method trained it
+    model.eval()  # a plug-in method that trains by itself may leave dropout on for the evaluation
 
     relearn_data = task.relearn_data(setup.loaded.tokenizer)
     # The attacker's budget is steps, not epochs (its data cycles), at a constant rate after a short warmup.

@@ -50,6 +50,7 @@ BASE_CONTROL = "none"
 CONTROLS = (RANDOM_CONTROL, BASE_CONTROL)  # what every sweep runs unless told not to
 # Run where the sweep names it (a task whose capability comes from pretraining cannot have it).
 NEVER_LEARNED_CONTROL = "never-learned"
+BUDGET_FREE_CONTROLS = (BASE_CONTROL, NEVER_LEARNED_CONTROL)  # one run per seed controls every budget
 
 
 @dataclass(frozen=True)

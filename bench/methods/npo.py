@@ -41,15 +41,27 @@ class Npo(WeightEditingMethod):
 
     def prepare(self, model: nn.Module, ctx: UnlearnContext) -> None:
         self.reference = copy.deepcopy(model).eval().requires_grad_(False)
+        # The frozen model's log-likelihood of a forget example never changes (no dropout in eval mode): computed
+        # the first time a batch brings the example, not again on every pass over the cycling forget set.
+        self.reference_nll: dict[bytes, float] = {}
 
     def finish(self, model: nn.Module) -> None:
-        self.reference = None
+        self.reference, self.reference_nll = None, {}
+
+    def _reference(self, forget: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Each row's summed reference NLL, by the row's unpadded input ids and labels."""
+        keys = [ids[mask.bool()].cpu().numpy().tobytes() + labels[mask.bool()].cpu().numpy().tobytes()
+                for ids, labels, mask in zip(forget["input_ids"], forget["labels"], forget["attention_mask"],
+                                             strict=True)]
+        if any(key not in self.reference_nll for key in keys):
+            with torch.no_grad():
+                totals = example_nll(self.reference, forget).total.tolist()
+            self.reference_nll.update(zip(keys, totals, strict=True))
+        return torch.tensor([self.reference_nll[key] for key in keys], device=forget["input_ids"].device)
 
     def loss(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
         forget = batch["forget"]
-        with torch.no_grad():
-            reference = example_nll(self.reference, forget)
-        loss = npo_loss(-example_nll(model, forget).total, -reference.total, self.options.beta)
+        loss = npo_loss(-example_nll(model, forget).total, -self._reference(forget), self.options.beta)
         if self.options.alpha:
             loss = loss + self.options.alpha * example_nll(model, batch["retain"]).batch_mean()
         return loss

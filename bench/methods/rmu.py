@@ -28,6 +28,7 @@ from torch import nn
 from bench.api.method import StepBudget, UnlearnContext, WeightEditingMethod
 from bench.core.errors import BenchError
 from bench.core.plugins import METHODS
+from bench.models.training import to_device
 from bench.neurons.architectures import blocks_of, family_of
 from bench.neurons.units import unit_space
 
@@ -113,7 +114,7 @@ class Rmu(WeightEditingMethod):
         for number, batch in enumerate(ctx.forget_data().loader(ctx.train_batch_size)):
             if number == NORM_BATCHES:
                 break
-            batch = {key: value.to(device) for key, value in batch.items()}
+            batch = to_device(batch, device)
             states = block_states(self.reference, self.layer, batch).float()
             counted = batch["labels"] != IGNORE
             total += float(states.norm(dim=-1)[counted].sum())

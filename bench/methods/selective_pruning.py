@@ -25,7 +25,6 @@ from torch import nn
 
 from bench.api.method import PruningMethod, UnlearnContext
 from bench.core.plugins import METHODS
-from bench.neurons.masks import NOT_RANKED
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,6 @@ class SelectivePruning(PruningMethod):
 
     def score_units(self, model: nn.Module, ctx: UnlearnContext) -> torch.Tensor:
         statistics = ctx.concept_statistics(model)
-        scores = rms_ratio(statistics.label_means, statistics.label_vars, statistics.label_counts,
-                           forget=len(ctx.concept.label_names) - 1, epsilon=self.options.epsilon)
-        return torch.where(torch.isnan(scores), NOT_RANKED, scores)
+        # NaN where a label saw no tokens: NOT_RANKED, never pruned
+        return rms_ratio(statistics.label_means, statistics.label_vars, statistics.label_counts,
+                         forget=len(ctx.concept.label_names) - 1, epsilon=self.options.epsilon)

@@ -21,7 +21,7 @@ from bench.core.progress import bar
 from bench.models.precision import autocast_for
 
 if TYPE_CHECKING:  # the layer above defines the data; training only iterates its loader
-    from bench.api.data import Examples
+    from bench.api.data import Examples, Paired
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class Checkpointer(Protocol):
 
 def train(
     model: nn.Module,
-    data: Examples,
+    data: Examples | Paired,
     settings: TrainSettings,
     *,
     autocast_dtype: torch.dtype | None = None,
@@ -129,8 +129,8 @@ def train(
     per_epoch = steps_per_epoch(len(data), settings.batch_size)
     total = total_steps(len(data), settings)
     wanted = set(checkpoints)
-    trained = [p for p in model.parameters() if p.requires_grad]  # a method may train a few layers only
     optimizer = make_optimizer(model, settings)
+    trained = [p for group in optimizer.param_groups for p in group["params"]]  # a method may train a few layers
     schedule = make_schedule(optimizer, settings, total)
     torch.manual_seed(settings.seed)  # dropout masks
 

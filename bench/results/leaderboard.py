@@ -39,6 +39,7 @@ from bench.api.record import Record
 from bench.core.errors import BenchError, UnknownNameError
 from bench.harness.sweep import (
     BASE_CONTROL,
+    BUDGET_FREE_CONTROLS,
     CONTROLS,
     NEVER_LEARNED_CONTROL,
     RANDOM_CONTROL,
@@ -96,14 +97,12 @@ def pairing_key(record: Record, *, with_budget: bool = True) -> str:
 
 def budget_label(record: Record) -> str:
     """The budget in the method's family's units: a share or number of units, or optimizer steps."""
-    config, budget = record.config, record.unlearning.budget
+    config = record.config
     if config.get("fraction") is not None:
         return f"{config['fraction']:g} of units"
     if config.get("k") is not None:
         return f"k = {config['k']}"
-    if "steps" in budget:
-        return f"{budget['steps']} steps at lr {budget.get('lr'):g}"
-    return "none"
+    return record.unlearning.steps_text() or "none"
 
 
 def _mask_counts(records: list[Record]) -> tuple[int | None, int | None, int | None]:
@@ -337,7 +336,7 @@ class Entry:
     @property
     def entry_id(self) -> str:
         """Stable across runs of the same configuration: what `bench check` matches baselines on."""
-        budget = "any budget" if self.method in (BASE_CONTROL, NEVER_LEARNED_CONTROL) else self.budget
+        budget = "any budget" if self.method in BUDGET_FREE_CONTROLS else self.budget
         return f"{self.task}/{self.concept} · {self.label} · {self.model} · {budget}"
 
 
@@ -398,7 +397,7 @@ def _group(records: list[Record]) -> dict[tuple[str, str, str], list[Record]]:
     for record in records:
         # A weight-editing method's budget (steps) is in its options, not in the unit budget: the budget label
         # keeps its budgets apart.
-        budget_free = record.method.name in (BASE_CONTROL, NEVER_LEARNED_CONTROL)
+        budget_free = record.method.name in BUDGET_FREE_CONTROLS
         seeds = groups[(pairing_key(record, with_budget=not budget_free), method_label(record),
                         "" if budget_free else budget_label(record))]
         seed = record.config["seed"]

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from bench.api.record import write_json_atomic, write_text_atomic
+from bench.harness.sweep import BUDGET_FREE_CONTROLS
 from bench.results.leaderboard import (
     RANKING_RULE,
     UNDEFINED_NOTE,
@@ -29,7 +30,6 @@ def columns(board: Board) -> list[tuple[str, Column | None]]:
 
 # controls in greys, apart from the methods' colours
 CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":"), "never-learned": ("0.3", "-.")}
-BUDGET_FREE = ("none", "never-learned")  # controls that ignore the budget
 
 
 def board_slug(board: Board) -> str:
@@ -104,7 +104,7 @@ def row_cells(board: Board, entry: Entry) -> list[tuple[str, float | str | None]
             continue
         s = entry.stats.get(f.name, SeedStat(None, None, 0))
         cells.append((cell(s, len(entry.records)), s.mean))
-    budget = "any (ignores it)" if entry.method in BUDGET_FREE else budget_cell(entry)
+    budget = "any (ignores it)" if entry.method in BUDGET_FREE_CONTROLS else budget_cell(entry)
     cells += [(entry.model, entry.model), (budget, entry.budget_size),
               (", ".join(map(str, entry.seeds)), len(entry.seeds)), (" ".join(r[:8] for r in entry.run_ids), None)]
     return cells
@@ -153,7 +153,7 @@ def plot_curves(board: Board, fmt: str) -> bytes:
                 continue
             xs = [x for x, _ in points]
             line, = ax.plot(xs, [s.mean for _, s in points], style, marker="o", markersize=3, color=color,
-                            label=entry.label if entry.method in BUDGET_FREE else f"{entry.label} · {entry.budget}",
+                            label=entry.label if entry.method in BUDGET_FREE_CONTROLS else f"{entry.label} · {entry.budget}",
                             gid=f"curve-{i}")
             if all(s.ci95 is not None for _, s in points):
                 ax.fill_between(xs, [s.low for _, s in points], [s.high for _, s in points], color=color, alpha=0.12)
@@ -198,7 +198,7 @@ def plot_budgets(board: Board, fmt: str) -> bytes:
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     by_label: dict[str, list[Entry]] = {}
     for e in board.entries:
-        if e.method not in BUDGET_FREE:
+        if e.method not in BUDGET_FREE_CONTROLS:
             by_label.setdefault(e.label, []).append(e)
     for i, (label, entries) in enumerate(sorted(by_label.items())):
         color, style = CONTROL_STYLE.get(entries[0].method, (colors[i % len(colors)], "-"))

@@ -30,7 +30,7 @@ def unlearning_summary(record: Record) -> str:
                  if mask.k_requested is not None and mask.k_requested > mask.k else "")
         parts.append(f"{mask.k}/{mask.total} {mask.space} units pruned{short}")
     if u.kind in ("weights", "both"):
-        parts.append(f"weights edited: {u.budget.get('steps')} steps at lr {u.budget.get('lr')}")
+        parts.append(f"weights edited: {u.steps_text()}")
     return "; ".join(parts) or "nothing removed"
 
 
