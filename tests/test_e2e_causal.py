@@ -48,7 +48,8 @@ def test_random_pruning_on_cbt_end_to_end(env):
     assert {"name": "nll", "role": "retain", "higher_is_better": False, "family": "nll"} in record["metrics"]
     assert {"name": "perplexity", "role": "info", "higher_is_better": False, "family": None} in record["metrics"]
     assert record["task"]["data"]["eval_questions_per_category"] == {"V": 8, "P": 8, "CN": 8, "NE": 8}
-    assert record["mask"]["total"] == 30 * 1536 and record["mask"]["k"] == round(0.2 * 30 * 1536)
+    mask = record["unlearning"]["mask"]
+    assert mask["total"] == 30 * 1536 and mask["k"] == round(0.2 * 30 * 1536)
     # The attack is 4 steps whatever the data's size; every stage pairs its 32 questions for the bootstrap
     # (`sizes`: the examples resampled for a metric, all questions for each category's accuracy).
     assert list(stages)[-1] == ("relearn", 4) and record["summary"]["relearn_steps"] == 4
@@ -100,10 +101,11 @@ def test_snip_with_the_offline_default_backends_on_toxicity_end_to_end(env):
     assert info["embedder"] == {"backend": "sentence-transformers", "model": "all-MiniLM-L6-v2"}
     assert info["candidates"] == 16 and info["concepts"] and info["fill"] == "none"
     assert record["method"]["label"] == "snip [local, top 16]"
-    assert record["mask"]["k_requested"] == 8 and record["mask"]["k"] == record["mask"]["k_pruned"] == min(8, info["ranked_units"])
+    mask = record["unlearning"]["mask"]
+    assert mask["k_requested"] == 8 and mask["k"] == mask["k_pruned"] == min(8, info["ranked_units"])
     folder = record_line.split("record: ", 1)[1].strip().rsplit("/", 1)[0]
     rows = [json.loads(line) for line in open(f"{folder}/explanations.jsonl")]
-    assert len(rows) == 16 and sum(row["pruned"] for row in rows) == record["mask"]["k"]
+    assert len(rows) == 16 and sum(row["pruned"] for row in rows) == mask["k"]
 
     # The keyword baseline on the same run settings reuses every explanation from the LLM cache; its keyword
     # is a word of one of those explanations, so it matches at least that unit.

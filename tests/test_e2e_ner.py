@@ -33,7 +33,8 @@ def test_random_pruning_on_ner_end_to_end(bench_home):
     assert list(stages) == [("base", 0), ("unlearned", 0), ("relearn", 0), ("relearn", 4), ("relearn", 16),
                             ("relearn", 64)]
     base, unlearned, relearned = stages[("base", 0)], stages[("unlearned", 0)], stages[("relearn", 64)]
-    assert record["task"]["concept"] == "geo-loc" and record["mask"]["k"] == 4608 and record["mask"]["total"] == 9216
+    mask = record["unlearning"]["mask"]
+    assert record["task"]["concept"] == "geo-loc" and mask["k"] == 4608 and mask["total"] == 9216
     data = record["task"]["data"]
     assert data["eval_sentences"] == 668 and data["concept_entities"]["eval"] == 89 and data["duplicates_dropped"] == 99
     # The fine-tuned encoder has learned locations; pruning half of its MLP neurons at random hurts them;
