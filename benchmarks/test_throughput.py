@@ -1,5 +1,5 @@
-"""Throughput of the hot paths on the default encoder: forward, streaming capture, neuron ranking, training
-step, evaluation.
+"""Activation capture on the default encoder: streaming statistics and the probeless ranking against a plain
+forward pass (the other hot paths, as ratios to bare loops: `test_hot_paths.py`).
 
 Targets checked here (not in the test suite, where timing is noise): streaming per-label statistics with a
 top-k over every MLP unit, and the probeless ranking built on them, cost at most 1.5x a plain forward pass
@@ -13,11 +13,10 @@ import torch
 
 from bench.api.data import ConceptData, Examples
 from bench.api.method import UnlearnContext
-from bench.api.task import EvalSettings, TaskSettings
+from bench.api.task import TaskSettings
 from bench.core import assets
 from bench.core.plugins import METHODS, TASKS
 from bench.models.loading import load_model, quiet_transformers
-from bench.models.training import TrainSettings, make_optimizer
 from bench.neurons.activations import collect_unit_statistics
 from bench.neurons.units import unit_space
 
@@ -82,27 +81,3 @@ def test_probeless_ranking(benchmark, setup):
     start = time.perf_counter()
     forward_all(model, batches, device)
     assert benchmark.stats["mean"] < 1.5 * (time.perf_counter() - start) + 0.05
-
-
-def test_training_step(benchmark, setup):
-    task, tokenizer, model, batches, tokens, device, concept = setup
-    data = task.relearn_data(tokenizer)
-    batch = {k: v.to(device) for k, v in next(iter(data.loader(16))).items()}
-    optimizer = make_optimizer(model, TrainSettings(lr=1e-5, weight_decay=0.01, batch_size=16, epochs=1,
-                                                    warmup_ratio=0.0, seed=0))
-    model.train()
-
-    def step():
-        model(**batch).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    benchmark(step)
-    model.eval()
-
-
-def test_ner_evaluation(benchmark, setup):
-    task, tokenizer, model, batches, tokens, device, concept = setup
-    settings = EvalSettings(batch_size=64, autocast_dtype=torch.bfloat16 if device.type == "cuda" else None)
-    benchmark.pedantic(task.evaluate, args=(model, tokenizer, settings), rounds=3, iterations=1)
-    benchmark.extra_info["sentences_per_s"] = len(task.eval_sentences) / benchmark.stats["mean"]
