@@ -26,6 +26,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace, spec, executor) -> int:
     import sys
 
+    from bench.harness.costs import CostModel, duration, plan_cost
     from bench.harness.planning import plan_runs, write_plan
     from bench.harness.sweep import plan, run_sweep
     from bench.results.report import write_run_outputs
@@ -34,9 +35,13 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
 
     has_gpu = executor.has_gpu()  # where the runs execute fixes the device and the profile, once
     configs = plan(spec, has_gpu=has_gpu)
+    costs = CostModel.from_store()
     if args.dry_run:
-        out.print(plan_table(configs))
-        return 0
+        planned = plan_runs(configs, "cuda" if has_gpu else "cpu")
+        cost = plan_cost(planned, costs)
+        out.print(plan_table(planned, cost.estimates))
+        out.print(cost.summary() + f" (rates measured in {costs.runs} recorded runs)")
+        return 1 if any(p.error for p in planned) else 0
     if args.plan:
         planned = plan_runs(configs, "cuda" if has_gpu else "cpu")
         if args.plan == "-":
@@ -47,8 +52,16 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
             out.print(f"plan of {len(planned)} runs ({sum(p.recorded for p in planned)} recorded) written to {args.plan}")
         return 1 if any(p.error for p in planned) else 0
 
+    # The sweep's ETA: the estimates of the runs not yet reported (work left, not wall time under several workers).
+    planned = plan_runs(configs, "cuda" if has_gpu else "cpu")
+    estimates = plan_cost(planned, costs).estimates
+    left = {_key(run.config): e.seconds for run, e in zip(planned, estimates, strict=True)
+            if e is not None and e.seconds is not None}
+
     def report(i: int, n: int, outcome) -> None:
         cfg = outcome.cfg
+        left.pop(_key(cfg), None)
+        eta = f"; estimated {duration(sum(left.values()))} of runs left" if left else ""
         what = f"[{i + 1}/{n}] {cfg.method} on {cfg.task}, seed {cfg.seed}"
         if outcome.status == "failed":
             out.print(f"[red]✗[/] {escape(what)}: {escape(str(outcome.error))}", highlight=False)
@@ -60,7 +73,7 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
             s = outcome.record.summary
             note = "already recorded" if outcome.status == "recorded" else f"{outcome.seconds:.0f} s"
             out.print(f"[green]✓[/] {escape(what)} ({note}): run {outcome.record.run_id}, forgetting "
-                      f"{fmt(s.forgetting)}, collateral {fmt(s.collateral)}, aurc {fmt(s.aurc)}",
+                      f"{fmt(s.forgetting)}, collateral {fmt(s.collateral)}, aurc {fmt(s.aurc)}{eta}",
                       highlight=False)
 
     outcomes = run_sweep(configs, executor=executor, device="cuda" if has_gpu else "cpu", force=args.force,
@@ -72,6 +85,12 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
         paths = export_records([o.record for o in outcomes if o.record is not None], Path(args.export))
         out.print(f"exported {len(paths)} validated records to {args.export}", soft_wrap=True)
     return 1 if counts["failed"] else 0
+
+
+def _key(cfg) -> str:
+    import json
+
+    return json.dumps(cfg.to_dict(), sort_keys=True)
 
 
 def make_executor(args: argparse.Namespace):

@@ -161,16 +161,26 @@ def top_units_table(record: Record) -> Table | None:
     return table
 
 
-def plan_table(configs) -> Table:
-    """A sweep's plan: one row per run, in the order it runs."""
-    table = Table(title=f"sweep plan: {len(configs)} runs", box=box.SIMPLE_HEAD)
-    for column in ("#", "seed", "task", "method", "options", "budget", "profile"):
-        table.add_column(column)
-    for i, cfg in enumerate(configs, 1):
-        budget = (f"fraction {cfg.fraction}" if cfg.fraction is not None else f"k {cfg.k}" if cfg.k is not None
-                  else "its steps (options)")
+def plan_table(planned, estimates=None) -> Table:
+    """A sweep's plan: one row per run, in the order it runs, with its run id, whether it is recorded and,
+    given `estimates` (bench.harness.costs), how long it should take here."""
+    profiles = sorted({str(run.config.profile) for run in planned})
+    table = Table(title=f"sweep plan: {len(planned)} runs (profile {', '.join(profiles)})", box=box.SIMPLE_HEAD)
+    for column in ("#", "seed", "task", "method", "budget", "run", "estimate"):
+        table.add_column(column, justify="right" if column in ("#", "estimate") else "left",
+                         no_wrap=column in ("run", "estimate"))
+    for i, run in enumerate(planned):
+        cfg = run.config
+        budget = (f"{cfg.fraction:.3g} of units" if cfg.fraction is not None else f"{cfg.k} units" if cfg.k is not None
+                  else "steps (options)")
         options = ", ".join(f"{k}={v}" for k, v in sorted(cfg.method_options.items()))
-        table.add_row(str(i), str(cfg.seed), cfg.task, cfg.method, escape(options), budget, str(cfg.profile))
+        method = cfg.method + (f" ({options})" if options else "")
+        if run.error is not None:
+            status, estimate = f"[red]cannot run[/]: {escape(run.error)}", ""
+        else:
+            status = run.run_id + (" [green]recorded[/]" if run.recorded else "")
+            estimate = "" if run.recorded or estimates is None else str(estimates[i])
+        table.add_row(str(i + 1), str(cfg.seed), cfg.task, escape(method), budget, status, estimate)
     return table
 
 

@@ -1,0 +1,201 @@
+"""How long planned runs will take here, from what this machine measured in the runs it recorded.
+
+Every record keeps its stage times (`timings`: preparation, unlearning, relearning; each evaluation's own
+`seconds`). From them this module learns four rates per setting, each the median over the recorded runs
+that share it, and adds them up for a planned run:
+
+    preparation (when no recorded run shares the run's prepared model)
+  + one base evaluation (when no recorded run shares its base scores: they are cached per seed)
+  + unlearning
+  + one evaluation of the unlearned model and one per relearning checkpoint after step 0
+  + relearning steps × seconds per step
+
+A rate nobody measured yet (a new task, model or device) is missing, and so is that run's estimate: the
+plan says how many runs it could not estimate rather than guess. The medians are of this machine as it
+was used: runs that shared it with other work measured slower.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.api.record import Record, read_record
+from bench.core.errors import BenchError
+from bench.harness.config import RunConfig
+
+
+def _options(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+# The settings each rate depends on (everything else about a run does not change it much).
+def evaluation_key(config: dict[str, Any], device: str) -> tuple:
+    return (config["task"], config["model"], device, _options(config["task_options"]),
+            config.get("max_eval_examples"), config.get("eval_batch_size"))
+
+
+def step_key(config: dict[str, Any], device: str) -> tuple:
+    return config["task"], config["model"], device, config.get("batch_size"), _options(config["task_options"])
+
+
+def unlearn_key(config: dict[str, Any], device: str) -> tuple:
+    return (config["method"], _options(config["method_options"]), config["task"], config["model"], device,
+            _options(config["task_options"]), config.get("fraction"), config.get("k"))
+
+
+def method_key(config: dict[str, Any], device: str) -> tuple:
+    """A coarser key for unlearning: the same method on the same task and model at another budget."""
+    return config["method"], config["task"], config["model"], device
+
+
+def base_key(config: dict[str, Any], device: str) -> tuple:
+    """The base scores are cached per seed (bench.harness.protocol.base_evaluation)."""
+    return (*evaluation_key(config, device), config["seed"])
+
+
+def prepare_key(config: dict[str, Any], device: str) -> tuple:
+    return config["task"], config["model"], device, config["seed"], config.get("finetune_epochs")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float | None  # None: a rate it needs was never measured here
+    missing: tuple[str, ...] = ()  # which rates were missing
+
+    def __str__(self) -> str:
+        return duration(self.seconds) if self.seconds is not None else "?"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+@dataclass
+class CostModel:
+    evaluation: dict[tuple, list[float]] = field(default_factory=lambda: defaultdict(list))
+    step: dict[tuple, list[float]] = field(default_factory=lambda: defaultdict(list))
+    unlearn: dict[tuple, list[float]] = field(default_factory=lambda: defaultdict(list))
+    unlearn_any_budget: dict[tuple, list[float]] = field(default_factory=lambda: defaultdict(list))
+    prepare: dict[tuple, list[float]] = field(default_factory=lambda: defaultdict(list))  # first preparations
+    base_keys: set[tuple] = field(default_factory=set)  # base scores some recorded run computed
+    prepare_keys: set[tuple] = field(default_factory=set)  # prepared models some recorded run made
+    runs: int = 0
+
+    def learn(self, record: Record) -> None:
+        """Add one record's measured times."""
+        config, device = record.config, record.provenance.device.get("type", "cpu")
+        timings = record.timings
+        self.runs += 1
+        self.base_keys.add(base_key(config, device))
+        self.prepare_keys.add(prepare_key(config, device))
+        # Step 0 of relearning repeats the unlearned scores (it is not evaluated again).
+        evaluated = [s for s in record.stages if s.stage == "unlearned" or (s.stage == "relearn" and s.step > 0)]
+        self.evaluation[evaluation_key(config, device)] += [s.seconds for s in evaluated]
+        resumed = int(timings.get("relearn_resumed_at_step", 0))
+        steps = record.summary.relearn_steps - resumed
+        if "relearn" in timings and steps > 0:
+            # "relearn" times the unlearned evaluation, the training steps after a resumption and the
+            # checkpoint evaluations after it.
+            evaluations = sum(s.seconds for s in evaluated if s.stage == "unlearned" or s.step > resumed)
+            training = timings["relearn"] - evaluations
+            if training > 0:
+                self.step[step_key(config, device)].append(training / steps)
+        if "unlearn" in timings:
+            self.unlearn[unlearn_key(config, device)].append(timings["unlearn"])
+            self.unlearn_any_budget[method_key(config, device)].append(timings["unlearn"])
+        if timings.get("prepare", 0) > 0:
+            self.prepare[prepare_key(config, device)[:3]].append(timings["prepare"])
+
+    @classmethod
+    def from_records(cls, records: Iterable[Record]) -> CostModel:
+        model = cls()
+        for record in records:
+            model.learn(record)
+        return model
+
+    @classmethod
+    def from_store(cls) -> CostModel:
+        """From every readable record in this machine's store (an unreadable one is skipped: `bench runs
+        --reindex` names it)."""
+        from bench.harness.store import runs_dir
+
+        model = cls()
+        for path in sorted(runs_dir().glob("*/record.json")):
+            try:
+                model.learn(read_record(path))
+            except BenchError:
+                continue
+        return model
+
+    def estimate(self, cfg: RunConfig, device: str, *, base_done: bool, prepared: bool) -> Estimate:
+        """Seconds for `cfg` on `device`; `base_done` / `prepared`: the base scores / the prepared model
+        exist already (recorded, or computed by a run planned before this one)."""
+        config = cfg.to_dict()
+        missing: list[str] = []
+
+        def median(values: Sequence[float] | None, what: str) -> float:
+            if not values:
+                missing.append(what)
+                return 0.0
+            return statistics.median(values)
+
+        evaluation = median(self.evaluation.get(evaluation_key(config, device)), "evaluation")
+        step = median(self.step.get(step_key(config, device)), "relearning step")
+        unlearn_times = self.unlearn.get(unlearn_key(config, device)) or self.unlearn_any_budget.get(
+            method_key(config, device))
+        unlearn = median(unlearn_times, f"unlearning ({cfg.method})")
+        seconds = unlearn + evaluation * (1 + sum(1 for c in cfg.checkpoints() if c > 0)) + step * cfg.relearn_steps
+        if not base_done:
+            seconds += evaluation
+        if not prepared:
+            # The first run on a seed's prepared model makes it; a task that prepares nothing measured 0.
+            seconds += max(self.prepare.get((cfg.task, cfg.model, device), [0.0]))
+        return Estimate(None if missing else seconds, tuple(missing))
+
+
+@dataclass(frozen=True)
+class PlanCost:
+    estimates: list[Estimate | None]  # per planned run; None: recorded (nothing to run)
+
+    @property
+    def total(self) -> float:
+        return sum(e.seconds for e in self.estimates if e is not None and e.seconds is not None)
+
+    @property
+    def unknown(self) -> int:
+        return sum(1 for e in self.estimates if e is not None and e.seconds is None)
+
+    def summary(self) -> str:
+        to_run = sum(1 for e in self.estimates if e is not None)
+        text = f"{to_run} runs to run, estimated {duration(self.total)} on this machine"
+        if self.unknown:
+            text += f" ({self.unknown} not estimated: nothing like them was measured here yet)"
+        return text
+
+
+def plan_cost(planned, costs: CostModel) -> PlanCost:
+    """Estimates for a plan (bench.harness.planning.PlannedRun), in order: runs planned earlier make the base
+    scores and prepared models later ones reuse."""
+    base_done, prepared = set(costs.base_keys), set(costs.prepare_keys)
+    estimates: list[Estimate | None] = []
+    for run in planned:
+        if run.recorded or run.error is not None:
+            estimates.append(None)
+            continue
+        config = run.config.to_dict()
+        b, p = base_key(config, run.device), prepare_key(config, run.device)
+        estimates.append(costs.estimate(run.config, run.device, base_done=b in base_done, prepared=p in prepared))
+        base_done.add(b)
+        prepared.add(p)
+    return PlanCost(estimates)
