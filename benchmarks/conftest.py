@@ -6,17 +6,14 @@ measured in the same run (the `ratios` fixture); at the end the table is printed
 """
 
 import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import torch
 
-os.environ.setdefault("BENCH_PROGRESS", "0")
-sys.path.insert(0, str(Path(__file__).parent))  # benchmarks/ is not a package: its helpers import by name
+from benchmarks import ratios as ratio_tools
 
-import ratios as ratio_tools  # noqa: E402
+os.environ.setdefault("BENCH_PROGRESS", "0")
 
 _TABLE: ratio_tools.RatioTable | None = None
 _PARTIAL = False  # some hot paths were deselected (-k, -m): the table is not the whole suite's

@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 
+from bench.core.plugins import TASKS
 from bench.harness.config import RunConfig
 from bench.harness.costs import CostModel, duration, plan_cost
 from bench.harness.planning import PlannedRun
@@ -24,7 +25,8 @@ def timed_record(seed: int = 0, *, step_seconds: float = 2.0, resumed_at: int = 
     timings = {"setup": 1.0, "prepare": 0.0, "unlearn": unlearn, "relearn": relearn}
     if resumed_at:
         timings["relearn_resumed_at_step"] = float(resumed_at)
-    return dataclasses.replace(record, stages=stages, timings=timings)
+    current = dataclasses.replace(record.task, version=TASKS.get("ner").version)
+    return dataclasses.replace(record, stages=stages, timings=timings, task=current)
 
 
 def config(seed: int, method: str = "random", fraction: float | None = 0.1) -> RunConfig:
@@ -55,6 +57,17 @@ def test_the_estimate_adds_unlearning_evaluations_and_steps_and_the_base_once_pe
     assert recorded_seed.seconds == pytest.approx(run)  # seed 0's base scores are cached by the recorded run
     assert recorded is None
     assert plan_cost(planned, costs).total == pytest.approx(3 * run + 11.5)
+    # A record of an older task version did not leave the base scores this version needs.
+    old = timed_record(0)
+    old = dataclasses.replace(old, task=dataclasses.replace(old.task, version=old.task.version - 1))
+    assert plan_cost(planned[2:3], CostModel.from_records([old])).estimates[0].seconds == pytest.approx(run + 11.5)
+
+
+def test_a_control_that_removes_nothing_is_estimated_without_an_unlearned_evaluation():
+    costs = CostModel.from_records([timed_record(0), timed_record(1, method="none", unlearn=0.0)])
+    cfg = dataclasses.replace(config(0, method="none"), relearn_steps=64, relearn_checkpoints=(4, 16, 64))
+    (estimate,) = plan_cost([PlannedRun(cfg, "cpu", "a", False)], costs).estimates
+    assert estimate.seconds == pytest.approx(11.5 * 3 + 2.0 * 64)
 
 
 def test_what_was_never_measured_is_not_estimated_and_the_summary_says_so():

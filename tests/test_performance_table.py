@@ -9,6 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from benchmarks import ratios
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,7 +22,6 @@ def _load(name: str, path: Path):
     return module
 
 
-ratios = _load("benchmark_ratios", ROOT / "benchmarks" / "ratios.py")
 performance_table = _load("performance_table", ROOT / "tools" / "performance_table.py")
 
 

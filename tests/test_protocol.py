@@ -81,8 +81,10 @@ def test_the_base_model_is_evaluated_once_for_all_methods_of_a_seed(tiny_bert_fo
     fresh = protocol.run(tiny_config(tiny_bert_folder, tiny_conll))
     assert evaluated.count("base") == 1
     again = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, method="none"))
-    assert evaluated.count("base") == 1 and evaluated.count("unlearned") == 2
+    assert evaluated.count("base") == 1 and evaluated.count("unlearned") == 1
     assert again.stages[0] == fresh.stages[0]
+    # `none` removes nothing: its unlearned model is the base model, whose scores it reuses (taking 0 s).
+    assert again.stages[1].scores == again.stages[0].scores and again.stages[1].seconds == 0.0
     # Computed again (cache removed), the base scores and every later stage are the same as with the cache.
     for cached in (bench_home / "evaluations").iterdir():
         cached.unlink()
@@ -91,6 +93,47 @@ def test_the_base_model_is_evaluated_once_for_all_methods_of_a_seed(tiny_bert_fo
     assert [s.scores for s in recomputed.stages] == [s.scores for s in again.stages]
     protocol.run(tiny_config(tiny_bert_folder, tiny_conll, seed="1"))
     assert evaluated.count("base") == 3  # another seed, another prepared model
+
+
+def test_runs_that_differ_only_in_relearning_share_the_unlearned_evaluation(tiny_bert_folder, tiny_conll,
+                                                                            monkeypatch, bench_home):
+    evaluated = []
+    real = protocol._evaluate
+    monkeypatch.setattr(protocol, "_evaluate", lambda setup, model, stage, *a, **kw: evaluated.append(stage) or real(setup, model, stage, *a, **kw))
+    short = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, fraction="0.25", relearn_steps="4"))
+    longer = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, fraction="0.25", relearn_lr="1e-3"))
+    assert longer.run_id != short.run_id and evaluated.count("unlearned") == 1
+    assert longer.stages[1] == short.stages[1]
+    # Another budget is another unlearned model: evaluated anew.
+    protocol.run(tiny_config(tiny_bert_folder, tiny_conll, fraction="0.5", relearn_steps="4"))
+    assert evaluated.count("unlearned") == 2
+    # Without the cache the same scores come back (the evaluation is deterministic given its key).
+    for cached in (bench_home / "evaluations").glob("unlearned-*"):
+        cached.unlink()
+    again = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, fraction="0.25", relearn_lr="1e-3"), force=True)
+    assert evaluated.count("unlearned") == 3 and again.stages[1].scores == longer.stages[1].scores
+
+
+def test_the_concept_statistics_are_streamed_once_per_prepared_model(tiny_bert_folder, tiny_conll, monkeypatch,
+                                                                     bench_home):
+    import bench.api.method as method_api
+
+    passes = []
+    real = method_api.collect_unit_statistics
+    monkeypatch.setattr(method_api, "collect_unit_statistics", lambda *a, **kw: passes.append(1) or real(*a, **kw))
+    small = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, method="concept-neurons", fraction="0.1",
+                                     relearn_steps="4"))
+    large = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, method="concept-neurons", fraction="0.25",
+                                     relearn_steps="4"))
+    assert len(passes) == 1  # the second budget read the first run's statistics
+    for cached in (bench_home / "statistics").glob("*.pt"):
+        cached.unlink()
+    again = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, method="concept-neurons", fraction="0.25",
+                                     relearn_steps="4"), force=True)
+    assert len(passes) == 2 and again.mask == large.mask and small.mask.k < large.mask.k
+    protocol.run(tiny_config(tiny_bert_folder, tiny_conll, method="concept-neurons", fraction="0.1",
+                             relearn_steps="4", seed="1"))
+    assert len(passes) == 3  # another seed, another prepared model
 
 
 def test_runs_are_reproducible_per_seed(tiny_bert_folder, tiny_conll):

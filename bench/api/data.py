@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,15 @@ class Examples:
 
     def __len__(self) -> int:
         return len(self.examples)
+
+    def digest(self) -> str:
+        """A digest of the examples' content (token ids, labels, every field), in order: what a result
+        computed from them can be cached under."""
+        digest = hashlib.sha256()
+        for example in self.examples:
+            digest.update(json.dumps({k: v.tolist() if isinstance(v, torch.Tensor) else v
+                                      for k, v in sorted(example.items())}, separators=(",", ":")).encode())
+        return digest.hexdigest()[:16]
 
     def loader(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> DataLoader:
         generator = torch.Generator().manual_seed(seed)

@@ -6,19 +6,28 @@ harness selects by budget. Weight-editing methods (gradient ascent, NPO, RMU, ..
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import torch
+from filelock import FileLock
 from torch import nn
 
 from bench.api.data import ConceptData, Examples, Paired
 from bench.core.errors import BenchError
 from bench.core.options import NoOptions
+from bench.core.paths import subdir
 from bench.models.training import TrainSettings, train
-from bench.neurons.activations import UnitStatistics, collect_unit_statistics
+from bench.neurons.activations import (
+    UnitStatistics,
+    collect_unit_statistics,
+    load_statistics,
+    save_statistics,
+)
 from bench.neurons.masks import UnitMask, budget_to_k, select_top_k
 from bench.neurons.units import UnitSpace
 
@@ -38,6 +47,9 @@ class UnlearnContext:
     # The task's trainable forget and retain sets (Task.forget_data / retain_data), built when first asked for.
     forget_source: Callable[[], Examples] | None = field(default=None, compare=False, repr=False)
     retain_source: Callable[[], Examples] | None = field(default=None, compare=False, repr=False)
+    # What the harness knows of the model being unlearned (its weights' or preparation's key, the device and
+    # precision): with it, the concept statistics are cached on disk by content and shared across runs.
+    statistics_key: str | None = field(default=None, compare=False)
     _statistics: dict[str, UnitStatistics] = field(default_factory=dict, compare=False, repr=False)
     _data: dict[str, Examples] = field(default_factory=dict, compare=False, repr=False)
 
@@ -64,11 +76,30 @@ class UnlearnContext:
         shared (the harness's analysis snapshot of the base model reads the same pass)."""
         cached = self._statistics.get("base")
         if cached is None or cached.top_values.shape[1] < top_k:
-            cached = collect_unit_statistics(model, self.space, self.concept.data.loader(self.batch_size),
-                                             n_labels=len(self.concept.label_names), top_k=top_k,
-                                             description="unit statistics (concept data)")
+            cached = self._stored_statistics(model, top_k)
             self._statistics["base"] = cached
         return cached
+
+    def _stored_statistics(self, model: nn.Module, top_k: int) -> UnitStatistics:
+        """The pass itself, or its result from an earlier run on the same model, data, space and batching
+        (every method and budget of a seed, and every seed where nothing is prepared, share one pass)."""
+        n_labels = len(self.concept.label_names)
+
+        def collect() -> UnitStatistics:
+            return collect_unit_statistics(model, self.space, self.concept.data.loader(self.batch_size),
+                                           n_labels=n_labels, top_k=top_k, description="unit statistics (concept data)")
+
+        if self.statistics_key is None:
+            return collect()
+        key = json.dumps([self.statistics_key, self.concept.data.digest(), self.concept.label_names, self.space.name,
+                          self.batch_size, top_k, 1])
+        path = subdir("statistics") / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+        with FileLock(path.with_suffix(".lock")):  # runs starting together stream the data once
+            if path.exists():
+                return load_statistics(path)
+            statistics = collect()
+            save_statistics(statistics, path)
+            return statistics
 
 
 UnlearningKind = Literal["mask", "weights", "both", "none"]

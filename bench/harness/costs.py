@@ -7,7 +7,8 @@ that share it, and adds them up for a planned run:
     preparation (when no recorded run shares the run's prepared model)
   + one base evaluation (when no recorded run shares its base scores: they are cached per seed)
   + unlearning
-  + one evaluation of the unlearned model and one per relearning checkpoint after step 0
+  + one evaluation of the unlearned model (none for a control that removes nothing: it reuses the base
+    scores) and one per relearning checkpoint after step 0
   + relearning steps × seconds per step
 
 A rate nobody measured yet (a new task, model or device) is missing, and so is that run's estimate: the
@@ -26,6 +27,7 @@ from typing import Any
 
 from bench.api.record import Record, read_record
 from bench.core.errors import BenchError
+from bench.core.plugins import METHODS, TASKS
 from bench.harness.config import RunConfig
 
 
@@ -53,13 +55,21 @@ def method_key(config: dict[str, Any], device: str) -> tuple:
     return config["method"], config["task"], config["model"], device
 
 
-def base_key(config: dict[str, Any], device: str) -> tuple:
-    """The base scores are cached per seed (bench.harness.protocol.base_evaluation)."""
-    return (*evaluation_key(config, device), config["seed"])
+def base_key(config: dict[str, Any], device: str, task_version: int | None) -> tuple:
+    """The base scores are cached per seed and task version (bench.harness.protocol.base_evaluation)."""
+    return (*evaluation_key(config, device), config["seed"], task_version)
 
 
-def prepare_key(config: dict[str, Any], device: str) -> tuple:
-    return config["task"], config["model"], device, config["seed"], config.get("finetune_epochs")
+def prepare_key(config: dict[str, Any], device: str, task_version: int | None) -> tuple:
+    """A prepared model is cached per seed; a new task version may prepare on other data."""
+    return config["task"], config["model"], device, config["seed"], config.get("finetune_epochs"), task_version
+
+
+def _task_version(name: str) -> int | None:
+    try:
+        return TASKS.get(name).version
+    except BenchError:  # a task whose plug-in is not installed here: its runs are estimated without it
+        return None
 
 
 @dataclass(frozen=True)
@@ -97,10 +107,11 @@ class CostModel:
         config, device = record.config, record.provenance.device.get("type", "cpu")
         timings = record.timings
         self.runs += 1
-        self.base_keys.add(base_key(config, device))
-        self.prepare_keys.add(prepare_key(config, device))
+        self.base_keys.add(base_key(config, device, record.task.version))
+        self.prepare_keys.add(prepare_key(config, device, record.task.version))
         # Step 0 of relearning repeats the unlearned scores (it is not evaluated again).
         evaluated = [s for s in record.stages if s.stage == "unlearned" or (s.stage == "relearn" and s.step > 0)]
+        evaluated = [s for s in evaluated if s.seconds > 0]  # 0 s: scores reused (a control's unlearned = base)
         self.evaluation[evaluation_key(config, device)] += [s.seconds for s in evaluated]
         resumed = int(timings.get("relearn_resumed_at_step", 0))
         steps = record.summary.relearn_steps - resumed
@@ -115,7 +126,7 @@ class CostModel:
             self.unlearn[unlearn_key(config, device)].append(timings["unlearn"])
             self.unlearn_any_budget[method_key(config, device)].append(timings["unlearn"])
         if timings.get("prepare", 0) > 0:
-            self.prepare[prepare_key(config, device)[:3]].append(timings["prepare"])
+            self.prepare[(config["task"], config["model"], device)].append(timings["prepare"])
 
     @classmethod
     def from_records(cls, records: Iterable[Record]) -> CostModel:
@@ -155,7 +166,10 @@ class CostModel:
         unlearn_times = self.unlearn.get(unlearn_key(config, device)) or self.unlearn_any_budget.get(
             method_key(config, device))
         unlearn = median(unlearn_times, f"unlearning ({cfg.method})")
-        seconds = unlearn + evaluation * (1 + sum(1 for c in cfg.checkpoints() if c > 0)) + step * cfg.relearn_steps
+        # A control that removes nothing reuses the base scores for its unlearned model.
+        unlearned_evaluations = 0 if METHODS.get(cfg.method).budget_free else 1
+        checkpoints = sum(1 for c in cfg.checkpoints() if c > 0)
+        seconds = unlearn + evaluation * (unlearned_evaluations + checkpoints) + step * cfg.relearn_steps
         if not base_done:
             seconds += evaluation
         if not prepared:
@@ -194,7 +208,8 @@ def plan_cost(planned, costs: CostModel) -> PlanCost:
             estimates.append(None)
             continue
         config = run.config.to_dict()
-        b, p = base_key(config, run.device), prepare_key(config, run.device)
+        version = _task_version(run.config.task)
+        b, p = base_key(config, run.device, version), prepare_key(config, run.device, version)
         estimates.append(costs.estimate(run.config, run.device, base_done=b in base_done, prepared=p in prepared))
         base_done.add(b)
         prepared.add(p)

@@ -264,27 +264,60 @@ def base_evaluation(setup: ResolvedRun, model: nn.Module, preparation: dict[str,
                  "options": cfg.task_options, "max_eval_examples": cfg.max_eval_examples, "seed": cfg.seed,
                  "eval_batch_size": cfg.eval_batch_size, "device": setup.device.type,
                  "autocast": str(setup.autocast_dtype), "format": 2}
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path, columns = subdir("evaluations") / f"base-{key}.json", subdir("evaluations") / f"base-{key}.npz"
     # Runs of one seed starting together evaluate the base model once: the others wait and read it.
+    return cached_evaluation(setup, model, "base", key_parts)
+
+
+# The settings that act only after the unlearned model exists (the attacker's): runs that differ only in
+# these share the unlearned model's scores.
+RELEARNING_FIELDS = ("relearn_steps", "relearn_lr", "relearn_warmup_steps", "relearn_checkpoints", "analyze")
+
+
+def unlearned_evaluation(setup: ResolvedRun, model: nn.Module, unlearned: UnlearningResult,
+                         mask_outside_weights: bool) -> tuple[StageScores, Evaluation]:
+    """The unlearned model's scores, shared by runs that differ only in the relearning settings. The key is
+    everything else the run id hashes, and what the method produced: the mask's bits and, when it edited
+    weights, their digest (a method whose output is not reproducible, such as an LLM answering differently
+    or a GPU kernel's order of sums, then gets its own evaluation instead of another run's)."""
+    defaults = RunConfig()
+    before_relearning = dataclasses.replace(setup.cfg, **{f: getattr(defaults, f) for f in RELEARNING_FIELDS})
+    key_parts = {"unlearned": _run_id(before_relearning, setup.device.type, setup.loaded.fingerprint, setup.task,
+                                      setup.method),
+                 "mask": unlearned.mask.content_hash() if unlearned.mask is not None else None,
+                 "weights": weights_digest(model) if unlearned.edited else None, "format": 2}
+    return cached_evaluation(setup, model, "unlearned", key_parts, mask_outside_weights)
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A digest of every parameter's bytes (about a second for a 135M-parameter model on a CPU)."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_evaluation(setup: ResolvedRun, model: nn.Module, stage: str, key_parts: dict[str, Any],
+                      mask_outside_weights: bool = False) -> tuple[StageScores, Evaluation]:
+    """Evaluate `model` as `stage` once per content key (`key_parts`: everything the scores depend on), with
+    the per-example columns the paired bootstrap needs; later runs read it. A lock makes runs that start
+    together wait for the first one's evaluation instead of repeating it."""
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path, columns = subdir("evaluations") / f"{stage}-{key}.json", subdir("evaluations") / f"{stage}-{key}.npz"
     with FileLock(path.with_suffix(".lock")):
-        return _base_evaluation(setup, model, path, columns)
-
-
-def _base_evaluation(setup: ResolvedRun, model: nn.Module, path: Path, columns: Path
-                     ) -> tuple[StageScores, Evaluation]:
-    if path.exists() and columns.exists():
-        cached = json.loads(path.read_text())
-        stage = StageScores(**cached["stage"])
-        with np.load(columns) as arrays:
-            evaluation = unpack(dict(arrays), "base", {m: Statistic.from_dict(s) for m, s in cached["statistics"].items()})
-        console.print(f"[dim]base: {_show(stage.scores.get(setup.task.metrics()[0].name))} (evaluated before: {path.name})[/]")
-        return stage, evaluation
-    stage, evaluation = _evaluate(setup, model, "base")
-    _save_npz(columns, pack(evaluation, "base"))
-    write_json_atomic(path, {"stage": dataclasses.asdict(stage),
-                             "statistics": {m: dataclasses.asdict(s) for m, s in evaluation.statistics.items()}})
-    return stage, evaluation
+        if path.exists() and columns.exists():
+            cached = json.loads(path.read_text())
+            scores = StageScores(**cached["stage"])
+            with np.load(columns) as arrays:
+                evaluation = unpack(dict(arrays), stage, {m: Statistic.from_dict(s) for m, s in cached["statistics"].items()})
+            console.print(f"[dim]{stage}: {_show(scores.scores.get(setup.task.metrics()[0].name))} "
+                          f"(evaluated before: {path.name})[/]")
+            return scores, evaluation
+        scores, evaluation = _evaluate(setup, model, stage, mask_outside_weights=mask_outside_weights)
+        _save_npz(columns, pack(evaluation, stage))
+        write_json_atomic(path, {"stage": dataclasses.asdict(scores),
+                                 "statistics": {m: dataclasses.asdict(s) for m, s in evaluation.statistics.items()}})
+        return scores, evaluation
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -418,7 +451,9 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
                          batch_size=cfg.eval_batch_size, device=setup.device, tokenizer=tokenizer,
                          autocast_dtype=setup.autocast_dtype, train_batch_size=cfg.batch_size,
                          forget_source=lambda: task.forget_data(tokenizer),
-                         retain_source=lambda: task.retain_data(tokenizer))
+                         retain_source=lambda: task.retain_data(tokenizer),
+                         statistics_key=json.dumps([preparation.get("cache_key") or setup.loaded.fingerprint,
+                                                    setup.device.type, str(setup.autocast_dtype)]))
     if cfg.analyze:  # the base snapshot and a method's own pass over the concept data share one stream
         snapshots.append(snapshot_from(ctx.concept_statistics(model, top_k=HAT_K), concept, "base"))
 
@@ -448,7 +483,11 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
 
     t = time.perf_counter()
     with apply_mask(model, space, mask, cfg.mask_mode) if mask is not None else contextlib.nullcontext():
-        stage, evaluation = _evaluate(setup, model, "unlearned", mask_outside_weights=hooks_only)
+        if unlearned.kind == "none":  # nothing removed, nothing edited: the unlearned model is the base model
+            stage, evaluation = dataclasses.replace(base_stage, stage="unlearned", seconds=0.0), base_eval
+            console.print("[dim]unlearned: the base model (nothing was removed), its scores reused[/]")
+        else:
+            stage, evaluation = unlearned_evaluation(setup, model, unlearned, hooks_only)
         stages.append(stage)
         evaluations.append(evaluation)
         snapshot("pruned")

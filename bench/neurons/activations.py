@@ -8,8 +8,11 @@ padding) and, in a causal model, the first position of every sequence (see `conc
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -30,6 +33,18 @@ class UnitStatistics:
     top_values: torch.Tensor  # [layers, top_k, width], descending
     top_token_ids: torch.Tensor  # [layers, top_k, width]
     tokens: int
+
+
+def save_statistics(statistics: UnitStatistics, path: Path) -> None:
+    """Written to a temporary file and renamed, so a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(dataclasses.asdict(statistics), tmp)
+    os.replace(tmp, path)
+
+
+def load_statistics(path: Path) -> UnitStatistics:
+    return UnitStatistics(**torch.load(path, weights_only=True))
 
 
 class _Accumulator:
