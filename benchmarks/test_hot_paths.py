@@ -237,8 +237,11 @@ def test_sampling_completions(benchmark, ratios, lm, impl):
     else:
         @torch.no_grad()
         def run():
-            for start in range(0, n, settings.batch_size):
+            for number, start in enumerate(range(0, n, settings.batch_size)):
                 batch = left_padded(tokenizer, prompts[start:start + settings.batch_size], DEVICE)
+                # The project's seed per batch: the same draws give the same tokens, so the same work (a batch
+                # stops early when every row has ended, so other draws would time another amount of decoding).
+                torch.manual_seed(settings.seed * 1_000_003 + number)
                 with autocast():
                     out = model.generate(**batch, do_sample=True, top_k=settings.top_k,
                                          max_new_tokens=settings.max_new_tokens, pad_token_id=tokenizer.pad_token_id)
