@@ -6,7 +6,6 @@ measured in the same run (the `ratios` fixture); at the end the table is printed
 """
 
 import os
-from dataclasses import dataclass
 
 import pytest
 import torch
@@ -24,12 +23,6 @@ def pytest_deselected(items) -> None:
     _PARTIAL = _PARTIAL or any(item.path.name == "test_hot_paths.py" for item in items)
 
 
-@dataclass
-class Ratios:
-    table: ratio_tools.RatioTable
-    count_flops = staticmethod(ratio_tools.count_flops)
-
-
 def device_name() -> str:
     if torch.cuda.is_available():
         return "cuda-" + torch.cuda.get_device_name().lower().replace(" ", "-")
@@ -37,14 +30,14 @@ def device_name() -> str:
 
 
 @pytest.fixture(scope="session")
-def ratios() -> Ratios:
+def ratios() -> ratio_tools.RatioTable:
     global _TABLE
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     peak = {"float32": ratio_tools.matmul_rate(device, torch.float32)}
     if device.type == "cuda":
         peak["bfloat16"] = ratio_tools.matmul_rate(device, torch.bfloat16)
     _TABLE = ratio_tools.RatioTable(device_name(), peak, "bfloat16" if device.type == "cuda" else "float32")
-    return Ratios(_TABLE)
+    return _TABLE
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -30,6 +30,7 @@ from bench.tasks.cbt import choice_item, cloze_correct, first_per_category
 from bench.tasks.scorers import ScorerSettings, load_scorer
 from bench.tasks.text_sources import lee_documents
 from bench.tasks.toxicity import PAPER_PROMPT
+from benchmarks.ratios import count_flops
 
 pytestmark = pytest.mark.skipif(
     any(assets.locate(a) is None for a in assets.catalog()), reason="offline assets not installed: bench assets install"
@@ -56,7 +57,11 @@ def measure(benchmark, ratios, name: str, unit: str, items: int, impl: str, fn: 
     benchmark.group = name
     if setup:
         setup()
-    counted = ratios.count_flops(fn) if flops else (fn(), 0)[1]
+    if flops:
+        counted = count_flops(fn)
+    else:
+        fn()
+        counted = 0
 
     def timed():
         fn()
@@ -64,7 +69,7 @@ def measure(benchmark, ratios, name: str, unit: str, items: int, impl: str, fn: 
 
     kwargs = {"setup": setup} if setup else {}
     benchmark.pedantic(timed, rounds=rounds, iterations=1, **kwargs)
-    ratios.table.add(name, unit, items, impl, benchmark.stats.stats, counted, why)
+    ratios.add(name, unit, items, impl, benchmark.stats.stats, counted, why)
     benchmark.extra_info[f"{unit}_per_s"] = round(items / benchmark.stats.stats.min, 2)
 
 

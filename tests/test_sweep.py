@@ -84,6 +84,9 @@ def test_bad_sweeps_are_refused_with_the_reason(tmp_path):
     with pytest.raises(BenchError, match="bad.toml"):
         read_sweep_file(bad)
     assert main(["sweep", "--methods", "random,nope", "--tasks", "ner", "--dry-run"]) == 2
+    with pytest.raises(SystemExit) as exit_code:  # one prints the plan, the other writes it: not both
+        main(["sweep", "--methods", "random", "--tasks", "ner", "--dry-run", "--plan", "-"])
+    assert exit_code.value.code == 2
 
 
 def test_a_sweep_resumes_where_it_stopped_and_skips_recorded_runs(tiny_sweep, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from rich.markup import escape
@@ -28,22 +29,14 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
 
     from bench.harness.costs import CostModel, duration, plan_cost
     from bench.harness.planning import plan_runs, write_plan
-    from bench.harness.sweep import plan, run_sweep
+    from bench.harness.sweep import plan, run_planned
     from bench.results.report import write_run_outputs
     from bench.results.submission import export_records
     from bench.results.tables import fmt, plan_table
 
     has_gpu = executor.has_gpu()  # where the runs execute fixes the device and the profile, once
-    configs = plan(spec, has_gpu=has_gpu)
-    costs = CostModel.from_store()
-    if args.dry_run:
-        planned = plan_runs(configs, "cuda" if has_gpu else "cpu")
-        cost = plan_cost(planned, costs)
-        out.print(plan_table(planned, cost.estimates))
-        out.print(cost.summary() + f" (rates measured in {costs.runs} recorded runs)")
-        return 1 if any(p.error for p in planned) else 0
-    if args.plan:
-        planned = plan_runs(configs, "cuda" if has_gpu else "cpu")
+    planned = plan_runs(plan(spec, has_gpu=has_gpu), "cuda" if has_gpu else "cpu")
+    if args.plan:  # for another machine to run: no estimates from this one
         if args.plan == "-":
             write_plan(planned, sys.stdout)
         else:
@@ -51,11 +44,15 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
                 write_plan(planned, handle)
             out.print(f"plan of {len(planned)} runs ({sum(p.recorded for p in planned)} recorded) written to {args.plan}")
         return 1 if any(p.error for p in planned) else 0
+    costs = CostModel.from_store()
+    cost = plan_cost(planned, costs)
+    if args.dry_run:
+        out.print(plan_table(planned, cost.estimates))
+        out.print(cost.summary() + f" (rates measured in {costs.runs} recorded runs)")
+        return 1 if any(p.error for p in planned) else 0
 
     # The sweep's ETA: the estimates of the runs not yet reported (work left, not wall time under several workers).
-    planned = plan_runs(configs, "cuda" if has_gpu else "cpu")
-    estimates = plan_cost(planned, costs).estimates
-    left = {_key(run.config): e.seconds for run, e in zip(planned, estimates, strict=True)
+    left = {_key(run.config): e.seconds for run, e in zip(planned, cost.estimates, strict=True)
             if e is not None and e.seconds is not None}
 
     def report(i: int, n: int, outcome) -> None:
@@ -76,8 +73,8 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
                       f"{fmt(s.forgetting)}, collateral {fmt(s.collateral)}, aurc {fmt(s.aurc)}{eta}",
                       highlight=False)
 
-    outcomes = run_sweep(configs, executor=executor, device="cuda" if has_gpu else "cpu", force=args.force,
-                         run_missing=not args.recorded_only, on_outcome=report)
+    outcomes = run_planned(planned, executor=executor, force=args.force, run_missing=not args.recorded_only,
+                           on_outcome=report)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("ran", "recorded", "failed", "missing")}
     out.print(f"sweep: {counts['ran']} ran, {counts['recorded']} already recorded, {counts['failed']} failed"
               + (f", {counts['missing']} not recorded" if args.recorded_only else ""))
@@ -88,8 +85,6 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
 
 
 def _key(cfg) -> str:
-    import json
-
     return json.dumps(cfg.to_dict(), sort_keys=True)
 
 
@@ -128,8 +123,10 @@ def add_parsers(sub) -> None:
                    metavar="KEY=VALUE", help="a method option for every run (repeatable)")
     p.add_argument("--task-option", dest="task_options", action="append", type=key_value, default=[],
                    metavar="KEY=VALUE", help="a task option for every run (repeatable)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
-    p.add_argument("--plan", metavar="FILE", help="write the plan as JSON lines (each run's id, device, whether it is "
+    planning = p.add_mutually_exclusive_group()
+    planning.add_argument("--dry-run", action="store_true",
+                          help="print the plan with each run's estimated time here, and run nothing")
+    planning.add_argument("--plan", metavar="FILE", help="write the plan as JSON lines (each run's id, device, whether it is "
                    "recorded, and its config; - for stdout) and run nothing; it loads no weights it has seen before")
     p.add_argument("--executor", default="local", metavar="NAME",
                    help="where the runs execute: local (this process, one after another), ray, slurm")

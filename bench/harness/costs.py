@@ -78,7 +78,7 @@ class Estimate:
     missing: tuple[str, ...] = ()  # which rates were missing
 
     def __str__(self) -> str:
-        return duration(self.seconds) if self.seconds is not None else "?"
+        return duration(self.seconds)
 
 
 def duration(seconds: float | None) -> str:

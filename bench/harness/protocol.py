@@ -268,8 +268,8 @@ def base_evaluation(setup: ResolvedRun, model: nn.Module, preparation: dict[str,
     return cached_evaluation(setup, model, "base", key_parts)
 
 
-# The settings that act only after the unlearned model exists (the attacker's): runs that differ only in
-# these share the unlearned model's scores.
+# The settings that change neither the unlearned model nor its evaluation (the attacker's, and whether
+# activation snapshots are taken): runs that differ only in these share the unlearned model's scores.
 RELEARNING_FIELDS = ("relearn_steps", "relearn_lr", "relearn_warmup_steps", "relearn_checkpoints", "analyze")
 
 

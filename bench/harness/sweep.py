@@ -44,6 +44,7 @@ from bench.harness.config import RunConfig, build_config, coerce_fields, read_to
 
 if TYPE_CHECKING:
     from bench.harness.executors import Executor
+    from bench.harness.planning import PlannedRun
 
 RANDOM_CONTROL = "random"
 BASE_CONTROL = "none"
@@ -216,15 +217,25 @@ def run_sweep(configs: Iterable[RunConfig], *, executor: Executor | None = None,
     """Plan every config (bench.harness.planning), then run what is not recorded on `executor` (default: this
     process). A failure is reported and the sweep goes on (its record is simply missing). With
     `run_missing=False` nothing runs: the outcomes say which runs are recorded (to export a partial sweep)."""
-    from bench.harness.executors import Result
     from bench.harness.executors.local import LocalExecutor
     from bench.harness.planning import plan_runs
-    from bench.harness.protocol import existing_record
-    from bench.harness.store import index, run_folder
 
     executor = executor or LocalExecutor()
     # `device`: where the caller planned the profiles for (asked once: an autoscaling cluster may change)
     planned = plan_runs(configs, device or ("cuda" if executor.has_gpu() else "cpu"))
+    return run_planned(planned, executor=executor, force=force, run_missing=run_missing, on_outcome=on_outcome)
+
+
+def run_planned(planned: Sequence[PlannedRun], *, executor: Executor | None = None, force: bool = False,
+                run_missing: bool = True, on_outcome: Callable[[int, int, Outcome], None] | None = None
+                ) -> list[Outcome]:
+    """`run_sweep` for a plan the caller has made already (`bench sweep` plans once, for the estimates too)."""
+    from bench.harness.executors import Result
+    from bench.harness.executors.local import LocalExecutor
+    from bench.harness.protocol import existing_record
+    from bench.harness.store import index, run_folder
+
+    executor = executor or LocalExecutor()
     outcomes: list[Outcome | None] = [None] * len(planned)
     reported = 0
 
