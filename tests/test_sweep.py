@@ -104,3 +104,21 @@ def test_a_sweep_resumes_where_it_stopped_and_skips_recorded_runs(tiny_sweep, mo
     outcomes = run_sweep(configs)
     assert [o.status for o in outcomes].count("recorded") == 8
     assert [(o.status, o.record.run_id) for o in outcomes if o.status != "recorded"] == [("ran", lost)]
+
+
+def test_a_sweep_on_a_fresh_machine_resumes_from_the_records_committed_under_its_export_folder(
+        tiny_sweep, tmp_path, monkeypatch, capsys):
+    config, records, _ = tiny_sweep
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path / "fresh-home"))  # an empty store: a new machine or session
+    assert main(["sweep", "--config", str(config), "--export", str(records), "--recorded-only"]) == 0
+    printed = capsys.readouterr().out
+    assert "imported 9 records" in printed and "0 ran, 9 already recorded" in printed
+    from bench.harness.store import list_runs
+
+    exported = {p.stem for p in records.rglob("*.json")}
+    assert {row.run_id for row in list_runs()} == exported
+    # Imported with their per-example columns, so every interval can still be recomputed from the store.
+    from bench.harness.store import find, run_folder
+
+    for run_id in exported:
+        assert (run_folder(run_id) / find(run_id).evaluation.file).exists()

@@ -36,6 +36,8 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
 
     has_gpu = executor.has_gpu()  # where the runs execute fixes the device and the profile, once
     planned = plan_runs(plan(spec, has_gpu=has_gpu), "cuda" if has_gpu else "cpu")
+    if args.export and not args.plan:
+        planned = _resume_from_export(planned, Path(args.export))
     if args.plan:  # for another machine to run: no estimates from this one
         if args.plan == "-":
             write_plan(planned, sys.stdout)
@@ -67,6 +69,8 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
         else:
             if outcome.status == "ran":
                 write_run_outputs(outcome.record)
+                if args.export:  # each record as it lands: a sweep cut off keeps (and commits) what finished
+                    export_records([outcome.record], Path(args.export))
             s = outcome.record.summary
             note = "already recorded" if outcome.status == "recorded" else f"{outcome.seconds:.0f} s"
             out.print(f"[green]✓[/] {escape(what)} ({note}): run {outcome.record.run_id}, forgetting "
@@ -82,6 +86,19 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
         paths = export_records([o.record for o in outcomes if o.record is not None], Path(args.export))
         out.print(f"exported {len(paths)} validated records to {args.export}", soft_wrap=True)
     return 1 if counts["failed"] else 0
+
+
+def _resume_from_export(planned: list, folder: Path) -> list:
+    """Runs not in the store whose records are under the export folder (committed by a sweep on another
+    machine, or in an earlier session) are imported and count as recorded."""
+    import dataclasses
+
+    from bench.results.submission import import_records
+
+    imported = set(import_records(folder, [p.run_id for p in planned if p.run_id and not p.recorded]))
+    if imported:
+        out.print(f"imported {len(imported)} records from {folder} into the store", soft_wrap=True)
+    return [dataclasses.replace(p, recorded=True) if p.run_id in imported else p for p in planned]
 
 
 def _key(cfg) -> str:
@@ -134,7 +151,8 @@ def add_parsers(sub) -> None:
                    metavar="KEY=VALUE", help="an executor option, e.g. cpus_per_run=2, partition=gpu, gpus_per_run=1")
     p.add_argument("--ray-address", metavar="ADDR", help="ray: an existing cluster (default: a local Ray instance)")
     p.add_argument("--parallelism", type=int, metavar="N", help="ray, slurm: at most N runs at once")
-    p.add_argument("--export", metavar="DIR", help="also write the sweep's validated records under DIR (e.g. leaderboards/records)")
+    p.add_argument("--export", metavar="DIR", help="also write the sweep's validated records under DIR (e.g. leaderboards/records), each as it lands; "
+                   "runs recorded there but not in the store are imported, so the sweep resumes from DIR")
     p.add_argument("--recorded-only", action="store_true", help="run nothing: report (and --export) the runs already recorded")
     p.add_argument("--force", action="store_true", help="run again even where a record exists")
     p.set_defaults(func=cmd_sweep)

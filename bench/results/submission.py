@@ -41,6 +41,34 @@ def export_records(records: list[Record], folder: Path) -> list[Path]:
     return paths
 
 
+def import_records(folder: Path, run_ids: list[str]) -> list[str]:
+    """The inverse of `export_records` for the runs a sweep still needs: each of `run_ids` that has a record
+    under `folder` (and none in the store) is validated, copied into the store with its per-example columns,
+    and indexed. A sweep exporting to a committed folder thereby resumes on a fresh machine from the records
+    committed so far, instead of running them again. Returns the ids it imported."""
+    from bench.api.record import examples_file
+    from bench.api.validate import validate_file
+    from bench.harness.store import index
+
+    wanted = set(run_ids)
+    imported = []
+    for path in sorted(Path(folder).rglob("*.json")) if Path(folder).is_dir() else []:
+        if path.stem not in wanted or (run_folder(path.stem) / "record.json").exists():
+            continue
+        record = validate_file(path)
+        target = run_folder(record.run_id)
+        target.mkdir(parents=True, exist_ok=True)
+        examples = examples_file(record, path)
+        if record.evaluation and examples.exists():  # the columns first: a record is never without its intervals
+            tmp = target / f".{record.evaluation.file}.tmp"
+            shutil.copyfile(examples, tmp)
+            tmp.replace(target / record.evaluation.file)
+        write_json_atomic(target / "record.json", record.to_dict())
+        index(record, target / "record.json")
+        imported.append(record.run_id)
+    return imported
+
+
 def submission_sweep(pinned: SweepSpec, method: str, options: dict[str, str], *, allow_builtin: bool = False
                      ) -> SweepSpec:
     """The pinned leaderboard sweep for one plug-in method alone (its controls are the board's own), with the
