@@ -1,6 +1,7 @@
 """Likelihoods, perplexity and sampling on tiny causal models, checked against what they must equal."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -78,7 +79,9 @@ def test_shared_context_and_cache_give_the_same_likelihoods_as_full_forward_pass
     items = [ChoiceItem(shared, " a big", (" house .", " cat sat on the mat .", " .")),
              ChoiceItem(shared, "", (" the small dog", " mat")),
              ChoiceItem("a dog", " ran", (" to", " on the"))]
-    got = option_log_likelihoods(model, tok, items)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # the cache is passed by the name this transformers uses
+        got = option_log_likelihoods(model, tok, items)
     for item, scores in zip(items, got):
         for option, score in zip(item.options, scores):
             ids = tok(item.shared + item.prefix + option, add_special_tokens=False)["input_ids"]

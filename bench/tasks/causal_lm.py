@@ -5,6 +5,7 @@ Everything streams in batches on the model's device; nothing per-token is kept b
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,6 +112,16 @@ def _body_and_head(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     return model.base_model, model.get_output_embeddings()
 
 
+def _cache_keyword(body: nn.Module) -> str:
+    # transformers 5 renamed the forward pass's `past_key_values` to `cache` (the old name warns, and goes in
+    # 5.40); releases before the rename know only the old one. The same cache object either way.
+    return "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
+
+
+def _returned_cache(out):
+    return out["cache"] if "cache" in out.keys() else out["past_key_values"]
+
+
 @torch.no_grad()
 def option_log_likelihoods(model: nn.Module, tokenizer, items: Sequence[ChoiceItem],
                            autocast_dtype: torch.dtype | None = None, description: str = "cloze") -> list[list[float]]:
@@ -121,6 +132,7 @@ def option_log_likelihoods(model: nn.Module, tokenizer, items: Sequence[ChoiceIt
     """
     device = next(model.parameters()).device
     body, head = _body_and_head(model)
+    cache_keyword = _cache_keyword(body)
     results: list[list[float]] = [[] for _ in items]
     order = sorted(range(len(items)), key=lambda i: items[i].shared)
     groups = [list(g) for _, g in groupby(order, key=lambda i: items[i].shared)]
@@ -128,14 +140,14 @@ def option_log_likelihoods(model: nn.Module, tokenizer, items: Sequence[ChoiceIt
         for group in progress_bar(groups, description):
             shared_ids = tokenizer(items[group[0]].shared, add_special_tokens=False)["input_ids"]
             out = body(input_ids=torch.tensor([shared_ids], device=device), use_cache=True)
-            cache, shared_last = out.past_key_values, out.last_hidden_state[:, -1:]
+            cache, shared_last = _returned_cache(out), out.last_hidden_state[:, -1:]
             shared_len = len(shared_ids)
             for index in group:
                 item = items[index]
                 prefix_ids = tokenizer(item.prefix, add_special_tokens=False)["input_ids"] if item.prefix else []
                 last = shared_last
                 if prefix_ids:
-                    out = body(input_ids=torch.tensor([prefix_ids], device=device), past_key_values=cache, use_cache=True)
+                    out = body(input_ids=torch.tensor([prefix_ids], device=device), use_cache=True, **{cache_keyword: cache})
                     last = out.last_hidden_state[:, -1:]
                 option_ids = [tokenizer(o, add_special_tokens=False)["input_ids"] for o in item.options]
                 width = max(len(o) for o in option_ids)
@@ -144,7 +156,7 @@ def option_log_likelihoods(model: nn.Module, tokenizer, items: Sequence[ChoiceIt
                     batch[row, :len(ids)] = torch.tensor(ids)
                 batch = batch.to(device)
                 cache.batch_repeat_interleave(len(option_ids))
-                hidden = body(input_ids=batch, past_key_values=cache, use_cache=True).last_hidden_state
+                hidden = body(input_ids=batch, use_cache=True, **{cache_keyword: cache}).last_hidden_state
                 # Position t of an option is predicted by the hidden state before it: the prefix's last
                 # state for t = 0, the option's own state t - 1 after that.
                 states = torch.cat([last.expand(len(option_ids), 1, -1), hidden[:, :-1]], dim=1)
