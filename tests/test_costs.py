@@ -63,6 +63,21 @@ def test_the_estimate_adds_unlearning_evaluations_and_steps_and_the_base_once_pe
     assert plan_cost(planned[2:3], CostModel.from_records([old])).estimates[0].seconds == pytest.approx(run + 11.5)
 
 
+def test_a_pretrained_model_scored_without_sampling_has_one_base_evaluation_for_every_seed():
+    from bench.api.record import Preparation
+    from bench.models.loading import LoadReport
+
+    record = timed_record(0)
+    unprepared = dataclasses.replace(record.model, preparation=Preparation(finetuned=False),
+                                     loaded=LoadReport("safetensors", "float32", "float32", "kept"))
+    costs = CostModel.from_records([dataclasses.replace(record, model=unprepared)])
+    cfg = dataclasses.replace(config(1), relearn_steps=64, relearn_checkpoints=(4, 16, 64))
+    run = 5.0 + 11.5 * (1 + 3) + 2.0 * 64
+    # The seed reaches neither the model (no fine-tuning, the checkpoint's own head) nor the scoring: seed 0's
+    # recorded base scores serve seed 1 (bench.harness.protocol.base_depends_on_seed).
+    assert plan_cost([PlannedRun(cfg, "cpu", "a", False)], costs).estimates[0].seconds == pytest.approx(run)
+
+
 def test_a_control_that_removes_nothing_is_estimated_without_an_unlearned_evaluation():
     costs = CostModel.from_records([timed_record(0), timed_record(1, method="none", unlearn=0.0)])
     cfg = dataclasses.replace(config(0, method="none"), relearn_steps=64, relearn_checkpoints=(4, 16, 64))

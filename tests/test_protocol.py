@@ -95,6 +95,23 @@ def test_the_base_model_is_evaluated_once_for_all_methods_of_a_seed(tiny_bert_fo
     assert evaluated.count("base") == 3  # another seed, another prepared model
 
 
+@pytest.mark.parametrize("task, finetuned, head, shared", [
+    ("cbt", False, "kept", True),  # a pretrained causal LM scored by likelihood: one base evaluation for all seeds
+    ("toxicity", False, "kept", False),  # its completions are sampled with the run's seed
+    ("ner", True, "fresh", False),  # a seeded fine-tuning (and a head drawn with the seed)
+    ("ner", False, "fresh", False),  # not fine-tuned, but the fresh head is drawn with the seed
+])
+def test_the_base_scores_are_shared_across_seeds_only_where_no_seed_reaches_them(task, finetuned, head, shared):
+    from types import SimpleNamespace
+
+    from bench.core.plugins import TASKS
+    from bench.models.loading import LoadReport
+
+    task_obj = object.__new__(TASKS.get(task))  # only its class is read
+    setup = SimpleNamespace(task=task_obj, loaded=SimpleNamespace(report=LoadReport("safetensors", None, "float32", head)))
+    assert protocol.base_depends_on_seed(setup, {"finetuned": finetuned}) is not shared
+
+
 def test_runs_that_differ_only_in_relearning_share_the_unlearned_evaluation(tiny_bert_folder, tiny_conll,
                                                                             monkeypatch, bench_home):
     evaluated = []

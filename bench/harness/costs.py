@@ -55,14 +55,26 @@ def method_key(config: dict[str, Any], device: str) -> tuple:
     return config["method"], config["task"], config["model"], device
 
 
-def base_key(config: dict[str, Any], device: str, task_version: int | None) -> tuple:
-    """The base scores are cached per seed and task version (bench.harness.protocol.base_evaluation)."""
-    return (*evaluation_key(config, device), config["seed"], task_version)
+def base_key(config: dict[str, Any], device: str, task_version: int | None, seeded: bool = True) -> tuple:
+    """The base scores are cached per task version, and per seed where the seed reaches them
+    (bench.harness.protocol.base_evaluation): `seeded` False for a pretrained model scored without sampling."""
+    return (*evaluation_key(config, device), config["seed"] if seeded else None, task_version)
+
+
+def model_key(config: dict[str, Any], device: str) -> tuple:
+    return config["task"], config["model"], device
 
 
 def prepare_key(config: dict[str, Any], device: str, task_version: int | None) -> tuple:
     """A prepared model is cached per seed; a new task version may prepare on other data."""
     return config["task"], config["model"], device, config["seed"], config.get("finetune_epochs"), task_version
+
+
+def _evaluation_uses_seed(name: str) -> bool:
+    try:
+        return TASKS.get(name).evaluation_uses_seed
+    except BenchError:  # a task not installed here: assume the seed matters (never under-estimate)
+        return True
 
 
 def _task_version(name: str) -> int | None:
@@ -99,6 +111,8 @@ class CostModel:
     unlearn_any_budget: dict[tuple, list[float]] = field(default_factory=lambda: defaultdict(list))
     prepare: dict[tuple, list[float]] = field(default_factory=lambda: defaultdict(list))  # first preparations
     base_keys: set[tuple] = field(default_factory=set)  # base scores some recorded run computed
+    # (task, model, device) whose base scores no seed reaches: unprepared, the checkpoint's own head, no sampling
+    seed_free_bases: set[tuple] = field(default_factory=set)
     prepare_keys: set[tuple] = field(default_factory=set)  # prepared models some recorded run made
     runs: int = 0
 
@@ -107,7 +121,12 @@ class CostModel:
         config, device = record.config, record.provenance.device.get("type", "cpu")
         timings = record.timings
         self.runs += 1
-        self.base_keys.add(base_key(config, device, record.task.version))
+        loaded = record.model.loaded
+        seeded = (record.model.preparation.finetuned or loaded is None or loaded.head != "kept"
+                  or _evaluation_uses_seed(config["task"]))
+        if not seeded:
+            self.seed_free_bases.add(model_key(config, device))
+        self.base_keys.add(base_key(config, device, record.task.version, seeded))
         self.prepare_keys.add(prepare_key(config, device, record.task.version))
         # Step 0 of relearning repeats the unlearned scores (it is not evaluated again).
         evaluated = [s for s in record.stages if s.stage == "unlearned" or (s.stage == "relearn" and s.step > 0)]
@@ -209,7 +228,8 @@ def plan_cost(planned, costs: CostModel) -> PlanCost:
             continue
         config = run.config.to_dict()
         version = _task_version(run.config.task)
-        b, p = base_key(config, run.device, version), prepare_key(config, run.device, version)
+        seeded = model_key(config, run.device) not in costs.seed_free_bases
+        b, p = base_key(config, run.device, version, seeded), prepare_key(config, run.device, version)
         estimates.append(costs.estimate(run.config, run.device, base_done=b in base_done, prepared=p in prepared))
         base_done.add(b)
         prepared.add(p)

@@ -261,11 +261,20 @@ def base_evaluation(setup: ResolvedRun, model: nn.Module, preparation: dict[str,
     cfg = setup.cfg
     key_parts = {"model": preparation.get("cache_key") or setup.loaded.fingerprint,
                  "task": [cfg.task, type(setup.task).version, setup.task.fingerprint(), cfg.concept],
-                 "options": cfg.task_options, "max_eval_examples": cfg.max_eval_examples, "seed": cfg.seed,
+                 "options": cfg.task_options, "max_eval_examples": cfg.max_eval_examples,
+                 "seed": cfg.seed if base_depends_on_seed(setup, preparation) else None,
                  "eval_batch_size": cfg.eval_batch_size, "device": setup.device.type,
                  "autocast": str(setup.autocast_dtype), "format": 2}
     # Runs of one seed starting together evaluate the base model once: the others wait and read it.
     return cached_evaluation(setup, model, "base", key_parts)
+
+
+def base_depends_on_seed(setup: ResolvedRun, preparation: dict[str, Any]) -> bool:
+    """Whether the seed reaches the base scores: through a seeded fine-tuning (its cache key has the seed
+    already), a task head drawn fresh, or an evaluation that samples. A pretrained causal LM scored by
+    likelihood (CBT) is the same model with the same scores for every seed: evaluated once, not per seed."""
+    head = setup.loaded.report.head if setup.loaded.report is not None else "fresh"
+    return bool(preparation.get("finetuned")) or head != "kept" or type(setup.task).evaluation_uses_seed
 
 
 # The settings that change neither the unlearned model nor its evaluation (the attacker's, and whether
