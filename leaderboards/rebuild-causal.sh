@@ -9,14 +9,16 @@
 #
 # `none` runs at the grid's first budget (0.001), as `bench sweep --config leaderboards/sweep.toml` plans it:
 # it ignores the budget, but its run id hashes the config, and the full sweep must find it recorded.
-set -euo pipefail
+set -uo pipefail  # not -e: one failed run must not stop the other tasks' and seeds' sweeps
 cd "$(dirname "$0")/.."
 records=${1:-leaderboards/records}
+status=0
 for task in cbt toxicity; do
   for seed in 0 1 2; do
     bench sweep --config leaderboards/sweep.toml --tasks "$task" --seeds "$seed" --methods none \
-      --fractions 0.001 --no-controls --export "$records"
+      --fractions 0.001 --no-controls --export "$records" || status=1
     bench sweep --config leaderboards/sweep.toml --tasks "$task" --seeds "$seed" --methods random,concept-neurons \
-      --fractions 0.01 --no-controls --export "$records"
+      --fractions 0.01 --no-controls --export "$records" || status=1
   done
 done
+exit $status

@@ -67,15 +67,23 @@ def test_a_pretrained_model_scored_without_sampling_has_one_base_evaluation_for_
     from bench.api.record import Preparation
     from bench.models.loading import LoadReport
 
-    record = timed_record(0)
-    unprepared = dataclasses.replace(record.model, preparation=Preparation(finetuned=False),
-                                     loaded=LoadReport("safetensors", "float32", "float32", "kept"))
-    costs = CostModel.from_records([dataclasses.replace(record, model=unprepared)])
-    cfg = dataclasses.replace(config(1), relearn_steps=64, relearn_checkpoints=(4, 16, 64))
+    def unprepared(task: str):
+        record = timed_record(0)
+        model = dataclasses.replace(record.model, preparation=Preparation(finetuned=False),
+                                    loaded=LoadReport("safetensors", "float32", "float32", "kept"))
+        config = {**record.config, "task": task, "finetune_epochs": 0.0}
+        return dataclasses.replace(record, model=model, config=config,
+                                   task=dataclasses.replace(record.task, name=task, version=TASKS.get(task).version))
+
     run = 5.0 + 11.5 * (1 + 3) + 2.0 * 64
-    # The seed reaches neither the model (no fine-tuning, the checkpoint's own head) nor the scoring: seed 0's
-    # recorded base scores serve seed 1 (bench.harness.protocol.base_depends_on_seed).
-    assert plan_cost([PlannedRun(cfg, "cpu", "a", False)], costs).estimates[0].seconds == pytest.approx(run)
+    for task, base in (("cbt", 0.0), ("ner", 11.5)):
+        costs = CostModel.from_records([unprepared(task)])
+        cfg = dataclasses.replace(config(1), task=task, finetune_epochs=0.0, relearn_steps=64,
+                                  relearn_checkpoints=(4, 16, 64))
+        # On cbt (seed-free scoring) the seed reaches neither the model (not fine-tuned, its own head) nor the
+        # scores: seed 0's recorded base scores serve seed 1. NER does not declare its scoring seed-free.
+        estimate = plan_cost([PlannedRun(cfg, "cpu", "a", False)], costs).estimates[0].seconds
+        assert estimate == pytest.approx(run + base)
 
 
 def test_a_control_that_removes_nothing_is_estimated_without_an_unlearned_evaluation():

@@ -100,6 +100,7 @@ def test_the_base_model_is_evaluated_once_for_all_methods_of_a_seed(tiny_bert_fo
     ("toxicity", False, "kept", False),  # its completions are sampled with the run's seed
     ("ner", True, "fresh", False),  # a seeded fine-tuning (and a head drawn with the seed)
     ("ner", False, "fresh", False),  # not fine-tuned, but the fresh head is drawn with the seed
+    ("ner", False, "kept", False),  # its evaluation is not declared seed-free (Task.seed_free_evaluation)
 ])
 def test_the_base_scores_are_shared_across_seeds_only_where_no_seed_reaches_them(task, finetuned, head, shared):
     from types import SimpleNamespace

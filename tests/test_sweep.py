@@ -122,3 +122,27 @@ def test_a_sweep_on_a_fresh_machine_resumes_from_the_records_committed_under_its
 
     for run_id in exported:
         assert (run_folder(run_id) / find(run_id).evaluation.file).exists()
+
+
+def test_a_committed_record_that_is_not_the_planned_run_or_lacks_its_columns_is_run_again_not_imported(
+        tiny_sweep, tmp_path, monkeypatch, capsys):
+    import json
+    import shutil
+
+    config, records, _ = tiny_sweep
+    committed = tmp_path / "records"
+    shutil.copytree(records, committed)
+    other_config, no_columns = sorted(committed.rglob("*.json"))[:2]
+    raw = json.loads(other_config.read_text())
+    raw["config"]["relearn_lr"] = 0.5  # same id, other config: not this run
+    other_config.write_text(json.dumps(raw))
+    no_columns.with_suffix(".npz").unlink()  # a record whose columns never landed
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path / "fresh-home"))
+    # A dry run counts what it would import and writes nothing.
+    assert main(["sweep", "--config", str(config), "--export", str(committed), "--dry-run"]) == 0
+    assert not (tmp_path / "fresh-home" / "runs").exists() or not any((tmp_path / "fresh-home" / "runs").iterdir())
+    capsys.readouterr()
+    assert main(["sweep", "--config", str(config), "--export", str(committed), "--recorded-only"]) == 0
+    printed = capsys.readouterr().out
+    assert "imported 7 records" in printed and "2 not recorded" in printed
+    assert "its id or config differs" in printed and "per-example columns" in printed

@@ -72,6 +72,10 @@ class Task(ABC):
     evaluate_before_preparation: ClassVar[bool] = False
     # Whether its evaluation draws on the run's seed (sampled completions): recorded as what a seed varies.
     evaluation_uses_seed: ClassVar[bool] = False
+    # A guarantee, declared: evaluating a given model draws on no seed (no sampling, no examples chosen by
+    # seed). Only then may a model that nothing seeded touched (not fine-tuned, the checkpoint's own head) be
+    # evaluated once for every seed (bench.harness.protocol.base_depends_on_seed); undeclared, per seed.
+    seed_free_evaluation: ClassVar[bool] = False
 
     def __init__(self, settings: TaskSettings) -> None:
         self.settings = settings

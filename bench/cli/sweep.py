@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from bench.cli.arguments import key_value, list_of, out, seed_list
+from bench.core.errors import BenchError
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -36,8 +37,8 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
 
     has_gpu = executor.has_gpu()  # where the runs execute fixes the device and the profile, once
     planned = plan_runs(plan(spec, has_gpu=has_gpu), "cuda" if has_gpu else "cpu")
-    if args.export and not args.plan:
-        planned = _resume_from_export(planned, Path(args.export))
+    if args.export and not args.plan and not args.force:
+        planned = _resume_from_export(planned, Path(args.export), dry_run=args.dry_run)
     if args.plan:  # for another machine to run: no estimates from this one
         if args.plan == "-":
             write_plan(planned, sys.stdout)
@@ -70,7 +71,10 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
             if outcome.status == "ran":
                 write_run_outputs(outcome.record)
                 if args.export:  # each record as it lands: a sweep cut off keeps (and commits) what finished
-                    export_records([outcome.record], Path(args.export))
+                    try:
+                        export_records([outcome.record], Path(args.export))
+                    except (BenchError, OSError) as exc:  # the record is in the store; the final export retries
+                        out.print(f"[yellow]not exported yet:[/] {escape(str(exc))}", highlight=False)
             s = outcome.record.summary
             note = "already recorded" if outcome.status == "recorded" else f"{outcome.seconds:.0f} s"
             out.print(f"[green]✓[/] {escape(what)} ({note}): run {outcome.record.run_id}, forgetting "
@@ -88,17 +92,23 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
     return 1 if counts["failed"] else 0
 
 
-def _resume_from_export(planned: list, folder: Path) -> list:
+def _resume_from_export(planned: list, folder: Path, *, dry_run: bool) -> list:
     """Runs not in the store whose records are under the export folder (committed by a sweep on another
-    machine, or in an earlier session) are imported and count as recorded."""
+    machine, or in an earlier session) are imported and count as recorded; a dry run only counts them."""
     import dataclasses
 
-    from bench.results.submission import import_records
+    from bench.results.submission import import_records, importable
 
-    imported = set(import_records(folder, [p.run_id for p in planned if p.run_id and not p.recorded]))
+    wanted = {p.run_id: p.config.to_dict() for p in planned if p.run_id and not p.recorded}
+    if dry_run:
+        found = {record.run_id for _, record in importable(folder, wanted)[0]}
+        return [dataclasses.replace(p, recorded=True) if p.run_id in found else p for p in planned]
+    imported, skipped = import_records(folder, wanted)
+    for why in skipped:
+        out.print(f"[yellow]not imported, to run again:[/] {escape(why)}", soft_wrap=True)
     if imported:
         out.print(f"imported {len(imported)} records from {folder} into the store", soft_wrap=True)
-    return [dataclasses.replace(p, recorded=True) if p.run_id in imported else p for p in planned]
+    return [dataclasses.replace(p, recorded=True) if p.run_id in set(imported) else p for p in planned]
 
 
 def _key(cfg) -> str:

@@ -5,7 +5,8 @@ Every record keeps its stage times (`timings`: preparation, unlearning, relearni
 that share it, and adds them up for a planned run:
 
     preparation (when no recorded run shares the run's prepared model)
-  + one base evaluation (when no recorded run shares its base scores: they are cached per seed)
+  + one base evaluation (when no recorded run shares its base scores: cached per seed, or once for
+    all seeds where no seed reaches them)
   + unlearning
   + one evaluation of the unlearned model (none for a control that removes nothing: it reuses the base
     scores) and one per relearning checkpoint after step 0
@@ -62,7 +63,8 @@ def base_key(config: dict[str, Any], device: str, task_version: int | None, seed
 
 
 def model_key(config: dict[str, Any], device: str) -> tuple:
-    return config["task"], config["model"], device
+    """A model as the base evaluation sees it: a record of it says whether the seed reaches its scores."""
+    return config["task"], config["model"], device, config.get("finetune_epochs")
 
 
 def prepare_key(config: dict[str, Any], device: str, task_version: int | None) -> tuple:
@@ -70,11 +72,11 @@ def prepare_key(config: dict[str, Any], device: str, task_version: int | None) -
     return config["task"], config["model"], device, config["seed"], config.get("finetune_epochs"), task_version
 
 
-def _evaluation_uses_seed(name: str) -> bool:
+def _seed_free_evaluation(name: str) -> bool:
     try:
-        return TASKS.get(name).evaluation_uses_seed
+        return TASKS.get(name).seed_free_evaluation
     except BenchError:  # a task not installed here: assume the seed matters (never under-estimate)
-        return True
+        return False
 
 
 def _task_version(name: str) -> int | None:
@@ -123,7 +125,7 @@ class CostModel:
         self.runs += 1
         loaded = record.model.loaded
         seeded = (record.model.preparation.finetuned or loaded is None or loaded.head != "kept"
-                  or _evaluation_uses_seed(config["task"]))
+                  or not _seed_free_evaluation(config["task"]))
         if not seeded:
             self.seed_free_bases.add(model_key(config, device))
         self.base_keys.add(base_key(config, device, record.task.version, seeded))
@@ -158,10 +160,12 @@ class CostModel:
     def from_store(cls) -> CostModel:
         """From every readable record in this machine's store (an unreadable one is skipped: `bench runs
         --reindex` names it)."""
-        from bench.harness.store import runs_dir
+        from bench.harness.store import IMPORTED_MARK, runs_dir
 
         model = cls()
         for path in sorted(runs_dir().glob("*/record.json")):
+            if (path.parent / IMPORTED_MARK).exists():  # made elsewhere: neither its rates nor its caches are here
+                continue
             try:
                 model.learn(read_record(path))
             except BenchError:

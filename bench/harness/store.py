@@ -58,6 +58,11 @@ def _sql_columns(row: type) -> str:
 COLUMNS = _sql_columns(RunRow)
 
 
+# In a run folder: its record was imported from an export folder, made on another machine (its timings are
+# not this machine's, and its caches are not here).
+IMPORTED_MARK = "imported-from"
+
+
 def runs_dir() -> Path:
     return subdir("runs")
 

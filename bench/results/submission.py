@@ -4,7 +4,9 @@ consistency), and a record that fails is refused with the reason, before anythin
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from bench.api.record import Record, write_json_atomic
@@ -12,7 +14,7 @@ from bench.api.validate import validate_data
 from bench.core.errors import BenchError
 from bench.core.plugins import METHODS
 from bench.core.registry import BUILT_IN
-from bench.harness.store import run_folder
+from bench.harness.store import IMPORTED_MARK, run_folder
 from bench.harness.sweep import SweepSpec
 
 DEFAULT_RECORDS = Path("leaderboards") / "records"
@@ -25,48 +27,70 @@ def record_path(folder: Path, record: Record) -> Path:
 def export_records(records: list[Record], folder: Path) -> list[Path]:
     """Validate all of `records`, then write each under folder/TASK/METHOD/RUN_ID.json (atomically), with its
     per-example evaluation columns beside it (RUN_ID.npz) where the run's folder has them: enough for anyone
-    to recompute every interval."""
+    to recompute every interval. The columns are written before the record, so a record under `folder` is
+    never without them (`import_records` relies on it)."""
     for record in records:
         validate_data(record.to_dict(), f"run {record.run_id} ({record.method.name} on {record.task.name})")
     paths = []
     for record in records:
         path = record_path(folder, record)
-        write_json_atomic(path, record.to_dict())
         examples = run_folder(record.run_id) / (record.evaluation.file if record.evaluation else "examples.npz")
         if record.evaluation and examples.exists():
-            tmp = path.with_suffix(".npz.tmp")
-            shutil.copyfile(examples, tmp)
-            tmp.replace(path.with_suffix(".npz"))
+            _copy_atomic(examples, path.with_suffix(".npz"))
+        write_json_atomic(path, record.to_dict())
         paths.append(path)
     return paths
 
 
-def import_records(folder: Path, run_ids: list[str]) -> list[str]:
-    """The inverse of `export_records` for the runs a sweep still needs: each of `run_ids` that has a record
-    under `folder` (and none in the store) is validated, copied into the store with its per-example columns,
-    and indexed. A sweep exporting to a committed folder thereby resumes on a fresh machine from the records
-    committed so far, instead of running them again. Returns the ids it imported."""
-    from bench.api.record import examples_file
+def _copy_atomic(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def importable(folder: Path, planned: dict[str, dict]) -> tuple[list[tuple[Path, Record]], list[str]]:
+    """The records under `folder` that `import_records` would take for `planned` (run id -> its config dict),
+    and why each other candidate would not be taken; it writes nothing."""
     from bench.api.validate import validate_file
+
+    taken, skipped = [], []
+    for path in sorted(Path(folder).rglob("*.json")) if Path(folder).is_dir() else []:
+        if path.stem not in planned or (run_folder(path.stem) / "record.json").exists():
+            continue
+        try:
+            record = validate_file(path)
+        except BenchError as exc:
+            skipped.append(f"{path}: {exc}")
+            continue
+        if record.run_id != path.stem or record.config != planned[path.stem]:
+            skipped.append(f"{path}: not the planned run (its id or config differs)")
+        elif record.evaluation is not None and not path.with_suffix(".npz").exists():
+            skipped.append(f"{path}: its per-example columns ({path.with_suffix('.npz').name}) are missing")
+        else:
+            taken.append((path, record))
+    return taken, skipped
+
+
+def import_records(folder: Path, planned: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """The inverse of `export_records` for the runs a sweep still needs (`planned`: run id -> its config
+    dict). A record under `folder` with one of those ids, exactly that config, and its per-example columns is
+    copied into the store (marked as imported: its timings are another machine's) and indexed, so a sweep
+    exporting to a committed folder resumes on a fresh machine from the records committed so far. Returns
+    (imported ids, why each other candidate was not imported): an invalid record, one of another config or
+    one without its columns is run again instead."""
     from bench.harness.store import index
 
-    wanted = set(run_ids)
-    imported = []
-    for path in sorted(Path(folder).rglob("*.json")) if Path(folder).is_dir() else []:
-        if path.stem not in wanted or (run_folder(path.stem) / "record.json").exists():
-            continue
-        record = validate_file(path)
+    taken, skipped = importable(folder, planned)
+    for path, record in taken:
         target = run_folder(record.run_id)
-        target.mkdir(parents=True, exist_ok=True)
-        examples = examples_file(record, path)
-        if record.evaluation and examples.exists():  # the columns first: a record is never without its intervals
-            tmp = target / f".{record.evaluation.file}.tmp"
-            shutil.copyfile(examples, tmp)
-            tmp.replace(target / record.evaluation.file)
+        if record.evaluation is not None:
+            _copy_atomic(path.with_suffix(".npz"), target / record.evaluation.file)
+        write_json_atomic(target / IMPORTED_MARK, {"from": str(path)})
         write_json_atomic(target / "record.json", record.to_dict())
         index(record, target / "record.json")
-        imported.append(record.run_id)
-    return imported
+    return [record.run_id for _, record in taken], skipped
 
 
 def submission_sweep(pinned: SweepSpec, method: str, options: dict[str, str], *, allow_builtin: bool = False

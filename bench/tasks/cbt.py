@@ -148,6 +148,7 @@ class CbtTask(Task):
     # are each other category's accuracy and the mean token NLL (perplexity is info); a category with no
     # question is undefined; --max-eval-examples is shared out over the categories.
     version = 3
+    seed_free_evaluation = True  # options scored by likelihood, every question of the fixed sets
     head_kind = "causal-lm"
     default_model = "SmolLM2-135M-Instruct"
     Options = CbtOptions
