@@ -80,6 +80,13 @@ class Task(ABC):
     def __init__(self, settings: TaskSettings) -> None:
         self.settings = settings
 
+    @classmethod
+    def base_depends_on_seed(cls, finetuned: bool, head: str | None) -> bool:
+        """Whether the seed reaches the base scores of a model prepared so (`head`: the load report's "kept",
+        "fresh", ...; None: unknown): through a seeded fine-tuning, a task head drawn fresh, or an evaluation
+        not declared seed-free. The one rule for the base-score cache and the cost model that predicts it."""
+        return finetuned or head != "kept" or not cls.seed_free_evaluation
+
     @property
     @abstractmethod
     def concept(self) -> str:

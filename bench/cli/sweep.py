@@ -95,20 +95,23 @@ def _sweep(args: argparse.Namespace, spec, executor) -> int:
 def _resume_from_export(planned: list, folder: Path, *, dry_run: bool) -> list:
     """Runs not in the store whose records are under the export folder (committed by a sweep on another
     machine, or in an earlier session) are imported and count as recorded; a dry run only counts them."""
-    import dataclasses
-
     from bench.results.submission import import_records, importable
 
     wanted = {p.run_id: p.config.to_dict() for p in planned if p.run_id and not p.recorded}
     if dry_run:
-        found = {record.run_id for _, record in importable(folder, wanted)[0]}
-        return [dataclasses.replace(p, recorded=True) if p.run_id in found else p for p in planned]
+        return _mark_recorded(planned, {record.run_id for _, record in importable(folder, wanted)[0]})
     imported, skipped = import_records(folder, wanted)
     for why in skipped:
         out.print(f"[yellow]not imported, to run again:[/] {escape(why)}", soft_wrap=True)
     if imported:
         out.print(f"imported {len(imported)} records from {folder} into the store", soft_wrap=True)
-    return [dataclasses.replace(p, recorded=True) if p.run_id in set(imported) else p for p in planned]
+    return _mark_recorded(planned, set(imported))
+
+
+def _mark_recorded(planned: list, run_ids: set[str]) -> list:
+    import dataclasses
+
+    return [dataclasses.replace(p, recorded=True) if p.run_id in run_ids else p for p in planned]
 
 
 def _key(cfg) -> str:

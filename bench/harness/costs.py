@@ -72,11 +72,11 @@ def prepare_key(config: dict[str, Any], device: str, task_version: int | None) -
     return config["task"], config["model"], device, config["seed"], config.get("finetune_epochs"), task_version
 
 
-def _seed_free_evaluation(name: str) -> bool:
+def _base_depends_on_seed(name: str, finetuned: bool, head: str | None) -> bool:
     try:
-        return TASKS.get(name).seed_free_evaluation
+        return TASKS.get(name).base_depends_on_seed(finetuned, head)
     except BenchError:  # a task not installed here: assume the seed matters (never under-estimate)
-        return False
+        return True
 
 
 def _task_version(name: str) -> int | None:
@@ -124,8 +124,8 @@ class CostModel:
         timings = record.timings
         self.runs += 1
         loaded = record.model.loaded
-        seeded = (record.model.preparation.finetuned or loaded is None or loaded.head != "kept"
-                  or not _seed_free_evaluation(config["task"]))
+        seeded = _base_depends_on_seed(config["task"], record.model.preparation.finetuned,
+                                       loaded.head if loaded is not None else None)
         if not seeded:
             self.seed_free_bases.add(model_key(config, device))
         self.base_keys.add(base_key(config, device, record.task.version, seeded))

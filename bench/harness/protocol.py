@@ -256,8 +256,9 @@ def _show(value: float | None) -> str:
 
 def base_evaluation(setup: ResolvedRun, model: nn.Module, preparation: dict[str, Any]) -> tuple[StageScores, Evaluation]:
     """The base model's scores, shared by every run on the same prepared model and evaluation (all methods
-    and budgets of a seed, and every seed where none reaches them: `base_depends_on_seed`): the evaluation is deterministic given these inputs, so it is computed once. Its
-    per-example columns are cached with it, for the paired bootstrap."""
+    and budgets of a seed, and every seed where none reaches them: `base_depends_on_seed`): the evaluation is
+    deterministic given these inputs, so it is computed once. Its per-example columns are cached with it, for
+    the paired bootstrap."""
     cfg = setup.cfg
     key_parts = {"model": preparation.get("cache_key") or setup.loaded.fingerprint,
                  "task": [cfg.task, type(setup.task).version, setup.task.fingerprint(), cfg.concept],
@@ -270,11 +271,10 @@ def base_evaluation(setup: ResolvedRun, model: nn.Module, preparation: dict[str,
 
 
 def base_depends_on_seed(setup: ResolvedRun, preparation: dict[str, Any]) -> bool:
-    """Whether the seed reaches the base scores: through a seeded fine-tuning (its cache key has the seed
-    already), a task head drawn fresh, or an evaluation not declared seed-free (`Task.seed_free_evaluation`). A pretrained causal LM scored by
-    likelihood (CBT) is the same model with the same scores for every seed: evaluated once, not per seed."""
-    head = setup.loaded.report.head if setup.loaded.report is not None else "fresh"
-    return bool(preparation.get("finetuned")) or head != "kept" or not type(setup.task).seed_free_evaluation
+    """`Task.base_depends_on_seed` for this run: a pretrained causal LM scored by likelihood (CBT) is the same
+    model with the same scores for every seed, so it is evaluated once, not per seed."""
+    head = setup.loaded.report.head if setup.loaded.report is not None else None
+    return type(setup.task).base_depends_on_seed(bool(preparation.get("finetuned")), head)
 
 
 # The settings that change neither the unlearned model nor its evaluation (the attacker's, and whether
