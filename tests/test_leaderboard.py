@@ -113,6 +113,34 @@ def test_entries_whose_score_intervals_overlap_share_a_rank_group():
     assert "| 1 | keyword |" in markdown(board) or "| 1 | concept-neurons |" in markdown(board)
 
 
+def test_recovery_against_none_is_undefined_where_the_control_gap_is_within_the_evaluation_noise():
+    from bench.results.leaderboard import recovery_vs_none
+
+    mine = made_record("concept-neurons", 0, relearn=(0.2, 0.21, 0.22, 0.5))
+    # The none control's curve sits 0.02 above the unlearned model at step 4 (noise: 0.02 and 0.02 in quadrature,
+    # 0.028), 0.6 above from step 16: r(t) is undefined at 0 and 4, defined after.
+    none = made_record("none", 0, unlearned=0.8, relearn=(0.8, 0.22, 0.8, 0.8))
+    curve = dict(recovery_vs_none(mine, none))
+    assert curve[4] is None
+    assert curve[16] == pytest.approx((0.22 - 0.2) / (0.8 - 0.2)) and curve[64] == pytest.approx(0.3 / 0.6)
+    # The same curve with unresolved forgetting: undefined everywhere.
+    unresolved = made_record("concept-neurons", 0, unlearned=0.79, relearn=(0.79, 0.79, 0.8, 0.8))
+    assert all(r is None for _, r in recovery_vs_none(unresolved, none))
+
+
+def test_undefined_collateral_is_not_rankable():
+    records = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
+    records += [made_record("random", s, unlearned=0.78, relearn=(0.78, 0.8, 0.8, 0.8)) for s in range(3)]
+    for record in records:
+        if record.method.name == "concept-neurons":
+            for stage in record.stages:
+                stage.scores["f1/person"] = None  # the retain type has no gold entity: its F1 is undefined
+            record.summary = dataclasses.replace(record.summary, collateral=None,
+                                                 collateral_by_metric={"f1/person": None})
+    entry = next(e for e in board_of(records).entries if e.method == "concept-neurons")
+    assert entry.rank is None and entry.status == "not ranked: collateral on f1/person undefined"
+
+
 def test_rt90_distinguishes_undefined_from_not_reached_within_the_attack():
     assert rt90_over_seeds([(4, "reached"), (16, "reached"), (None, "not reached")], 64).text() == "16"
     assert rt90_over_seeds([(None, "not reached")] * 2 + [(4, "reached")], 64).text() == "> 64"
@@ -132,6 +160,21 @@ def test_runs_on_another_device_make_another_entry_and_are_never_paired_across_d
     entries = [e for e in board_of(cpu + gpu).entries if e.method == "concept-neurons"]
     assert len(entries) == 2 and all(len(e.records) == 3 for e in entries)
     assert {e.records[0].provenance.device["type"] for e in entries} == {"cpu", "cuda"}
+
+
+def test_an_entry_is_held_against_the_random_control_of_its_own_configuration_only():
+    # Random pruning on the CPU forgets little; the GPU runs have no random control of their own. The GPU entry
+    # must not borrow the CPU's random (another configuration), and each configuration ranks its own best budget.
+    cpu = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
+    cpu += [made_record("random", s, unlearned=0.78, relearn=(0.78, 0.8, 0.8, 0.8)) for s in range(3)]
+    gpu = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
+    for record in gpu:
+        record.provenance = dataclasses.replace(record.provenance, device={"type": "cuda"})
+        record.run_id = record.run_id[::-1]
+    board = board_of(cpu + gpu)
+    by_device = {e.records[0].provenance.device["type"]: e for e in board.entries if e.method == "concept-neurons"}
+    assert by_device["cpu"].status == "ranked"
+    assert by_device["cuda"].status == "not ranked: no random control at this budget"
 
 
 def test_method_options_make_separate_entries_and_reruns_of_a_seed_count_once():

@@ -348,6 +348,7 @@ class Board:
     entries: list[Entry]
     bounds: dict[str, float]  # retain-metric family -> collateral bound
     retain: dict[str, str]  # retain metric -> family
+    left_out: str | None = None  # what of the pinned grid the board lacks, and why (bench.results.scope)
 
     def figures(self) -> list[Column]:
         """The fixed figures, then one collateral column per retain metric."""
@@ -360,14 +361,17 @@ class Board:
         records = [r for e in self.entries for r in e.records]
         cfg = records[0].config
         devices = sorted({r.provenance.device["type"] for r in records})
-        versions = sorted({str(r.provenance.versions.get("relearn-bench")) for r in records})
+        # A run from a source tree without an installed package records no version.
+        versions = sorted({str(r.provenance.versions.get("relearn-bench") or "unknown (source tree)") for r in records})
+        task_versions = sorted({r.task.version for r in records})
         options = ", ".join(f"{k}={v}" for k, v in sorted(cfg["task_options"].items())) or "defaults"
         taken = sorted({r.summary.relearn_steps for r in records}, key=str)
         return (f"profile {cfg['profile']}; relearning {', '.join(map(str, taken))} steps taken at lr "
                 f"{cfg['relearn_lr']:g} (constant after {cfg.get('relearn_warmup_steps')} warmup steps), batch "
                 f"{cfg['batch_size']}, evaluated at steps {', '.join(map(str, sorted({s.step for r in records for s in r.stage('relearn')})))}; "
                 f"task options: {options}; {cfg['unit_space']} units, {cfg['mask_mode']} masks; "
-                f"{len(records)} records on {'/'.join(devices)}; relearn-bench {', '.join(versions)}")
+                f"{len(records)} records on {'/'.join(devices)}; task version {', '.join(map(str, task_versions))}; "
+                f"relearn-bench {', '.join(versions)}")
 
     def resolution(self) -> str:
         """The evaluation's achieved resolution of the target at the base model, from the records."""
@@ -465,13 +469,15 @@ def collateral_problem(e: Entry, retain: dict[str, str], bounds: dict[str, float
 
 def rank(entries: list[Entry], retain: dict[str, str], bounds: dict[str, float]) -> None:
     """Apply the ranking rule in place (RANKING_RULE)."""
-    randoms = {e.budget: e for e in entries if e.method == RANDOM_CONTROL}
+    # The random control of an entry is the one run under the entry's own configuration and budget (its pairing
+    # key): a board that holds records of two configurations (devices, task versions) never crosses them.
+    randoms = {e.key: e for e in entries if e.method == RANDOM_CONTROL}
     candidates = []
     for e in entries:
         if e.is_control:
             e.status = "control"
             continue
-        random = randoms.get(e.budget)
+        random = randoms.get(e.key)
         problem = collateral_problem(e, retain, bounds)
         if e.stats["score"].mean is None:
             e.status = "not ranked: no score (needs the none control at every seed)"
@@ -488,14 +494,16 @@ def rank(entries: list[Entry], retain: dict[str, str], bounds: dict[str, float])
             e.status = "not distinguishable from random (forgetting intervals overlap)"
         else:
             candidates.append(e)
-    # Each method at its best budget within the bounds; its other budgets are listed, not ranked.
-    best: dict[str, Entry] = {}
+    # Each method at its best budget within the bounds, per configuration; its other budgets are listed, not ranked.
+    best: dict[tuple[str, str], Entry] = {}
     for e in candidates:
-        if e.label not in best or e.stats["score"].mean > best[e.label].stats["score"].mean:
-            best[e.label] = e
+        method = (e.label, pairing_key(e.records[0], with_budget=False))
+        if method not in best or e.stats["score"].mean > best[method].stats["score"].mean:
+            best[method] = e
     for e in candidates:
-        if best[e.label] is not e:
-            e.status = f"not ranked: {best[e.label].budget} is this method's best budget"
+        chosen = best[(e.label, pairing_key(e.records[0], with_budget=False))]
+        if chosen is not e:
+            e.status = f"not ranked: {chosen.budget} is this method's best budget"
     ranked = sorted(best.values(), key=lambda e: (-e.stats["score"].mean, e.label))
     group, leader = 0, None
     for e in ranked:
@@ -540,6 +548,7 @@ def board_json(board: Board) -> dict[str, Any]:
     return {
         "task": board.task, "concept": board.concept, "target": board.target,
         "collateral_bounds": board.bounds, "retain": board.retain, "resolution": board.resolution(),
+        "left_out": board.left_out,
         "entries": [{
             "id": e.entry_id, "method": e.method, "label": e.label, "model": e.model, "budget": e.budget, "k": e.k,
             "k_requested": e.k_requested,

@@ -66,6 +66,8 @@ def board_notes(board: Board) -> list[str]:
                  if not e.is_control) + ".",
              "What a seed varies: " + "; ".join(sorted({", ".join(r.provenance.seed_varies or ["not recorded"])
                                                         for e in board.entries for r in e.records})) + "."]
+    if board.left_out:
+        notes.insert(0, board.left_out)
     if any("(ablation: no LLM)" in e.label for e in board.entries):
         notes.append(ABLATION_NOTE)
     never = never_learned_note(board)
