@@ -25,7 +25,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.results.leaderboard import build_boards, parse_bounds
     from bench.results.pages import write_leaderboard
 
-    boards = build_boards(_records(args), bounds=parse_bounds(args.bound))
+    records = _records(args)
+    boards = build_boards(records, bounds=parse_bounds(args.bound))
+    if args.scope:
+        from bench.results.scope import read_scope, scope_notes
+
+        notes = scope_notes(read_scope(Path(args.scope)), records, [b.task for b in boards])
+        for board in boards:
+            board.left_out = notes.get(board.task)
     paths = write_leaderboard(boards, Path(args.out))
     for board in boards:
         ranked = escape(", ".join(f"{e.rank}. {e.label}" for e in board.ranked()) or "none ranked")
@@ -94,6 +101,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--bound", action="append", type=key_value, default=[], metavar="FAMILY=X",
                    help="collateral bound of a retain-metric family; an entry above it on any retain metric is listed "
                         "but not ranked (default " + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_BOUNDS.items()) + ")")
+    p.add_argument("--scope", metavar="FILE", help="a scope file (sweep = the pinned grid, [why] per task): each page "
+                   "lists the grid's runs it lacks and why, and a page that lacks runs without a reason is refused")
     p.set_defaults(func=cmd_leaderboard)
     p = sub.add_parser("check", help="regression gate: exit non-zero if a gated figure moved beyond its uncertainty from a baseline")
     p.add_argument("--baseline", metavar="FILE", help="a leaderboard.json to hold the configuration to")

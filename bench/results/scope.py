@@ -1,0 +1,100 @@
+"""What a leaderboard leaves out of its pinned grid, and why: the runs of a sweep file that no record matches,
+for each board's page to list next to the reason a scope file gives.
+
+A committed leaderboard may be a part of its grid (CPU time forces choices), but a reader must see which part
+and why. The scope file names the grid and gives one reason per task:
+
+    sweep = "sweep.toml"                 # the pinned grid (relative to this file)
+    [why]
+    cbt = "the 0.1% and 10% budgets ... were left out because ..."
+
+`bench leaderboard build --scope FILE` refuses to write a page that leaves runs out without a reason.
+Runs are matched on what places them in the grid (task, method, its options, budget, seed), not on run ids:
+no model is loaded to list what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.api.record import Record
+from bench.core.errors import BenchError
+from bench.harness.config import RunConfig, read_toml
+from bench.harness.sweep import plan, read_sweep_file
+
+
+BUDGET_OPTIONS = ("steps", "lr")  # a weight-editing method's budget, among its options
+
+
+@dataclass(frozen=True)
+class Scope:
+    sweep: Path
+    why: dict[str, str] = field(default_factory=dict)  # task -> why its board leaves runs of the grid out
+
+
+def read_scope(path: Path) -> Scope:
+    raw = read_toml(path, "scope file")
+    unknown = sorted(set(raw) - {"sweep", "why"})
+    if unknown or not isinstance(raw.get("sweep"), str):
+        raise BenchError(f"{path}: expected `sweep = \"FILE\"` and a [why] table of task = \"reason\""
+                         + (f"; unknown key(s) {', '.join(map(repr, unknown))}" if unknown else ""))
+    why = raw.get("why", {})
+    if not isinstance(why, dict) or not all(isinstance(v, str) and v.strip() for v in why.values()):
+        raise BenchError(f"{path}: [why] must map each task to a non-empty reason")
+    return Scope(path.parent / raw["sweep"], dict(why))
+
+
+def _place(task: str, method: str, options: dict, fraction: float | None, k: int | None, seed: int) -> tuple:
+    return task, method, json.dumps(options or {}, sort_keys=True), fraction, k, seed
+
+
+def _budget_text(cfg: RunConfig) -> str:
+    if cfg.fraction is not None:
+        return f"{cfg.fraction:g} of units"
+    if cfg.k is not None:
+        return f"k = {cfg.k}"
+    steps = {key: value for key, value in cfg.method_options.items() if key in BUDGET_OPTIONS}
+    return ", ".join(f"{key}={value}" for key, value in sorted(steps.items())) or "its default budget"
+
+
+def missing_runs(sweep: Path, records: list[Record]) -> list[RunConfig]:
+    """The sweep file's runs that no record holds, in the sweep's order."""
+    have = {_place(r.task.name, r.method.name, r.config.get("method_options") or {}, r.config.get("fraction"),
+                   r.config.get("k"), r.config["seed"]) for r in records}
+    return [cfg for cfg in plan(read_sweep_file(sweep))
+            if _place(cfg.task, cfg.method, cfg.method_options, cfg.fraction, cfg.k, cfg.seed) not in have]
+
+
+def left_out(missing: list[RunConfig]) -> dict[str, list[str]]:
+    """Per task, one line per method variant: the budgets it lacks and the seeds (budgets with the same missing
+    seeds share a line)."""
+    seeds: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for cfg in missing:
+        variant = ", ".join(f"{k}={v}" for k, v in sorted(cfg.method_options.items()) if k not in BUDGET_OPTIONS)
+        name = f"{cfg.method} ({variant})" if variant else cfg.method
+        seeds[(cfg.task, name, _budget_text(cfg))].append(cfg.seed)
+    lines: dict[str, dict[tuple[str, tuple[int, ...]], list[str]]] = defaultdict(dict)
+    for (task, name, budget), s in seeds.items():
+        lines[task].setdefault((name, tuple(sorted(s))), []).append(budget)
+    return {task: [f"{name} at {', '.join(budgets)} (seed{'s' * (len(s) > 1)} {', '.join(map(str, s))})"
+                   for (name, s), budgets in by_name.items()] for task, by_name in lines.items()}
+
+
+def scope_notes(scope: Scope, records: list[Record], tasks: list[str]) -> dict[str, str]:
+    """Per task shown, the note its page prints: what of the grid it leaves out and why. A task that leaves runs
+    out without a reason in the scope file is an error: the page would not say why."""
+    missing = left_out(missing_runs(scope.sweep, records))
+    notes = {}
+    for task in tasks:
+        if task not in missing:
+            continue
+        if task not in scope.why:
+            raise BenchError(f"the {task} board leaves {len(missing[task])} of {scope.sweep.name}'s method variants "
+                             f"(partly) unrun ({missing[task][0]}, ...): say why in the scope file's [why] table "
+                             f"({task} = \"...\")")
+        notes[task] = (f"Left out of the pinned grid ({scope.sweep.name}): " + "; ".join(missing[task]) +
+                       f". Why: {scope.why[task].strip()}")
+    return notes

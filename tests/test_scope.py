@@ -1,0 +1,60 @@
+"""A leaderboard page says which runs of its pinned grid it lacks, and why; without a reason it is refused."""
+
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.core.errors import BenchError
+from bench.results.leaderboard import build_boards
+from bench.results.pages import markdown
+from bench.results.scope import read_scope, scope_notes
+from tests.made_records import made_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+CURVES = [(0.2, 0.3, 0.4, 0.5)] * 3
+GRID = """methods = ["concept-neurons"]
+tasks = ["ner"]
+seeds = [0, 1, 2]
+fractions = [0.1, 0.2]
+"""
+
+
+def scope_file(tmp_path, why: str) -> str:
+    (tmp_path / "sweep.toml").write_text(GRID)
+    (tmp_path / "scope.toml").write_text(f'sweep = "sweep.toml"\n{why}')
+    return str(tmp_path / "scope.toml")
+
+
+def test_the_page_lists_the_grid_runs_without_records_and_the_reason(tmp_path):
+    # Recorded: every method at 0.1 (made records), none once per seed; the grid's 0.2 budget is not.
+    records = made_sweep({"none": CURVES, "random": CURVES, "concept-neurons": CURVES})
+    scope = read_scope(Path(scope_file(tmp_path, '[why]\nner = "the CPU ran out."\n')))
+    (board,) = build_boards(records)
+    board.left_out = scope_notes(scope, records, ["ner"])["ner"]
+    page = markdown(board)
+    assert ("Left out of the pinned grid (sweep.toml): random at 0.2 of units (seeds 0, 1, 2); concept-neurons at "
+            "0.2 of units (seeds 0, 1, 2). Why: the CPU ran out.") in page
+
+
+def test_a_complete_grid_needs_no_reason_and_says_nothing(tmp_path):
+    records = made_sweep({"none": CURVES, "random": CURVES, "concept-neurons": CURVES})
+    (tmp_path / "sweep.toml").write_text(GRID.replace("[0.1, 0.2]", "[0.1]"))
+    (tmp_path / "scope.toml").write_text('sweep = "sweep.toml"\n')
+    assert scope_notes(read_scope(tmp_path / "scope.toml"), records, ["ner"]) == {}
+
+
+def test_a_board_that_leaves_runs_out_without_a_reason_is_refused(tmp_path, capsys):
+    records = made_sweep({"none": CURVES, "random": CURVES, "concept-neurons": CURVES})
+    scope = read_scope(Path(scope_file(tmp_path, "")))
+    with pytest.raises(BenchError, match=r"the ner board leaves 2 .* say why in the scope file's \[why\] table"):
+        scope_notes(scope, records, ["ner"])
+
+
+def test_a_malformed_scope_file_names_the_file(tmp_path, capsys):
+    (tmp_path / "scope.toml").write_text('sweep = "sweep.toml"\nwhy = { ner = "" }\n')
+    with pytest.raises(BenchError, match="scope.toml: \\[why\\] must map each task to a non-empty reason"):
+        read_scope(tmp_path / "scope.toml")
+    assert main(["leaderboard", "build", "--records", str(ROOT / "leaderboards/records/ner"), "--scope",
+                 str(tmp_path / "nowhere.toml"), "--out", str(tmp_path / "out")]) != 0
+    assert "scope file" in capsys.readouterr().err and not (tmp_path / "out").exists()
