@@ -24,6 +24,14 @@ def test_the_plan_puts_seeds_outermost_and_the_controls_first():
     assert [c.method for c in plan(SweepSpec(("random",), ("ner",), seeds=(0,), controls=False))] == ["random"]
 
 
+def test_the_never_learned_control_runs_once_per_seed_and_only_where_the_task_can_have_it():
+    spec = SweepSpec(methods=("never-learned",), tasks=("ner", "cbt"), seeds=(0,), budgets=(Budget(0.1), Budget(0.2)))
+    runs = [(c.task, c.method) for c in plan(spec)]
+    # cbt's cloze comes from pretraining: no preparation without the concept, so no run (its page says why).
+    assert ("ner", "never-learned") in runs and ("cbt", "never-learned") not in runs
+    assert runs.count(("ner", "never-learned")) == 1  # it ignores the unit budget, as `none` does
+
+
 def test_settings_go_run_then_task_then_method_and_option_tables_merge():
     spec = spec_from_dict({
         "seeds": [3],

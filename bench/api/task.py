@@ -129,6 +129,11 @@ class Task(ABC):
     # Why the task cannot have a never-learned control, when it cannot (its capability comes from pretraining).
     never_learned_impossible: ClassVar[str] = "the task defines no preparation without the concept"
 
+    @classmethod
+    def has_never_learned_control(cls) -> bool:
+        """Whether the task defines a preparation without the concept (and so a never-learned control)."""
+        return cls.preparation_without_concept is not Task.preparation_without_concept
+
     def preparation_without_concept(self, tokenizer) -> Examples | None:
         """The never-learned control's preparation: the preparation with the concept taken out (None: the loaded
         model as it is, when the preparation is what gives the concept). A task that cannot have one raises."""

@@ -107,7 +107,7 @@ def _plugins(cfg: RunConfig) -> tuple[Task, Any]:
     """The task and the method a config names, with their options checked."""
     task_cls, method_cls = TASKS.get(cfg.task), METHODS.get(cfg.method)
     check_budget_kind(cfg, method_cls)
-    if method_cls.prepares_without_concept and task_cls.preparation_without_concept is Task.preparation_without_concept:
+    if method_cls.prepares_without_concept and not task_cls.has_never_learned_control():
         raise BenchError(f"method {cfg.method!r} needs the model prepared without the concept, and task {cfg.task!r} "
                          f"cannot have that: {task_cls.never_learned_impossible}")
     method = method_cls(parse_options(method_cls.Options, cfg.method_options, f"method {cfg.method!r}"))

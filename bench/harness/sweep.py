@@ -123,6 +123,8 @@ def plan(spec: SweepSpec, *, has_gpu: bool = False) -> list[RunConfig]:
             for number, budget in enumerate(spec.budgets):
                 for method in spec.all_methods():
                     method_cls = METHODS.get(method)
+                    if method_cls.prepares_without_concept and not TASKS.get(task).has_never_learned_control():
+                        continue  # the task cannot have the never-learned control; its page says why
                     if number > 0 and (method_cls.budget_free or not method_cls.unit_budget):
                         # It ignores the unit budget (its run at the first budget controls every budget), or its
                         # budget is its own steps (its variants are its budgets).
