@@ -9,7 +9,7 @@ import pytest
 from bench.api.validate import read_records
 from bench.cli import main
 from bench.results.leaderboard import build_boards, rt90_over_seeds
-from bench.results.pages import cell, markdown
+from bench.results.pages import cell, markdown, seed_varies
 from bench.results.statistics import stat
 from tests.made_records import made_record, made_sweep
 
@@ -252,3 +252,14 @@ def test_a_seed_that_forgot_nothing_keeps_its_signed_score_in_the_mean():
     assert entry.values["forgetting"][2] == pytest.approx(-0.0625)  # it grew: signed, not rectified to 0
     assert entry.values["resistance"][2] is None and entry.values["score"][2] < 0
     assert entry.stats["score"].n == 3
+
+
+def test_the_page_says_what_each_methods_seed_varied():
+    records = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
+    records += [made_record("random", s, unlearned=0.78, relearn=(0.78, 0.8, 0.8, 0.8)) for s in range(3)]
+    for record in records:
+        varied = ["relearning data order"] + (["the method's random draw"] if record.method.name == "random" else [])
+        record.provenance = dataclasses.replace(record.provenance, seed_varies=varied)
+    assert seed_varies(board_of(records)) == ("concept-neurons, none: relearning data order; "
+                                              "random: relearning data order, the method's random draw")
+    assert seed_varies(board_of([r for r in records if r.method.name != "random"])) == "relearning data order"

@@ -56,6 +56,19 @@ ABLATION_NOTE = ("Rows marked (ablation: no LLM) are ablations of SNIP, not the 
                  "`--method-option explain_top=0` with backend local or openai.")
 
 
+def seed_varies(board: Board) -> str:
+    """What the records' seeds varied, with the methods whose records say so (methods differ: a random draw)."""
+    methods: dict[str, list[str]] = {}
+    for e in board.entries:
+        for r in e.records:
+            varied = ", ".join(r.provenance.seed_varies or ["not recorded"])
+            if e.method not in methods.setdefault(varied, []):
+                methods[varied].append(e.method)
+    if len(methods) == 1:
+        return next(iter(methods))
+    return "; ".join(f"{', '.join(names)}: {varied}" for varied, names in sorted(methods.items()))
+
+
 def board_notes(board: Board) -> list[str]:
     """What a reader must know to read this board's rows, beyond the ranking rule."""
     notes = [f"Resolution: {board.resolution()}.",
@@ -64,8 +77,7 @@ def board_notes(board: Board) -> list[str]:
              "Forgetting resolved from the evaluation noise in: " + "; ".join(
                  f"{e.label} at {e.budget}: {e.resolved}/{len(e.records)} seeds" for e in board.entries
                  if not e.is_control) + ".",
-             "What a seed varies: " + "; ".join(sorted({", ".join(r.provenance.seed_varies or ["not recorded"])
-                                                        for e in board.entries for r in e.records})) + "."]
+             "What a seed varies: " + seed_varies(board) + "."]
     if board.left_out:
         notes.insert(0, board.left_out)
     if any("(ablation: no LLM)" in e.label for e in board.entries):
@@ -83,7 +95,6 @@ def board_notes(board: Board) -> list[str]:
 
 def never_learned_note(board: Board) -> str | None:
     """Why the board has no never-learned control, where its task cannot have one."""
-    from bench.api.task import Task
     from bench.core.errors import BenchError
     from bench.core.plugins import TASKS
 
@@ -91,7 +102,7 @@ def never_learned_note(board: Board) -> str | None:
         task = TASKS.get(board.task)
     except BenchError:  # records of a task no longer installed: nothing to say about it
         return None
-    if task.preparation_without_concept is Task.preparation_without_concept:
+    if not task.has_never_learned_control():
         return f"No never-learned control on this task: {task.never_learned_impossible}."
     return None
 
