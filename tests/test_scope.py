@@ -37,6 +37,14 @@ def test_the_page_lists_the_grid_runs_without_records_and_the_reason(tmp_path):
             "0.2 of units (seeds 0, 1, 2). Why: the CPU ran out.") in page
 
 
+def test_a_missing_control_that_ignores_the_budget_is_listed_once_per_seed(tmp_path):
+    records = [r for r in made_sweep({"none": CURVES, "random": CURVES, "concept-neurons": CURVES})
+               if not (r.method.name == "none" and r.config["seed"] == 2)]
+    scope = read_scope(Path(scope_file(tmp_path, '[why]\nner = "the CPU ran out."\n')))
+    note = scope_notes(scope, records, ["ner"])["ner"]
+    assert "none at any budget (one run per seed) (seed 2)" in note
+
+
 def test_a_complete_grid_needs_no_reason_and_says_nothing(tmp_path):
     records = made_sweep({"none": CURVES, "random": CURVES, "concept-neurons": CURVES})
     (tmp_path / "sweep.toml").write_text(GRID.replace("[0.1, 0.2]", "[0.1]"))

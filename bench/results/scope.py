@@ -23,7 +23,7 @@ from pathlib import Path
 from bench.api.record import Record
 from bench.core.errors import BenchError
 from bench.harness.config import RunConfig, read_toml
-from bench.harness.sweep import plan, read_sweep_file
+from bench.harness.sweep import BUDGET_FREE_CONTROLS, plan, read_sweep_file
 
 
 BUDGET_OPTIONS = ("steps", "lr")  # a weight-editing method's budget, among its options
@@ -52,6 +52,8 @@ def _place(task: str, method: str, options: dict, fraction: float | None, k: int
 
 
 def _budget_text(cfg: RunConfig) -> str:
+    if cfg.method in BUDGET_FREE_CONTROLS:
+        return "any budget (one run per seed)"
     if cfg.fraction is not None:
         return f"{cfg.fraction:g} of units"
     if cfg.k is not None:
