@@ -157,24 +157,29 @@ def test_runs_on_another_device_make_another_entry_and_are_never_paired_across_d
     for record in gpu:
         record.provenance = dataclasses.replace(record.provenance, device={"type": "cuda"})
         record.run_id = record.run_id[::-1]
-    entries = [e for e in board_of(cpu + gpu).entries if e.method == "concept-neurons"]
+    boards = build_boards(cpu + gpu)
+    # One board per device: its runs are paired, ranked and plotted among themselves, and its title says where.
+    assert [b.title() for b in boards] == ["ner (geo-loc): cpu, task version 1", "ner (geo-loc): cuda, task version 1"]
+    entries = [e for b in boards for e in b.entries if e.method == "concept-neurons"]
     assert len(entries) == 2 and all(len(e.records) == 3 for e in entries)
     assert {e.records[0].provenance.device["type"] for e in entries} == {"cpu", "cuda"}
+    assert all(e.status == "not ranked: no random control at this budget" for e in entries)  # none on either
 
 
 def test_an_entry_is_held_against_the_random_control_of_its_own_configuration_only():
-    # Random pruning on the CPU forgets little; the GPU runs have no random control of their own. The GPU entry
-    # must not borrow the CPU's random (another configuration), and each configuration ranks its own best budget.
-    cpu = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
-    cpu += [made_record("random", s, unlearned=0.78, relearn=(0.78, 0.8, 0.8, 0.8)) for s in range(3)]
-    gpu = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
-    for record in gpu:
-        record.provenance = dataclasses.replace(record.provenance, device={"type": "cuda"})
+    # Two attacker settings on one board (same device and task version): random pruning forgets little in the
+    # first; the second has no random control of its own. Its entry must not borrow the first's random (another
+    # configuration), and each configuration ranks its own best budget.
+    slow = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
+    slow += [made_record("random", s, unlearned=0.78, relearn=(0.78, 0.8, 0.8, 0.8)) for s in range(3)]
+    fast = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
+    for record in fast:
+        record.config["relearn_lr"] = 1e-3
         record.run_id = record.run_id[::-1]
-    board = board_of(cpu + gpu)
-    by_device = {e.records[0].provenance.device["type"]: e for e in board.entries if e.method == "concept-neurons"}
-    assert by_device["cpu"].status == "ranked"
-    assert by_device["cuda"].status == "not ranked: no random control at this budget"
+    board = board_of(slow + fast)
+    by_lr = {e.records[0].config["relearn_lr"]: e for e in board.entries if e.method == "concept-neurons"}
+    assert by_lr[slow[0].config["relearn_lr"]].status == "ranked"
+    assert by_lr[1e-3].status == "not ranked: no random control at this budget"
 
 
 def test_method_options_make_separate_entries_and_reruns_of_a_seed_count_once():

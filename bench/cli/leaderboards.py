@@ -36,7 +36,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     paths = write_leaderboard(boards, Path(args.out))
     for board in boards:
         ranked = escape(", ".join(f"{e.rank}. {e.label}" for e in board.ranked()) or "none ranked")
-        out.print(f"[bold]{board.task}[/] ({board.concept}): {len(board.entries)} entries; {ranked}", highlight=False)
+        out.print(f"[bold]{escape(board.title())}[/]: {len(board.entries)} entr{'y' if len(board.entries) == 1 else 'ies'}; {ranked}", highlight=False)
     out.print(f"wrote {len(paths)} files to {args.out} (open {paths[2] if len(paths) > 2 else paths[0]})", soft_wrap=True)
     return 0
 

@@ -349,6 +349,12 @@ class Board:
     bounds: dict[str, float]  # retain-metric family -> collateral bound
     retain: dict[str, str]  # retain metric -> family
     left_out: str | None = None  # what of the pinned grid the board lacks, and why (bench.results.scope)
+    # Where a task's records come from more than one setting (device, task version), one board per setting,
+    # named by it: its runs are paired, ranked and plotted among themselves only.
+    variant: str | None = None
+
+    def title(self) -> str:
+        return f"{self.task} ({self.concept})" + (f": {self.variant}" if self.variant else "")
 
     def figures(self) -> list[Column]:
         """The fixed figures, then one collateral column per retain metric."""
@@ -513,7 +519,8 @@ def rank(entries: list[Entry], retain: dict[str, str], bounds: dict[str, float])
 
 
 def build_boards(records: list[Record], bounds: dict[str, float] | None = None) -> list[Board]:
-    """One board per task and concept, entries of every configuration found, ranked."""
+    """One board per task and concept (and per device and task version, where the records hold several), with
+    its entries ranked."""
     if not records:
         raise BenchError("no records to build a leaderboard from")
     bounds = {**DEFAULT_BOUNDS, **(bounds or {})}
@@ -522,21 +529,25 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None) 
     for (key, _label, _budget), recs in groups.items():
         if recs[0].method.name in CONTROL_METHODS and not recs[0].config.get("method_options"):
             controls_by_key[key][recs[0].method.name] = {r.config["seed"]: r for r in recs}
-    by_task: dict[tuple[str, str], list[Entry]] = defaultdict(list)
+    by_task: dict[tuple[str, str, str, int], list[Entry]] = defaultdict(list)
     for recs in groups.values():
         first = recs[0]
         controls = {**controls_by_key.get(pairing_key(first, with_budget=False), {}),
                     **controls_by_key.get(pairing_key(first), {})}
         entry = _entry(recs, controls)
-        by_task[(entry.task, entry.concept)].append(entry)
+        by_task[(entry.task, entry.concept, first.provenance.device["type"], first.task.version)].append(entry)
+    settings: dict[tuple[str, str], int] = defaultdict(int)
+    for task, concept, _device, _version in by_task:
+        settings[(task, concept)] += 1
     boards = []
-    for (task, concept), entries in sorted(by_task.items()):
+    for (task, concept, device, version), entries in sorted(by_task.items()):
         metrics = entries[0].records[0].metrics
         retain = {m.name: m.family or "accuracy" for m in metrics if m.role == "retain"}
         rank(entries, retain, bounds)
         entries.sort(key=lambda e: (e.rank is None, e.rank or 0, e.is_control, e.label, e.budget_size))
         target = entries[0].records[0].summary.target
-        boards.append(Board(task, concept, target, entries, bounds, retain))
+        variant = f"{device}, task version {version}" if settings[(task, concept)] > 1 else None
+        boards.append(Board(task, concept, target, entries, bounds, retain, variant=variant))
     return boards
 
 
@@ -546,7 +557,7 @@ def _stat_json(s: SeedStat) -> dict[str, Any]:
 
 def board_json(board: Board) -> dict[str, Any]:
     return {
-        "task": board.task, "concept": board.concept, "target": board.target,
+        "task": board.task, "concept": board.concept, "variant": board.variant, "target": board.target,
         "collateral_bounds": board.bounds, "retain": board.retain, "resolution": board.resolution(),
         "left_out": board.left_out,
         "entries": [{

@@ -33,7 +33,8 @@ CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":"), "never-learned"
 
 
 def board_slug(board: Board) -> str:
-    return f"{board.task}-{board.concept}".replace("/", "_").replace(" ", "_")
+    variant = f"-{board.variant.replace(', task version ', '-v')}" if board.variant else ""
+    return f"{board.task}-{board.concept}{variant}".replace("/", "_").replace(" ", "_")
 
 
 def cell(stat: SeedStat, seeds: int, digits: int = 3) -> str:
@@ -129,7 +130,7 @@ def _md_escape(text: str) -> str:
 
 def markdown(board: Board, curves_png: str | None = None) -> str:
     cols = columns(board)
-    lines = [f"## {board.task} ({board.concept})", "", f"Target metric `{board.target}`. {RANKING_RULE}", "",
+    lines = [f"## {board.title()}", "", f"Target metric `{board.target}`. {RANKING_RULE}", "",
              f"Setting: {board.setting()}.", ""]
     lines.append("| " + " | ".join(h for h, _ in cols) + " |")
     lines.append("|" + "|".join("---" if f is None else "---:" for _, f in cols) + "|")
@@ -323,10 +324,10 @@ def html_page(board: Board) -> str:
     notes = "".join(f"<li>{e(x.label)}: {e(x.status)}</li>" for x in board.unranked())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>relearn-bench leaderboard: {e(board.task)} ({e(board.concept)})</title>
+<title>relearn-bench leaderboard: {e(board.title())}</title>
 <style>{PAGE_STYLE}</style></head>
 <body>
-<h1>relearn-bench: {e(board.task)} ({e(board.concept)})</h1>
+<h1>relearn-bench: {e(board.title())}</h1>
 <p>Target metric <code>{e(board.target)}</code>. Click a column header to sort; hover a header for its definition.</p>
 <p id="setting">Setting: {e(board.setting())}.</p>
 <p class="rule" id="ranking-rule"><b>Ranking rule.</b> {e(RANKING_RULE)}</p>
