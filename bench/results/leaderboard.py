@@ -350,8 +350,12 @@ class Board:
     retain: dict[str, str]  # retain metric -> family
     left_out: str | None = None  # what of the pinned grid the board lacks, and why (bench.results.scope)
     # Where a task's records come from more than one setting (device, task version), one board per setting,
-    # named by it: its runs are paired, ranked and plotted among themselves only.
-    variant: str | None = None
+    # named by it: its runs are paired, ranked and plotted among themselves only. None: the task's only setting.
+    split: tuple[str, int] | None = None  # (device type, task version)
+
+    @property
+    def variant(self) -> str | None:
+        return f"{self.split[0]}, task version {self.split[1]}" if self.split else None
 
     def title(self) -> str:
         return f"{self.task} ({self.concept})" + (f": {self.variant}" if self.variant else "")
@@ -546,8 +550,8 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None) 
         rank(entries, retain, bounds)
         entries.sort(key=lambda e: (e.rank is None, e.rank or 0, e.is_control, e.label, e.budget_size))
         target = entries[0].records[0].summary.target
-        variant = f"{device}, task version {version}" if settings[(task, concept)] > 1 else None
-        boards.append(Board(task, concept, target, entries, bounds, retain, variant=variant))
+        split = (device, version) if settings[(task, concept)] > 1 else None
+        boards.append(Board(task, concept, target, entries, bounds, retain, split=split))
     return boards
 
 

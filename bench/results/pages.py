@@ -33,7 +33,7 @@ CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":"), "never-learned"
 
 
 def board_slug(board: Board) -> str:
-    variant = f"-{board.variant.replace(', task version ', '-v')}" if board.variant else ""
+    variant = f"-{board.split[0]}-v{board.split[1]}" if board.split else ""
     return f"{board.task}-{board.concept}{variant}".replace("/", "_").replace(" ", "_")
 
 
