@@ -268,3 +268,11 @@ def test_the_page_says_what_each_methods_seed_varied():
     assert seed_varies(board_of(records)) == ("concept-neurons, none: relearning data order; "
                                               "random: relearning data order, the method's random draw")
     assert seed_varies(board_of([r for r in records if r.method.name != "random"])) == "relearning data order"
+
+
+def test_the_resolution_is_the_compared_models_not_the_never_learned_controls():
+    records = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
+    never = [made_record("never-learned", s, base=0.0, unlearned=0.0, relearn=(0.0, 0.2, 0.5, 0.7)) for s in range(3)]
+    for record in never:  # a model that never learned the concept scores 0 on every example: ± 0
+        record.stage("base")[0].intervals["f1/geo-loc"] = [0.0, 0.0]
+    assert board_of(records + never).resolution().startswith("the target's 95% half-width at the base model is 0.020–0.020")

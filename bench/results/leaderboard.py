@@ -384,10 +384,13 @@ class Board:
                 f"relearn-bench {', '.join(versions)}")
 
     def resolution(self) -> str:
-        """The evaluation's achieved resolution of the target at the base model, from the records."""
-        widths = [half_width(r.stage("base")[0].intervals.get(self.target)) for e in self.entries for r in e.records]
-        sizes = {r.stage("base")[0].sizes.get(self.target) for e in self.entries for r in e.records}
-        support = {r.stage("base")[0].support.get(self.target) for e in self.entries for r in e.records}
+        """The evaluation's achieved resolution of the target at the base model, from the records. The
+        never-learned control's base is a model without the concept (a target of 0, resolved to ± 0): not the
+        resolution of the models the board compares."""
+        bases = [r.stage("base")[0] for e in self.entries if e.method != NEVER_LEARNED_CONTROL for r in e.records]
+        widths = [half_width(base.intervals.get(self.target)) for base in bases]
+        sizes = {base.sizes.get(self.target) for base in bases}
+        support = {base.support.get(self.target) for base in bases}
         defined = [w for w in widths if w is not None]
         if not defined:
             return "the records carry no evaluation intervals"
