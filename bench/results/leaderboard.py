@@ -551,7 +551,9 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None) 
         metrics = entries[0].records[0].metrics
         retain = {m.name: m.family or "accuracy" for m in metrics if m.role == "retain"}
         rank(entries, retain, bounds)
-        entries.sort(key=lambda e: (e.rank is None, e.rank or 0, e.is_control, e.label, e.budget_size))
+        # Within a rank group, the higher score first (as `ranked()` lists them); then the rest by name.
+        entries.sort(key=lambda e: (e.rank is None, e.rank or 0, -e.stats["score"].mean if e.rank is not None else 0,
+                                    e.is_control, e.label, e.budget_size))
         target = entries[0].records[0].summary.target
         split = (device, version) if settings[(task, concept)] > 1 else None
         boards.append(Board(task, concept, target, entries, bounds, retain, split=split))
