@@ -107,6 +107,4 @@ def test_every_committed_record_reads_and_a_current_one_writes_back_its_own_json
                                                     if data["config"]["fraction"] is not None else {})}
         expected["unlearning"] = {"kind": "mask" if mask["k"] else "none", "budget": budget, "mask": mask}
         assert record.to_dict() == expected
-    if data["schema_version"] != 1:
-        mask = data.get("mask") or data["unlearning"]["mask"]
         assert record.mask.k == mask["k"] and record.unlearning.kind == ("none" if data["method"]["name"] == "none" else "mask")
