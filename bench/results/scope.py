@@ -15,18 +15,21 @@ no model is loaded to list what is missing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.api.method import StepBudget
 from bench.api.record import Record
 from bench.core.errors import BenchError
 from bench.harness.config import RunConfig, read_toml
 from bench.harness.sweep import BUDGET_FREE_CONTROLS, plan, read_sweep_file
 
 
-BUDGET_OPTIONS = ("steps", "lr")  # a weight-editing method's budget, among its options
+# A weight-editing method's budget among its options: the fields of StepBudget, as its label leaves them out.
+BUDGET_OPTIONS = frozenset(f.name for f in dataclasses.fields(StepBudget))
 
 
 @dataclass(frozen=True)
