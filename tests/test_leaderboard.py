@@ -102,6 +102,15 @@ def test_an_entry_whose_forgetting_overlaps_random_is_not_distinguishable_and_no
     assert entry.rank is None and entry.status == "not distinguishable from random (forgetting intervals overlap)"
 
 
+def test_an_entry_that_forgets_less_than_random_is_not_ranked_for_being_resolved_from_it():
+    # Random pruning unlearns to 0.2; this method leaves the concept at the base value: the intervals do not
+    # overlap, but in the wrong direction.
+    records = made_sweep({"random": SLOW, "none": NONE})
+    records += [made_record("concept-neurons", s, unlearned=0.8, relearn=(0.8, 0.8, 0.85, 0.9)) for s in range(3)]
+    entry = next(e for e in board_of(records).entries if e.method == "concept-neurons")
+    assert entry.rank is None and entry.status.startswith("not ranked: it forgets less than random pruning")
+
+
 def test_entries_whose_score_intervals_overlap_share_a_rank_group():
     randoms = [made_record("random", s, unlearned=0.78, relearn=(0.78, 0.8, 0.8, 0.8)) for s in range(3)]
     close = [(0.2, 0.22, 0.3, 0.4), (0.2, 0.25, 0.32, 0.35), (0.2, 0.2, 0.33, 0.4)]  # within RESISTANT's spread

@@ -309,12 +309,15 @@ def test_gradient_methods_share_the_board_with_pruning_each_at_its_best_step_bud
     short = [made_record("grad-ascent", s, steps=8, unlearned=0.5, relearn=(0.5, 0.6, 0.7, 0.75)) for s in range(3)]
     long = [made_record("grad-ascent", s, steps=32, unlearned=0.2, relearn=(0.2, 0.3, 0.5, 0.7)) for s in range(3)]
     faint = [made_record("grad-diff", s, steps=8, unlearned=0.8, relearn=(0.8, 0.8, 0.8, 0.8)) for s in range(3)]
-    board = build_boards(none + short + long + faint)[0]
+    stronger = [made_record("npo", s, steps=8, unlearned=0.95, relearn=(0.95, 0.95, 0.95, 0.95)) for s in range(3)]
+    board = build_boards(none + short + long + faint + stronger)[0]
     by_budget = {(e.method, e.budget): e for e in board.entries}
     best, other = by_budget[("grad-ascent", "32 steps at lr 1e-05")], by_budget[("grad-ascent", "8 steps at lr 1e-05")]
     assert best.status == "ranked" and best.rank == 1 and best.k is None
     assert other.status == "not ranked: 32 steps at lr 1e-05 is this method's best budget"
     assert by_budget[("grad-diff", "8 steps at lr 1e-05")].status.startswith("not distinguishable from none")
+    # Forgetting resolved from 0 in the wrong direction (the concept got stronger) is never ranked.
+    assert by_budget[("npo", "8 steps at lr 1e-05")].status.startswith("not ranked: it strengthens the concept")
     assert "vs_never" not in [f.name for f in board.figures()]  # no never-learned control on this board
 
 

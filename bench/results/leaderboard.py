@@ -470,6 +470,11 @@ def overlaps(a: SeedStat, b: SeedStat) -> bool:
     return a.mean - a.ci95 <= b.mean + b.ci95 and b.mean - b.ci95 <= a.mean + a.ci95
 
 
+def below(a: SeedStat, b: SeedStat) -> bool:
+    """Whether a's 95% interval lies wholly below b's: resolved, but in the wrong direction."""
+    return not overlaps(a, b) and a.mean < b.mean
+
+
 def collateral_problem(e: Entry, retain: dict[str, str], bounds: dict[str, float]) -> str | None:
     for metric, family in retain.items():
         s = e.stats.get(f"collateral/{metric}")
@@ -497,14 +502,21 @@ def rank(entries: list[Entry], retain: dict[str, str], bounds: dict[str, float])
         elif problem:
             e.status = f"not ranked: {problem}"
         elif e.k is None:  # weight editing: no random draw of the same size exists; the none control forgets 0
-            if e.stats["forgetting"].mean is None or overlaps(e.stats["forgetting"], SeedStat(0.0, 0.0, 1, ci95=0.0)):
+            nothing = SeedStat(0.0, 0.0, 1, ci95=0.0)
+            if e.stats["forgetting"].mean is None or overlaps(e.stats["forgetting"], nothing):
                 e.status = "not distinguishable from none (the forgetting interval includes 0)"
+            elif below(e.stats["forgetting"], nothing):
+                # Resolved from none, but the concept got stronger: an interval that excludes 0 from below is
+                # no evidence of unlearning.
+                e.status = "not ranked: it strengthens the concept (the forgetting interval lies below 0)"
             else:
                 candidates.append(e)
         elif random is None:
             e.status = "not ranked: no random control at this budget"
         elif overlaps(e.stats["forgetting"], random.stats["forgetting"]):
             e.status = "not distinguishable from random (forgetting intervals overlap)"
+        elif below(e.stats["forgetting"], random.stats["forgetting"]):
+            e.status = "not ranked: it forgets less than random pruning (the forgetting intervals do not overlap)"
         else:
             candidates.append(e)
     # Each method at its best budget within the bounds, per configuration; its other budgets are listed, not ranked.
@@ -588,10 +600,10 @@ RANKING_RULE = (
     "Score = removed vs none: the share of the concept still missing, averaged over the relearning curve "
     "(log-spaced steps, from the unlearned model to the attack's last step), compared with the unpruned model "
     "relearned the same way; signed, never clipped. An entry is ranked when every retain metric's mean collateral "
-    "is within its family's bound, and its forgetting interval does not overlap the random control's at the "
-    "same budget (else: \"not distinguishable from random\"); a weight-editing method, which has no random "
-    "counterpart, when its forgetting interval excludes 0, the none control's (else: \"not distinguishable from "
-    "none\"). Each method is ranked at its best such budget (units pruned, or optimizer steps and learning rate). "
+    "is within its family's bound, and its forgetting interval lies above the random control's at the "
+    "same budget (else: \"not distinguishable from random\", or, wholly below it, \"forgets less than random\"); "
+    "a weight-editing method, which has no random counterpart, when its forgetting interval lies above 0, the none "
+    "control's (else: \"not distinguishable from none\", or, wholly below 0, \"strengthens the concept\"). Each method is ranked at its best such budget (units pruned, or optimizer steps and learning rate). "
     "Ranked entries whose score intervals overlap the interval of their group's leader share a rank. Every cell "
     "is the mean over seeds ± the half-width of a 95% interval covering the seeds (Student's t) and the "
     "evaluation examples (paired bootstrap), added in quadrature, except where a column says it covers seeds only."
