@@ -111,6 +111,18 @@ def test_an_entry_that_forgets_less_than_random_is_not_ranked_for_being_resolved
     assert entry.rank is None and entry.status.startswith("not ranked: it forgets less than random pruning")
 
 
+def test_an_entry_with_fewer_seeds_than_its_none_control_waits_for_the_sweep_to_finish():
+    # The same resistant method at two of the three seeds the controls ran: a sweep under way, not ranked yet.
+    records = made_sweep({"none": NONE})
+    records += [made_record("random", s, unlearned=0.78, relearn=(0.78, 0.8, 0.8, 0.8)) for s in range(3)]
+    records += [made_record("concept-neurons", s, relearn=c) for s, c in enumerate(RESISTANT[:2])]
+    entry = next(e for e in board_of(records).entries if e.method == "concept-neurons")
+    assert entry.rank is None and entry.status == "not ranked: 2 of the none control's 3 seeds (a sweep still under way)"
+    records += [made_record("concept-neurons", 2, relearn=RESISTANT[2])]
+    entry = next(e for e in board_of(records).entries if e.method == "concept-neurons")
+    assert entry.rank == 1 and entry.status == "ranked"
+
+
 def test_entries_whose_score_intervals_overlap_share_a_rank_group():
     randoms = [made_record("random", s, unlearned=0.78, relearn=(0.78, 0.8, 0.8, 0.8)) for s in range(3)]
     close = [(0.2, 0.22, 0.3, 0.4), (0.2, 0.25, 0.32, 0.35), (0.2, 0.2, 0.33, 0.4)]  # within RESISTANT's spread

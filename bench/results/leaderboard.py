@@ -490,6 +490,10 @@ def rank(entries: list[Entry], retain: dict[str, str], bounds: dict[str, float])
     # The random control of an entry is the one run under the entry's own configuration and budget (its pairing
     # key): a board that holds records of two configurations (devices, task versions) never crosses them.
     randoms = {e.key: e for e in entries if e.method == RANDOM_CONTROL}
+    # The none control runs at every seed of a configuration; an entry with fewer seeds is a sweep still under way,
+    # and its interval would be judged on less evidence than the entries beside it.
+    none_seeds = {pairing_key(e.records[0], with_budget=False): set(e.seeds) for e in entries
+                  if e.method == BASE_CONTROL}
     candidates = []
     for e in entries:
         if e.is_control:
@@ -497,8 +501,12 @@ def rank(entries: list[Entry], retain: dict[str, str], bounds: dict[str, float])
             continue
         random = randoms.get(e.key)
         problem = collateral_problem(e, retain, bounds)
+        expected = none_seeds.get(pairing_key(e.records[0], with_budget=False), set())
         if e.stats["score"].mean is None:
             e.status = "not ranked: no score (needs the none control at every seed)"
+        elif len(e.seeds) < len(expected):
+            e.status = (f"not ranked: {len(e.seeds)} of the none control's {len(expected)} seeds "
+                        f"(a sweep still under way)")
         elif problem:
             e.status = f"not ranked: {problem}"
         elif e.k is None:  # weight editing: no random draw of the same size exists; the none control forgets 0
@@ -599,8 +607,8 @@ def leaderboard_json(boards: list[Board]) -> dict[str, Any]:
 RANKING_RULE = (
     "Score = removed vs none: the share of the concept still missing, averaged over the relearning curve "
     "(log-spaced steps, from the unlearned model to the attack's last step), compared with the unpruned model "
-    "relearned the same way; signed, never clipped. An entry is ranked when every retain metric's mean collateral "
-    "is within its family's bound, and its forgetting interval lies above the random control's at the "
+    "relearned the same way; signed, never clipped. An entry is ranked when it has run at every seed of its none control, every retain metric's mean "
+    "collateral is within its family's bound, and its forgetting interval lies above the random control's at the "
     "same budget (else: \"not distinguishable from random\", or, wholly below it, \"forgets less than random\"); "
     "a weight-editing method, which has no random counterpart, when its forgetting interval lies above 0, the none "
     "control's (else: \"not distinguishable from none\", or, wholly below 0, \"strengthens the concept\"). Each method is ranked at its best such budget (units pruned, or optimizer steps and learning rate). "
