@@ -335,7 +335,11 @@ def test_the_never_learned_control_gives_each_entry_its_relearning_against_learn
     expected = log_step_mean(list(zip(STEPS, curve))) / log_step_mean(list(zip(STEPS, never_curve)))
     assert entry.stats["vs_never"].mean == pytest.approx(expected)
     assert "vs_never" in [f.name for f in board.figures()]
-    assert next(e for e in board.entries if e.method == "never-learned").status == "control"
+    control = next(e for e in board.entries if e.method == "never-learned")
+    assert control.status == "control"
+    # Its base is the concept-free model: figures relative to it would measure a near-0 denominator.
+    assert [control.stats[name].mean for name in ("score", "relearned", "resistance_vs_base")] == [None] * 3
+    assert control.stats["vs_never"].mean == pytest.approx(1.0)
 
 
 def test_the_never_learned_control_is_prepared_without_the_concept(tiny_bert_folder, tiny_conll):

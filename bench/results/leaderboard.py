@@ -214,6 +214,8 @@ VS_NEVER = Column("vs_never", "vs never-learned", False,
                   "log-step mean of the target over the attack ÷ the never-learned control's (1: relearns as a model "
                   "that never learned the concept; above: faster)", covers="seeds")
 COLUMN_BY_NAME = {c.name: c for c in (*BOARD_COLUMNS, VS_NEVER)}
+# Figures over the record's own m_base, beyond forgetting (which is 0 where nothing was unlearned).
+RELATIVE_TO_BASE = ("score", "resistance_vs_base", "relearned")
 # Figures computed across two runs without a joint bootstrap: their intervals cover the seeds alone.
 SEEDS_ONLY = {c.name for c in COLUMN_BY_NAME.values() if c.covers == "seeds"}
 CONTROL_METHODS = (*CONTROLS, NEVER_LEARNED_CONTROL)
@@ -253,6 +255,10 @@ def per_seed_figures(r: Record, none: Record | None) -> dict[str, tuple[float | 
     paired = [c for c in BOARD_COLUMNS if c.per_seed and c.needs_none]
     out = {c.name: c.per_seed(r, none) for c in own_columns(r)}
     out.update({c.name: c.per_seed(r, none) if none is not None else (None, None) for c in paired})
+    if r.method.name == NEVER_LEARNED_CONTROL:
+        # Its base is a model without the concept (a target near 0): a figure divided by it measures that
+        # denominator, not unlearning (toxicity's read -4.0 and 12.3), so it is undefined rather than shown.
+        out.update({name: (None, None) for name in RELATIVE_TO_BASE})
     return out
 
 

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 from bench.api.record import write_json_atomic, write_text_atomic
-from bench.harness.sweep import BUDGET_FREE_CONTROLS
+from bench.harness.sweep import BUDGET_FREE_CONTROLS, NEVER_LEARNED_CONTROL
 from bench.results.leaderboard import (
     RANKING_RULE,
     UNDEFINED_NOTE,
@@ -105,6 +105,10 @@ def never_learned_note(board: Board) -> str | None:
         return None
     if not task.has_never_learned_control():
         return f"No never-learned control on this task: {task.never_learned_impossible}."
+    if any(e.method == NEVER_LEARNED_CONTROL for e in board.entries):
+        return ("The never-learned control starts from a model without the concept: its score, resistance vs base "
+                "and attack moved, each relative to that base, are undefined (–); its curve is what the "
+                "'vs never-learned' column divides by.")
     return None
 
 
