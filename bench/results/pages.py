@@ -75,7 +75,7 @@ def board_notes(board: Board) -> list[str]:
     notes = [f"Resolution: {board.resolution()}.",
              "Collateral bounds: " + ", ".join(f"{family} {bound:g}" for family, bound in board.bounds.items()) +
              " (relative drop of an accuracy or F1; relative rise of the mean token NLL).",
-             "Forgetting resolved from the evaluation noise in: " + "; ".join(
+             "Forgetting resolved above 0 (the seed's paired 95% interval lies above 0) in: " + "; ".join(
                  f"{e.label} at {e.budget}: {e.resolved}/{len(e.records)} seeds" for e in board.entries
                  if not e.is_control) + ".",
              "What a seed varies: " + seed_varies(board) + "."]
