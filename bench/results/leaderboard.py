@@ -68,6 +68,8 @@ class Column:
     per_seed: Callable[[Record, Record | None], tuple[float | None, float | None]] | None = None
     needs_none: bool = False  # undefined for a seed without the none control
     gated: bool = False
+    # Divided by the record's own m_base: meaningless for a control whose base lacks the concept.
+    over_base: bool = False
     cell: Callable[[Entry], tuple[str, float | None]] | None = None  # (text, sort value) instead of mean ± interval
 
 
@@ -194,7 +196,7 @@ def _rt90_cell(entry: Entry) -> tuple[str, float | None]:
 
 BOARD_COLUMNS = (
     Column("score", "score", True, "removed vs none: log-step mean of (m_none(t) − m(t)) / m_base over the attack",
-           per_seed=_score, needs_none=True, gated=True),
+           per_seed=_score, needs_none=True, gated=True, over_base=True),
     Column("forgetting", "forgetting", True, "(m_base − m_unlearned) / m_base, signed",
            per_seed=_summary_figure("forgetting"), gated=True),
     Column("resistance", "resistance", True, "1 − aurc of r(t) against the none control's curve", covers="seeds",
@@ -202,11 +204,11 @@ BOARD_COLUMNS = (
     Column("rt90", "rt90", True, "median first step with r(t) ≥ 0.9 against the none control (> N: not within N)",
            covers="seeds (median)", cell=_rt90_cell),
     Column("resistance_vs_base", "resistance vs base", True, "1 − aurc of r(t) against m_base (the record's own)",
-           per_seed=_summary_figure("resistance")),
+           per_seed=_summary_figure("resistance"), over_base=True),
     # Not better either way: how far the attack moved the target. Near 0 for the `none` control means the
     # attack did nothing, and then no resistance figure means anything.
     Column("relearned", "attack moved", True, "(m(T) − m_unlearned) / m_base at the attack's last step T",
-           per_seed=_summary_figure("relearned"), gated=True),
+           per_seed=_summary_figure("relearned"), gated=True, over_base=True),
 )
 # Where the task has a never-learned control: how much of the concept the model carries through the attack,
 # against a model that never learned it and is taught it by the same attack (1: as if never learned).
@@ -214,8 +216,6 @@ VS_NEVER = Column("vs_never", "vs never-learned", False,
                   "log-step mean of the target over the attack ÷ the never-learned control's (1: relearns as a model "
                   "that never learned the concept; above: faster)", covers="seeds")
 COLUMN_BY_NAME = {c.name: c for c in (*BOARD_COLUMNS, VS_NEVER)}
-# Figures over the record's own m_base, beyond forgetting (which is 0 where nothing was unlearned).
-RELATIVE_TO_BASE = ("score", "resistance_vs_base", "relearned")
 # Figures computed across two runs without a joint bootstrap: their intervals cover the seeds alone.
 SEEDS_ONLY = {c.name for c in COLUMN_BY_NAME.values() if c.covers == "seeds"}
 CONTROL_METHODS = (*CONTROLS, NEVER_LEARNED_CONTROL)
@@ -258,7 +258,7 @@ def per_seed_figures(r: Record, none: Record | None) -> dict[str, tuple[float | 
     if r.method.name == NEVER_LEARNED_CONTROL:
         # Its base is a model without the concept (a target near 0): a figure divided by it measures that
         # denominator, not unlearning (toxicity's read -4.0 and 12.3), so it is undefined rather than shown.
-        out.update({name: (None, None) for name in RELATIVE_TO_BASE})
+        out.update({c.name: (None, None) for c in BOARD_COLUMNS if c.over_base})
     return out
 
 
@@ -498,7 +498,7 @@ def rank(entries: list[Entry], retain: dict[str, str], bounds: dict[str, float])
     randoms = {e.key: e for e in entries if e.method == RANDOM_CONTROL}
     # The none control runs at every seed of a configuration; an entry with fewer seeds is a sweep still under way,
     # and its interval would be judged on less evidence than the entries beside it.
-    none_seeds = {pairing_key(e.records[0], with_budget=False): set(e.seeds) for e in entries
+    none_seeds = {pairing_key(e.records[0], with_budget=False): len(e.records) for e in entries
                   if e.method == BASE_CONTROL}
     candidates = []
     for e in entries:
@@ -507,11 +507,11 @@ def rank(entries: list[Entry], retain: dict[str, str], bounds: dict[str, float])
             continue
         random = randoms.get(e.key)
         problem = collateral_problem(e, retain, bounds)
-        expected = none_seeds.get(pairing_key(e.records[0], with_budget=False), set())
+        expected = none_seeds.get(pairing_key(e.records[0], with_budget=False), 0)
         if e.stats["score"].mean is None:
             e.status = "not ranked: no score (needs the none control at every seed)"
-        elif len(e.seeds) < len(expected):
-            e.status = (f"not ranked: {len(e.seeds)} of the none control's {len(expected)} seeds "
+        elif len(e.records) < expected:
+            e.status = (f"not ranked: {len(e.records)} of the none control's {expected} seeds "
                         f"(a sweep still under way)")
         elif problem:
             e.status = f"not ranked: {problem}"
