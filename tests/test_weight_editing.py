@@ -278,9 +278,22 @@ def test_ner_gives_methods_one_half_of_the_training_split_and_the_attacker_the_o
     assert not {t for e in retain.examples for t in e["labels"] if t != -100} & concept_tag_ids
     assert len(task.relearn_data(tokenizer)) == len(parts["relearn"])
     assert len(task.concept_data(tokenizer).data) == len(parts["unlearn"])
-    never = task.preparation_without_concept(tokenizer)
+    never, prepared = task.preparation_without_concept(tokenizer), task.preparation_data(tokenizer)
     assert not {t for e in never.examples for t in e["labels"]} & concept_tag_ids
-    assert len(never) == len(task.preparation_data(tokenizer))
+    # The concept's words leave the loss (never taught), they are not tagged O (taught the opposite): every
+    # label the full preparation gives a location word is -100 here, and every other word keeps its own tag.
+    outside = task.tags.index("O")
+    by_ids = {tuple(e["input_ids"]): e["labels"] for e in never.examples}
+    moved = 0
+    for e in prepared.examples:
+        labels = by_ids.get(tuple(e["input_ids"]))
+        for full, without in zip(e["labels"], labels or [-100] * len(e["labels"]), strict=True):
+            if full in concept_tag_ids:
+                assert without == -100
+                moved += 1
+            elif labels is not None:
+                assert without == full
+    assert moved > 0 and outside not in concept_tag_ids
 
 
 def test_cbt_cannot_have_a_never_learned_control_and_says_why():

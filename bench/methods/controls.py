@@ -1,7 +1,7 @@
 """Controls that remove nothing. `none`: the prepared model goes through the same protocol (same evaluations,
 same relearning), so a leaderboard can show how the target moves under relearning alone and how far an
 unlearned model still is from a model that was never unlearned once both are retrained. `never-learned`: the
-model prepared *without* the concept (NER: its tags mapped to O; toxicity: the model before the toxic
+model prepared *without* the concept (NER: the concept's words out of the loss; toxicity: the model before the toxic
 preparation), relearned the same way, so its curve says how fast the concept is learned from nothing and a
 leaderboard can say whether an unlearned model relearns faster than that."""
 

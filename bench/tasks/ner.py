@@ -53,7 +53,9 @@ class NerTask(Task):
     # 3: the training split is halved (alternate sentences): what a method sees (concept data, forget and retain
     # sets) comes from one half and the attacker relearns on the other, as on the causal-LM tasks; the
     # preparation still fine-tunes on all of it.
-    version = 3
+    # 4: the never-learned control's preparation leaves the concept's words out of the loss (they were tagged O,
+    # which teaches that locations are not entities: the opposite of never teaching them).
+    version = 4
     head_kind = "token-classification"
     default_model = "all-MiniLM-L6-v2"
     Options = NerOptions
@@ -225,12 +227,11 @@ class NerTask(Task):
         return self._tagging_data(tokenizer, self.splits["train"])
 
     def preparation_without_concept(self, tokenizer) -> Examples:
-        """The never-learned control's preparation: the same sentences with the concept's tags mapped to O."""
-        tag_ids = {tag: i for i, tag in enumerate(self.tags)}
-        examples = self._encode(tokenizer, self.splits["train"],
-                                lambda s, w: tag_ids["O"] if self._is_concept(s, w) else tag_ids[s.tags[w]],
-                                every_subword=False)
-        return Examples(examples, self._collate(tokenizer))
+        """The never-learned control's preparation: the same sentences, the concept's words out of the loss. The
+        model sees locations in context but is never told what they are; tagging them O instead would teach it
+        that locations are not entities, which the attacker would then have to unteach (Chundawat et al. 2023
+        compare with a model never trained on the forget data, not one trained against it)."""
+        return self._tagging_data(tokenizer, self.splits["train"], lambda s, w: not self._is_concept(s, w))
 
     def relearn_data(self, tokenizer) -> Examples:
         # The attacker retrains on its half of the training split (the paper retrains on all of it).
