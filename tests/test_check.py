@@ -112,4 +112,4 @@ def test_check_refuses_unusable_input(tmp_path, capsys):
     assert main(["check", "--baseline", str(bad), "--records", str(tmp_path / "r")]) == 2
     assert "not a leaderboard.json" in capsys.readouterr().err
     assert main(["check", "--baseline", str(bad)]) == 2
-    assert leaderboard_json(build_boards(sweep(CONTROLS)))["schema"] == 2
+    assert leaderboard_json(build_boards(sweep(CONTROLS)))["schema"] == 3

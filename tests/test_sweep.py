@@ -154,3 +154,16 @@ def test_a_committed_record_that_is_not_the_planned_run_or_lacks_its_columns_is_
     printed = capsys.readouterr().out
     assert "imported 7 records" in printed and "2 not recorded" in printed
     assert "its id or config differs" in printed and "per-example columns" in printed
+
+
+def test_a_task_may_run_more_seeds_than_the_others_and_a_command_lines_seeds_replace_them():
+    from bench.harness.sweep import GridOverrides, with_overrides
+
+    spec = spec_from_dict({"methods": ["random"], "tasks": {"ner": {"seeds": [0, 1, 2, 3]}, "cbt": {}},
+                           "seeds": [0, 1], "controls": False, "ks": [5]}, "s.toml")
+    runs = [(c.task, c.seed) for c in plan(spec)]
+    assert runs == [("ner", 0), ("cbt", 0), ("ner", 1), ("cbt", 1), ("ner", 2), ("ner", 3)]
+    narrowed = with_overrides(spec, GridOverrides(seeds=[3]))
+    assert [(c.task, c.seed) for c in plan(narrowed)] == [("ner", 3), ("cbt", 3)]
+    with pytest.raises(BenchError, match="seeds must be a list of ints"):
+        spec_from_dict({"methods": ["random"], "tasks": {"ner": {"seeds": "all"}}}, "s.toml")

@@ -331,28 +331,31 @@ def test_gradient_methods_share_the_board_with_pruning_each_at_its_best_step_bud
     assert by_budget[("grad-diff", "8 steps at lr 1e-05")].status.startswith("not distinguishable from none")
     # Forgetting resolved from 0 in the wrong direction (the concept got stronger) is never ranked.
     assert by_budget[("npo", "8 steps at lr 1e-05")].status.startswith("not ranked: it strengthens the concept")
-    assert "vs_never" not in [f.name for f in board.figures()]  # no never-learned control on this board
+    assert "anamnesis" not in [f.name for f in board.figures()]  # no never-learned control on this board
 
 
-def test_the_never_learned_control_gives_each_entry_its_relearning_against_learning_from_nothing():
-    from bench.api.metrics import log_step_mean
+def test_the_never_learned_control_gives_each_entry_its_anamnesis_index_a_ratio_of_times_not_of_levels():
     from bench.results.leaderboard import build_boards
-    from tests.made_records import STEPS, made_record
+    from tests.made_records import made_record
 
-    curve, never_curve = (0.2, 0.3, 0.5, 0.7), (0.05, 0.2, 0.4, 0.5)
+    # Base 0.8: the level is 0.72. grad-ascent regains it at step 16, the never-learned control reaches it at 64:
+    # the index is 16 / 64. npo never regains it within the attack: censored, "> 64 / 64".
     none = [made_record("none", s, unlearned=0.8, relearn=(0.8,) * 4, retain_unlearned=0.9) for s in range(3)]
-    never = [made_record("never-learned", s, base=0.05, unlearned=0.05, relearn=never_curve, k=0) for s in range(3)]
-    ascent = [made_record("grad-ascent", s, steps=32, relearn=curve) for s in range(3)]
-    board = build_boards(none + never + ascent)[0]
+    never = [made_record("never-learned", s, base=0.05, unlearned=0.05, relearn=(0.05, 0.2, 0.5, 0.75), k=0)
+             for s in range(3)]
+    ascent = [made_record("grad-ascent", s, steps=32, relearn=(0.2, 0.5, 0.75, 0.8)) for s in range(3)]
+    slow = [made_record("npo", s, steps=32, relearn=(0.2, 0.3, 0.5, 0.7)) for s in range(3)]
+    board = build_boards(none + never + ascent + slow)[0]
     entry = next(e for e in board.entries if e.method == "grad-ascent")
-    expected = log_step_mean(list(zip(STEPS, curve))) / log_step_mean(list(zip(STEPS, never_curve)))
-    assert entry.stats["vs_never"].mean == pytest.approx(expected)
-    assert "vs_never" in [f.name for f in board.figures()]
+    assert entry.anamnesis.value == pytest.approx(16 / 64) and entry.anamnesis.text() == "0.25 (16 vs 64 steps)"
+    assert next(e for e in board.entries if e.method == "npo").anamnesis.text() == "> 1 (> 64 vs 64 steps)"
+    assert "anamnesis" in [f.name for f in board.figures()]
+    # The intact model has nothing to regain: undefined, not 0.
+    assert next(e for e in board.entries if e.method == "none").anamnesis.text() == "–"
     control = next(e for e in board.entries if e.method == "never-learned")
-    assert control.status == "control"
+    assert control.status == "control" and control.anamnesis is None
     # Its base is the concept-free model: figures relative to it would measure a near-0 denominator.
     assert [control.stats[name].mean for name in ("score", "relearned", "resistance_vs_base")] == [None] * 3
-    assert control.stats["vs_never"].mean == pytest.approx(1.0)
 
 
 def test_the_never_learned_control_is_prepared_without_the_concept(tiny_bert_folder, tiny_conll):

@@ -23,6 +23,10 @@ from bench.core.errors import BenchError
 
 DEFAULT_REPLICATES = 1000
 CONFIDENCE = 0.95
+# The bootstrap's seed is the analysis's own, never a run's: two identical runs get identical intervals and
+# verdicts, and no verdict moves with a random draw of the analysis (docs/design.md, "Comparisons").
+ANALYSIS_SEED = 20261205
+Z = 1.959963984540054  # the normal's 97.5% quantile: a one-sided 2.5% test, the lower end of a 95% interval
 
 
 @dataclass(frozen=True)
@@ -151,3 +155,36 @@ def unpack(arrays: Mapping[str, np.ndarray], prefix: str, statistics: dict[str, 
             name, _, column = rest.partition("/")
             samples.setdefault(name, {})[column] = np.asarray(values)
     return Evaluation(samples, statistics)
+
+
+def binary_counts(before: Evaluation, after: Evaluation, metric: str) -> tuple[int, int, int] | None:
+    """(right → wrong, wrong → right, asked) between two evaluations of an accuracy on the same questions (a
+    ratio of two 0/1 columns, asked alike in both); None for any other metric."""
+    statistic = before.statistics.get(metric)
+    if statistic is None or statistic.kind != "ratio" or statistic.scale != 1.0:
+        return None
+    correct_name, asked_name = statistic.columns
+    first, second = before.samples[statistic.sample], after.samples[statistic.sample]
+    columns = [first[correct_name], first[asked_name], second[correct_name], second[asked_name]]
+    if not all(np.isin(c, (0.0, 1.0)).all() for c in columns) or not np.array_equal(columns[1], columns[3]):
+        return None
+    asked = columns[1] == 1
+    was, now = columns[0][asked] == 1, columns[2][asked] == 1
+    return int(np.sum(was & ~now)), int(np.sum(~was & now)), int(asked.sum())
+
+
+def is_resolved(point: float, draws: np.ndarray, counts: tuple[int, int, int] | None) -> bool | None:
+    """Whether a forgetting is resolved above 0 by a one-sided test at 2.5% (the lower end of a 95% interval):
+    exact McNemar where the target is an accuracy on the same questions (`counts`), else the bootstrap's
+    standard error (`draws`: the forgetting under resampling). None where neither can say."""
+    if not np.isfinite(point) or point <= 0:
+        return False
+    if counts is not None:
+        from scipy.stats import binomtest
+
+        lost, gained, _ = counts
+        return bool(binomtest(lost, lost + gained, 0.5, alternative="greater").pvalue < 0.025)
+    finite = draws[np.isfinite(draws)]
+    if len(finite) < max(2, 0.9 * len(draws)):
+        return None
+    return bool(point > Z * float(np.std(finite, ddof=1)))

@@ -22,7 +22,7 @@ import numpy as np
 
 from bench.api.evaluation import Statistic, unpack
 from bench.api.metrics import Summary, rt90_status
-from bench.api.typed import constrained, from_dict, json_schema, optional, to_dict
+from bench.api.typed import constrained, from_dict, json_schema, optional, to_dict, transient
 from bench.core.errors import BenchError
 from bench.models.loading import LoadReport
 
@@ -175,6 +175,10 @@ class EvaluationInfo:
     sizes: dict[str, int]  # sample -> rows
     statistics: dict[str, Statistic]  # metric -> how it is computed from the columns
     bootstrap: Bootstrap
+    # The samples whose examples the run's seed drew (toxicity's completions): two seeds score other examples
+    # there, so their spread already holds that evaluation error. Absent in records written before it existed
+    # (bench.results.paired.seeded_samples reads their `seed_varies` instead).
+    seeded_samples: list[str] | None = optional()
 
 
 @dataclass
@@ -199,6 +203,9 @@ class Record:
     provenance: Provenance
     timings: dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
     evaluation: EvaluationInfo | None = optional()  # absent in version 1 (no per-example columns)
+    # Where this record's per-example columns were found when it was read (not part of the record: where it
+    # was found). Leaderboards resample them jointly with other runs' (bench.results.paired).
+    examples: Path | None = transient()
 
     @property
     def mask(self) -> MaskInfo | None:
@@ -274,6 +281,8 @@ def with_support(record: Record, examples: Path) -> Record:
     """Records written before stages carried `support` get it from their own per-example columns (the
     run's examples file, or RUN_ID.npz beside an exported record): a pure function of what the run recorded,
     so pages can say what every metric was computed on. Records without their columns stay as they are."""
+    if record.evaluation is not None and examples.exists():
+        record.examples = examples
     if record.evaluation is None or not examples.exists() or all(s.support for s in record.stages):
         return record
     with np.load(examples) as arrays:

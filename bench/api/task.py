@@ -70,8 +70,10 @@ class Task(ABC):
     # Evaluate the loaded model before the preparation fine-tuning too (cached with the prepared model), when
     # the preparation is what gives the model the capability to remove.
     evaluate_before_preparation: ClassVar[bool] = False
-    # Whether its evaluation draws on the run's seed (sampled completions): recorded as what a seed varies.
-    evaluation_uses_seed: ClassVar[bool] = False
+    # Which of its evaluation samples the run's seed draws (sampled completions): their examples differ between
+    # seeds, so the seeds' spread already holds their evaluation error (bench.results.paired). Recorded in every
+    # record, and as what a seed varies.
+    seeded_samples: ClassVar[tuple[str, ...]] = ()
     # A guarantee, declared: evaluating a given model draws on no seed (no sampling, no examples chosen by
     # seed). Only then may a model that nothing seeded touched (not fine-tuned, the checkpoint's own head) be
     # evaluated once for every seed (bench.harness.protocol.base_depends_on_seed); undeclared, per seed.

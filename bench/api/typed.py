@@ -5,7 +5,9 @@ Supported field types: str, int, float, bool, Any, X | None, Literal[...], list[
 dict[str, T] and nested dataclasses. Field metadata:
   "schema": extra JSON-schema keywords for the field (a minimum, a pattern, an enum's own wording);
   "omit_none": the field is left out of the JSON when it is None (a key that only some runs write, so that
-  the records those runs wrote before it existed read and write unchanged).
+  the records those runs wrote before it existed read and write unchanged);
+  "transient": the field is not part of the JSON at all (where the object was read from, say): never
+  written, never read, not in the schema.
 A dataclass's `__schema__` class attribute adds keywords to its object schema (e.g. dependentRequired).
 """
 
@@ -27,6 +29,16 @@ def optional(**schema: Any) -> Any:
     return dataclasses.field(default=None, metadata={"omit_none": True, "schema": schema})
 
 
+def transient() -> Any:
+    """A field that lives in memory only (None until set): not written, not read, not in the schema."""
+    return dataclasses.field(default=None, compare=False, repr=False, metadata={"transient": True})
+
+
+def _fields(tp: Any) -> list[dataclasses.Field]:
+    """A dataclass's fields that are part of its JSON form."""
+    return [f for f in dataclasses.fields(tp) if not f.metadata.get("transient")]
+
+
 def constrained(**schema: Any) -> Any:
     """A required field with extra JSON-schema keywords (minimum, pattern, ...)."""
     return dataclasses.field(metadata={"schema": schema})
@@ -41,7 +53,7 @@ def to_dict(obj: Any) -> Any:
     """The JSON form of a dataclass (fields in declaration order; `omit_none` fields left out when None)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {}
-        for f in dataclasses.fields(obj):
+        for f in _fields(obj):
             value = getattr(obj, f.name)
             if value is None and f.metadata.get("omit_none"):
                 continue
@@ -110,11 +122,11 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise BenchError(f"{where}: expected an object, got {type(value).__name__}")
-        hints, names = _hints(tp), {f.name for f in dataclasses.fields(tp)}
+        hints, names = _hints(tp), {f.name for f in _fields(tp)}
         unknown = sorted(set(value) - names)
         if unknown:
             raise BenchError(f"{where}: unknown field {', '.join(unknown)}")
-        missing = [f.name for f in dataclasses.fields(tp) if f.name not in value
+        missing = [f.name for f in _fields(tp) if f.name not in value
                    and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
         if missing:
             raise BenchError(f"{where}: missing field {', '.join(missing)}")
@@ -151,7 +163,7 @@ def json_schema(tp: Any) -> dict[str, Any]:
     if origin is dict:
         return {"type": "object", "additionalProperties": json_schema(_args(tp)[1])}
     if dataclasses.is_dataclass(tp):
-        hints, fields = _hints(tp), dataclasses.fields(tp)
+        hints, fields = _hints(tp), _fields(tp)
         return {
             **getattr(tp, "__schema__", {}),
             "type": "object",

@@ -34,6 +34,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         for board in boards:
             board.left_out = notes.get(board.task)
     paths = write_leaderboard(boards, Path(args.out))
+    if args.readme:
+        from bench.results.findings import write_readme
+        from bench.results.leaderboard import leaderboard_json
+
+        write_readme(Path(args.readme), leaderboard_json(boards))
+        paths.append(Path(args.readme))
     for board in boards:
         ranked = escape(", ".join(f"{e.rank}. {e.label}" for e in board.ranked()) or "none ranked")
         out.print(f"[bold]{escape(board.title())}[/]: {len(board.entries)} entr{'y' if len(board.entries) == 1 else 'ies'}; {ranked}", highlight=False)
@@ -103,6 +109,8 @@ def add_parsers(sub) -> None:
                         "but not ranked (default " + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_BOUNDS.items()) + ")")
     p.add_argument("--scope", metavar="FILE", help="a scope file (sweep = the pinned grid, [why] per task): each page "
                    "lists the grid's runs it lacks and why, and a page that lacks runs without a reason is refused")
+    p.add_argument("--readme", metavar="FILE", help="a README with a generated section (its markers): rewrite that "
+                   "section with what the boards show, every figure from the boards built here")
     p.set_defaults(func=cmd_leaderboard)
     p = sub.add_parser("check", help="regression gate: exit non-zero if a gated figure moved beyond its uncertainty from a baseline")
     p.add_argument("--baseline", metavar="FILE", help="a leaderboard.json to hold the configuration to")

@@ -357,7 +357,7 @@ def seed_varies(setup: ResolvedRun, preparation: dict[str, Any]) -> list[str]:
         varies.insert(0, "preparation (fine-tuning order, fresh head)")
     if type(setup.method).uses_seed:
         varies.append(type(setup.method).seed_effect)
-    if type(setup.task).evaluation_uses_seed:
+    if type(setup.task).seeded_samples:
         varies.append("evaluation sampling")
     return varies
 
@@ -515,7 +515,8 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
     target = next(s.name for s in specs if s.role == "target")
     retain = {s.name: s.higher_is_better for s in specs if s.role == "retain"}
     t = time.perf_counter()
-    uncertainty = run_uncertainty(evaluations, [(s.stage, s.step) for s in stages], target, retain, seed=cfg.seed)
+    # The bootstrap draws with the analysis's fixed seed, not the run's: identical runs get identical verdicts.
+    uncertainty = run_uncertainty(evaluations, [(s.stage, s.step) for s in stages], target, retain)
     for stage, evaluation, bounds in zip(stages, evaluations, uncertainty.stage_intervals, strict=True):
         stage.intervals = {metric: rounded(b) for metric, b in bounds.items()}
         stage.support = evaluation.metric_support()
@@ -558,7 +559,8 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
         timings={name: round(value, 2) for name, value in timings.items()},
         evaluation=EvaluationInfo(EXAMPLES_FILE, evaluations[0].sizes(), dict(evaluations[0].statistics),
                                   Bootstrap(uncertainty.replicates, uncertainty.seed, 0.95,
-                                            "the same resampled examples at every stage")),
+                                            "the same resampled examples at every stage"),
+                                  seeded_samples=list(type(task).seeded_samples)),
     )
     if snapshots:
         save_snapshots(snapshots, folder / "analysis.safetensors")

@@ -18,6 +18,7 @@ The TOML file:
     [tasks.toxicity]           # RunConfig fields for one task's runs
     k = 92
     task_options = { samples = 100 }
+    seeds = [0, 1, 2, 3, 4]    # a task may run more seeds than the others (its board needs them to resolve)
 
     [methods.snip]             # RunConfig fields for one method's runs
     method_options = { backend = "hats" }
@@ -78,6 +79,12 @@ class SweepSpec:
     method_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     # method -> its option tables, when a method runs in several variants (each its own entry)
     method_variants: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    # task -> its own seeds (`seeds` in a [tasks.NAME] table), where a board needs more than the sweep's to
+    # resolve what it measures (its page states the difference it can detect)
+    task_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def seeds_of(self, task: str) -> tuple[int, ...]:
+        return self.task_seeds.get(task, self.seeds)
 
     def all_methods(self) -> tuple[str, ...]:
         """The methods in run order: controls first (when on), so a partial sweep still has them."""
@@ -98,8 +105,9 @@ class SweepSpec:
             TASKS.entry(name)
         for name in self.method_settings:
             METHODS.entry(name)
-        if len(set(self.seeds)) != len(self.seeds):
-            raise BenchError(f"seeds must be distinct, got {list(self.seeds)}")
+        for seeds in (self.seeds, *self.task_seeds.values()):
+            if not seeds or len(set(seeds)) != len(seeds):
+                raise BenchError(f"seeds must be distinct and at least one, got {list(seeds)}")
 
 
 def merge_settings(*layers: dict[str, Any]) -> dict[str, Any]:
@@ -118,8 +126,10 @@ def plan(spec: SweepSpec, *, has_gpu: bool = False) -> list[RunConfig]:
     """Every run of the sweep, seeds outermost, then tasks, budgets and methods (controls first)."""
     spec.validate()
     configs = []
-    for seed in spec.seeds:
+    for seed in sorted({s for task in spec.tasks for s in spec.seeds_of(task)}, key=lambda s: (s not in spec.seeds, s)):
         for task in spec.tasks:
+            if seed not in spec.seeds_of(task):
+                continue
             for number, budget in enumerate(spec.budgets):
                 for method in spec.all_methods():
                     method_cls = METHODS.get(method)
@@ -180,6 +190,12 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> SweepSpec:
     if isinstance(methods_raw, dict):
         methods_raw = {name: dict(table) if isinstance(table, dict) else table for name, table in methods_raw.items()}
     variants = _variants(methods_raw, where) if isinstance(methods_raw, dict) else {}
+    task_seeds = {}
+    if isinstance(tasks_raw, dict):
+        tasks_raw = {name: dict(table) if isinstance(table, dict) else table for name, table in tasks_raw.items()}
+        for name, table in tasks_raw.items():
+            if isinstance(table, dict) and "seeds" in table:
+                task_seeds[name] = _names(table.pop("seeds"), f"[tasks.{name}] seeds", where, int)
     task_names = _names(list(tasks_raw) if isinstance(tasks_raw, dict) else tasks_raw, "tasks", where)
     method_names = _names(list(methods_raw) if isinstance(methods_raw, dict) else methods_raw, "methods", where)
     fractions = [Budget(fraction=float(f)) for f in _names(raw.get("fractions", []), "fractions", where, (int, float))]
@@ -197,6 +213,7 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> SweepSpec:
         task_settings=_tables(tasks_raw, "tasks", where) if isinstance(tasks_raw, dict) else {},
         method_settings=_tables(methods_raw, "methods", where) if isinstance(methods_raw, dict) else {},
         method_variants=variants,
+        task_seeds=task_seeds,
     )
 
 
@@ -292,6 +309,8 @@ def with_overrides(spec: SweepSpec, overrides: GridOverrides) -> SweepSpec:
     for name in ("methods", "tasks", "seeds"):
         if getattr(overrides, name) is not None:
             changes[name] = tuple(getattr(overrides, name))
+    if overrides.seeds is not None:
+        changes["task_seeds"] = {}  # the command line's seeds are every task's
     if overrides.fractions is not None or overrides.ks is not None:
         changes["budgets"] = tuple([Budget(fraction=f) for f in overrides.fractions or []]
                                    + [Budget(k=k) for k in overrides.ks or []])

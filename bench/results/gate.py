@@ -63,8 +63,10 @@ def read_baseline(path: Path) -> dict[str, dict[str, Any]]:
         raise BenchError(f"no baseline at {path} (write one with `bench check --config FILE --write-baseline {path}`)") from None
     except json.JSONDecodeError as exc:
         raise BenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    if not isinstance(data, dict) or data.get("schema") != LEADERBOARD_SCHEMA or "boards" not in data:
-        raise BenchError(f"{path}: not a leaderboard.json of schema {LEADERBOARD_SCHEMA}")
+    # Schema 2 holds the same mean, sd, n and eval_ci95 per figure that the gate reads (its intervals were
+    # unpaired): a baseline written before schema 3 still gates.
+    if not isinstance(data, dict) or data.get("schema") not in (2, LEADERBOARD_SCHEMA) or "boards" not in data:
+        raise BenchError(f"{path}: not a leaderboard.json of schema 2 or {LEADERBOARD_SCHEMA}")
     return {e["id"]: e for board in data["boards"] for e in board["entries"]}
 
 

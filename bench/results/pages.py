@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.api.record import write_json_atomic, write_text_atomic
 from bench.harness.sweep import BUDGET_FREE_CONTROLS, NEVER_LEARNED_CONTROL
+from bench.results.inference import UNDEFINED, Estimate
 from bench.results.leaderboard import (
     RANKING_RULE,
     UNDEFINED_NOTE,
@@ -19,7 +20,6 @@ from bench.results.leaderboard import (
     Entry,
     leaderboard_json,
 )
-from bench.results.statistics import SeedStat
 
 
 def columns(board: Board) -> list[tuple[str, Column | None]]:
@@ -37,11 +37,15 @@ def board_slug(board: Board) -> str:
     return f"{board.task}-{board.concept}{variant}".replace("/", "_").replace(" ", "_")
 
 
-def cell(stat: SeedStat, seeds: int, digits: int = 3) -> str:
+def cell(stat: Estimate, seeds: int, digits: int = 3) -> str:
     # A mean over fewer seeds than the entry has (the others undefined) must say so: it is not comparable
-    # with a mean over all of them.
+    # with a mean over all of them. Seeds whose runs were identical are one replicate, and the cell says so.
     text = stat.format(digits)
-    return text if stat.n in (0, seeds) else f"{text} ({stat.n}/{seeds} defined)"
+    if stat.mean is None:
+        return text
+    if stat.seeds not in (0, seeds):
+        return f"{text} ({stat.seeds}/{seeds} defined)"
+    return f"{text} (1 replicate)" if stat.replicates == 1 and seeds > 1 and stat.note is None else text
 
 
 def budget_cell(entry: Entry) -> str:
@@ -70,15 +74,61 @@ def seed_varies(board: Board) -> str:
     return "; ".join(f"{', '.join(names)}: {varied}" for varied, names in sorted(methods.items()))
 
 
+def interval_note(board: Board) -> str:
+    """What each column's intervals cover, with the entries that differ from the column's usual case (an
+    entry that is one replicate, an exact interval, a cell of no change)."""
+    parts = []
+    for figure in board.figures():
+        if figure.cell is not None:
+            continue
+        hows: dict[str, list[str]] = {}
+        for e in board.entries:
+            s = e.stats.get(figure.name)
+            if s is not None and s.mean is not None and s.how:
+                hows.setdefault(s.how, []).append(f"{e.label} at {e.budget}" if not e.is_control else e.label)
+        if not hows:
+            continue
+        usual = max(hows, key=lambda how: len(hows[how]))
+        others = "; ".join(f"{how}: {', '.join(names)}" for how, names in hows.items() if how != usual)
+        parts.append(f"{figure.label}: {usual}" + (f" ({others})" if others else ""))
+    return ("What each interval covers (95%; seeds: the spread of the seeds whose runs differ, Student's t; "
+            "examples: the joint bootstrap of the evaluation examples; exact: McNemar and Clopper–Pearson): "
+            + "; ".join(parts) + ".")
+
+
+def rank_comparisons(board: Board) -> str | None:
+    """Each ranked entry against its group's leader: the paired difference of their scores and its
+    Holm-adjusted p-value, the test its rank follows from."""
+    ranked = board.ranked()
+    if len(ranked) < 2:
+        return None
+    parts, leader = [], ranked[0]
+    for e in ranked[1:]:
+        if e.rank != leader.rank and e.leader_p is not None and e.leader_p < 0.05:
+            verdict = "separated: a new group"
+        else:
+            verdict = "not separated: the same group"
+        p = "–" if e.leader_p is None else f"{e.leader_p:.2g}"
+        parts.append(f"{e.label} at {e.budget} against {leader.label}: score {e.stats['score'].mean - leader.stats['score'].mean:+.3f}, "
+                     f"Holm-adjusted p = {p} ({verdict})")
+        if e.rank != leader.rank:
+            leader = e
+    return "Rank groups (each ranked entry against its group's leader, paired at each seed): " + "; ".join(parts) + "."
+
+
 def board_notes(board: Board) -> list[str]:
     """What a reader must know to read this board's rows, beyond the ranking rule."""
-    notes = [f"Resolution: {board.resolution()}.",
+    notes = [board.rule(),
+             f"Power: {board.power.text() if board.power else 'not estimated'}.",
+             f"Resolution: {board.resolution()}.",
              "Collateral bounds: " + ", ".join(f"{family} {bound:g}" for family, bound in board.bounds.items()) +
              " (relative drop of an accuracy or F1; relative rise of the mean token NLL).",
-             "Forgetting resolved above 0 (the seed's paired 95% interval lies above 0) in: " + "; ".join(
+             "Forgetting resolved above 0 at a seed (a one-sided test at 2.5%: exact McNemar for an accuracy, else "
+             "the bootstrap's error; it decides where r(t) is defined) in: " + "; ".join(
                  f"{e.label} at {e.budget}: {e.resolved}/{len(e.records)} seeds" for e in board.entries
                  if not e.is_control) + ".",
-             "What a seed varies: " + seed_varies(board) + "."]
+             "What a seed varies: " + seed_varies(board) + ".",
+             interval_note(board)]
     if board.left_out:
         notes.insert(0, board.left_out)
     if any("(ablation: no LLM)" in e.label for e in board.entries):
@@ -86,6 +136,9 @@ def board_notes(board: Board) -> list[str]:
     never = never_learned_note(board)
     if never:
         notes.append(never)
+    groups = rank_comparisons(board)
+    if groups:
+        notes.append(groups)
     short = [e for e in board.entries if e.short_of_budget]
     if short:
         notes.append("Pruned fewer units than the budget: " + "; ".join(
@@ -107,8 +160,9 @@ def never_learned_note(board: Board) -> str | None:
         return f"No never-learned control on this task: {task.never_learned_impossible}."
     if any(e.method == NEVER_LEARNED_CONTROL for e in board.entries):
         return ("The never-learned control starts from a model without the concept: its score, resistance vs base "
-                "and attack moved, each relative to that base, are undefined (–); its curve is what the "
-                "'vs never-learned' column divides by.")
+                "and attack moved, each relative to that base, are undefined (–). Its curve is what the anamnesis "
+                "index measures against: the steps it needs to reach 90% of an entry's base level (first checkpoint "
+                "at or above it; censored at the attack's end), against the steps the entry needs to regain it.")
     return None
 
 
@@ -120,7 +174,7 @@ def row_cells(board: Board, entry: Entry) -> list[tuple[str, float | str | None]
         if f.cell is not None:
             cells.append(f.cell(entry))
             continue
-        s = entry.stats.get(f.name, SeedStat(None, None, 0))
+        s = entry.stats.get(f.name, UNDEFINED)
         cells.append((cell(s, len(entry.records)), s.mean))
     budget = "any (ignores it)" if entry.method in BUDGET_FREE_CONTROLS else budget_cell(entry)
     cells += [(entry.model, entry.model), (budget, entry.budget_size),
@@ -144,7 +198,6 @@ def markdown(board: Board, curves_png: str | None = None) -> str:
     if unranked:
         lines += ["", "Not ranked: " + "; ".join(f"{e.label} at {e.budget} ({e.status.removeprefix('not ranked: ')})"
                                                  for e in unranked) + "."]
-    lines += ["", "Intervals cover: " + "; ".join(f"{f.label}: {f.covers}" for f in board.figures()) + "."]
     lines += [note for text in board_notes(board) for note in ("", text)]
     lines += ["", UNDEFINED_NOTE]
     if curves_png:
@@ -173,7 +226,7 @@ def plot_curves(board: Board, fmt: str) -> bytes:
             line, = ax.plot(xs, [s.mean for _, s in points], style, marker="o", markersize=3, color=color,
                             label=entry.label if entry.method in BUDGET_FREE_CONTROLS else f"{entry.label} · {entry.budget}",
                             gid=f"curve-{i}")
-            if all(s.ci95 is not None for _, s in points):
+            if all(s.low is not None and s.high is not None for _, s in points):
                 ax.fill_between(xs, [s.low for _, s in points], [s.high for _, s in points], color=color, alpha=0.12)
     steps = sorted({step for e in board.entries for step, _ in e.target_curve})
     for ax, ylabel in ((ax_r, "recovery r(t)"), (ax_m, board.target)):
@@ -182,7 +235,7 @@ def plot_curves(board: Board, fmt: str) -> bytes:
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     ax_r.axhline(0.9, color="0.6", linewidth=0.8, linestyle=":")
-    ax_r.set_title("recovery r(t) vs the none control (mean, 95% over seeds)", fontsize=10)
+    ax_r.set_title("recovery r(t) vs the none control (mean, paired 95%)", fontsize=10)
     ax_m.set_title(f"{board.target} while relearning", fontsize=10)
     handles, labels = ax_m.get_legend_handles_labels()
     columns = min(3, max(1, len(labels)))  # labels carry the budget: three columns fit the figure's width
@@ -225,8 +278,10 @@ def plot_budgets(board: Board, fmt: str) -> bytes:
         points = [(x, f) for x, f, _ in points if x is not None and f.mean is not None]
         if not points:
             continue
+        below = [f.mean - f.low if f.low is not None else 0.0 for _, f in points]
+        above = [f.high - f.mean if f.high is not None else 0.0 for _, f in points]
         ax.errorbar([x for x, _ in points], [f.mean for _, f in points],
-                    yerr=[f.ci95 or 0.0 for _, f in points], fmt=style, marker="o", markersize=4, color=color,
+                    yerr=[below, above], fmt=style, marker="o", markersize=4, color=color,
                     capsize=2, label=label)
     ax.axvline(1.0, color="0.6", linewidth=0.8, linestyle=":")
     ax.axhline(0.0, color="0.8", linewidth=0.8)
@@ -302,7 +357,7 @@ TEXT_COLUMNS = ("method", "model")
 
 def _th(header: str, figure: Column | None) -> str:
     klass = "text" if header in TEXT_COLUMNS else ""
-    help_text = f"{figure.help}; interval covers {figure.covers}" if figure else ""
+    help_text = figure.help if figure else ""
     return (f'<th class="{klass}" data-figure="{html.escape(figure.name if figure else header)}" '
             f'title="{html.escape(help_text)}">{html.escape(header)}</th>')
 

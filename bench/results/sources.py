@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.api.record import Record
+from bench.api.record import Record, examples_file, with_support
 from bench.api.validate import read_records, validate_file
 from bench.core.errors import BenchError
 from bench.harness.store import list_runs
@@ -25,4 +25,8 @@ def records_from(folder: Path | None = None, sweep_file: Path | None = None, *, 
                              f"{first.method} on {first.task}, seed {first.seed}); run `bench sweep --config "
                              f"{sweep_file}` first")
         return [o.record for o in outcomes]
-    return [validate_file(Path(row.path)) for row in list_runs()]
+    records = []
+    for row in list_runs():
+        record = validate_file(Path(row.path))
+        records.append(with_support(record, examples_file(record, Path(row.path))))
+    return records

@@ -34,7 +34,9 @@ def export_records(records: list[Record], folder: Path) -> list[Path]:
     paths = []
     for record in records:
         path = record_path(folder, record)
-        examples = run_folder(record.run_id) / (record.evaluation.file if record.evaluation else "examples.npz")
+        # Where the record was read from, else its run's folder in this machine's store.
+        examples = record.examples or run_folder(record.run_id) / (
+            record.evaluation.file if record.evaluation else "examples.npz")
         if record.evaluation and examples.exists():
             _copy_atomic(examples, path.with_suffix(".npz"))
         write_json_atomic(path, record.to_dict())

@@ -107,7 +107,7 @@ class ToxicityTask(Task):
     default_model = "SmolLM2-135M-Instruct"
     Options = ToxicityOptions
     evaluate_before_preparation = True  # the record shows the toxicity the preparation gave the model
-    evaluation_uses_seed = True  # the completions are sampled with the run's seed
+    seeded_samples = ("completions",)  # the completions are sampled with the run's seed
     # CPU-sized: 200 completions per evaluation (about 30 s); the fine-tuning that gives the instruct model
     # its toxicity, and relearning, at the rate that moves a 135M model in a few dozen steps.
     # The budget: 0.2% of the MLP units (92 of SmolLM2's 46,080). SNIP prunes a targeted few; half of all
