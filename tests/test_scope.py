@@ -45,6 +45,18 @@ def test_a_missing_control_that_ignores_the_budget_is_listed_once_per_seed(tmp_p
     assert "none at any budget (one run per seed) (seed 2)" in note
 
 
+def test_runs_of_an_older_task_version_are_not_runs_of_the_grid(tmp_path):
+    import dataclasses
+
+    records = made_sweep({"none": CURVES, "random": CURVES, "concept-neurons": CURVES})
+    # Seed 0 of every method has been run again under task version 2: seeds 1 and 2 are of the old version only.
+    newer = [dataclasses.replace(r, task=dataclasses.replace(r.task, version=2)) for r in records if r.config["seed"] == 0]
+    scope = read_scope(Path(scope_file(tmp_path, '[why]\nner = "version 2 is being run."\n')))
+    note = scope_notes(scope, records + newer, ["ner"])["ner"]
+    assert "none at any budget (one run per seed) (seeds 1, 2)" in note
+    assert "concept-neurons at 0.1 of units (seeds 1, 2)" in note
+
+
 def test_a_complete_grid_needs_no_reason_and_says_nothing(tmp_path):
     records = made_sweep({"none": CURVES, "random": CURVES, "concept-neurons": CURVES})
     (tmp_path / "sweep.toml").write_text(GRID.replace("[0.1, 0.2]", "[0.1]"))

@@ -48,7 +48,8 @@ def _entry_line(board: dict[str, Any], entry: dict[str, Any]) -> str:
     if entry.get("anamnesis") is not None:
         parts.append(f"anamnesis index {entry['anamnesis']}")
     name = entry["label"] if entry["method"] in ("none", "never-learned") else f"{entry['label']} at {entry['budget']}"
-    return f"{name} ({len(entry['seeds'])} seeds): " + ", ".join(parts)
+    seeds = len(entry["seeds"])
+    return f"{name} ({seeds} seed{'s' if seeds != 1 else ''}): " + ", ".join(parts)
 
 
 def board_findings(board: dict[str, Any]) -> list[str]:

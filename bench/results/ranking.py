@@ -46,7 +46,10 @@ class Power:
 
     def text(self) -> str:
         if self.mdd is None:
-            return "the records do not allow a power estimate (fewer than two distinct seeds to compare)"
+            shared = (f"; the evaluation's shared error of a paired difference is {self.eval_se:.3f}"
+                      if self.eval_se is not None and self.crossed else "")
+            return ("not estimated: no entry has two seeds that differ, so the seeds' spread is unknown"
+                    f" ({self.seeds} seed{'s' if self.seeds != 1 else ''} so far{shared})")
         parts = [f"the smallest difference in score this board detects with {POWER:.0%} power at α = {ALPHA:g} "
                  f"(two-sided, paired, one comparison) is {self.mdd:.3f} with its {self.seeds} seeds"]
         if self.mdd <= RESOLUTION_GOAL:
@@ -91,8 +94,10 @@ def board_power(entries: Sequence[Entry], seeds: int, crossed: bool) -> Power:
             errors.append(difference.eval_se)
     seed_sd = math.sqrt(squares / dof) if dof else None
     eval_se = float(np.median(errors)) if errors else None
-    if seed_sd is None and eval_se is None:
-        return Power(seeds, None, None, crossed, len(pools), None, None)
+    if seed_sd is None:
+        # No entry has two seeds that differ: the seeds' spread, the larger part of a paired difference's error
+        # on every board measured so far, is unknown, and no power can be stated.
+        return Power(seeds, None, eval_se, crossed, len(pools), None, None)
     mdd = detectable(seed_sd, eval_se, max(seeds, 1), crossed=crossed)
     needed = seeds_to_detect(RESOLUTION_GOAL, seed_sd, eval_se, crossed=crossed)
     return Power(seeds, seed_sd, eval_se, crossed, len(pools), mdd, needed)

@@ -10,7 +10,8 @@ and why. The scope file names the grid and gives one reason per task:
 
 `bench leaderboard build --scope FILE` refuses to write a page that leaves runs out without a reason.
 Runs are matched on what places them in the grid (task, method, its options, budget, seed), not on run ids:
-no model is loaded to list what is missing.
+no model is loaded to list what is missing. Only records of a task's newest version count: a board kept from an
+older version shows beside the current one, but its runs are not the current grid's.
 """
 
 from __future__ import annotations
@@ -66,9 +67,13 @@ def _budget_text(cfg: RunConfig) -> str:
 
 
 def missing_runs(sweep: Path, records: list[Record]) -> list[RunConfig]:
-    """The sweep file's runs that no record holds, in the sweep's order."""
+    """The sweep file's runs that no record of the task's newest version holds, in the sweep's order (a run of
+    an older task version has another id and is not a run of the grid the current code pins)."""
+    newest: dict[str, int] = {}
+    for r in records:
+        newest[r.task.name] = max(newest.get(r.task.name, r.task.version), r.task.version)
     have = {_place(r.task.name, r.method.name, r.config.get("method_options") or {}, r.config.get("fraction"),
-                   r.config.get("k"), r.config["seed"]) for r in records}
+                   r.config.get("k"), r.config["seed"]) for r in records if r.task.version == newest[r.task.name]}
     return [cfg for cfg in plan(read_sweep_file(sweep))
             if _place(cfg.task, cfg.method, cfg.method_options, cfg.fraction, cfg.k, cfg.seed) not in have]
 
