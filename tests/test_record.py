@@ -74,7 +74,8 @@ def test_the_schema_is_generated_from_the_dataclasses():
 
 
 def test_json_keeps_the_field_order_and_leaves_out_what_a_run_did_not_write():
-    data = make_record(method=dataclasses.replace(made_record("random", 0).method, label=None)).to_dict()
+    record = make_record(method=dataclasses.replace(made_record("random", 0).method, label=None), evaluation=None)
+    data = record.to_dict()
     assert list(data) == [f.name for f in dataclasses.fields(Record) if f.name not in ("evaluation", "examples")]
     assert list(data["method"]) == ["name", "version", "origin", "info"]  # no label: none was given
     assert list(data["model"]["preparation"]) == ["finetuned"]
