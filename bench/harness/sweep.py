@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.api.controls import CONTROLS
 from bench.api.record import Record
 from bench.core.errors import BenchError
 from bench.core.plugins import METHODS, TASKS
@@ -47,12 +48,6 @@ if TYPE_CHECKING:
     from bench.harness.executors import Executor
     from bench.harness.planning import PlannedRun
 
-RANDOM_CONTROL = "random"
-BASE_CONTROL = "none"
-CONTROLS = (RANDOM_CONTROL, BASE_CONTROL)  # what every sweep runs unless told not to
-# Run where the sweep names it (a task whose capability comes from pretraining cannot have it).
-NEVER_LEARNED_CONTROL = "never-learned"
-BUDGET_FREE_CONTROLS = (BASE_CONTROL, NEVER_LEARNED_CONTROL)  # one run per seed controls every budget
 
 
 @dataclass(frozen=True)

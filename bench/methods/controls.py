@@ -10,12 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bench.api.controls import BASE_CONTROL, NEVER_LEARNED_CONTROL
 from bench.api.method import Method, UnlearnContext, UnlearningResult
 from bench.core.plugins import METHODS
 from bench.neurons.masks import UnitMask
-
-BASE_CONTROL = "none"
-NEVER_LEARNED_CONTROL = "never-learned"  # the same names as bench.harness.sweep's
 
 
 @METHODS.register(BASE_CONTROL)

@@ -21,18 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bench.api.metrics import rt90, rt90_status
 from bench.api.record import Record
 from bench.results import paired
-from bench.results.inference import CensoredMedian, censored_median
+from bench.results.entry import Anamnesis, Entry
+from bench.results.inference import censored_median
 from bench.results.paired import RunDraws
-
-if TYPE_CHECKING:
-    from bench.results.leaderboard import Entry
 
 ANAMNESIS_LEVEL = 0.9  # the share of the intact model's target level that counts as relearned
 
@@ -145,42 +142,6 @@ def rt90_of(runs: SeedRuns) -> tuple[int | None, str]:
     curve = [(step, None if r is None else float(r[0])) for step, r in runs.recovery()]
     first = rt90(curve)
     return first, rt90_status(first, curve)
-
-
-@dataclass(frozen=True)
-class Anamnesis:
-    """The anamnesis index of an entry: the censored median steps it needs to regain the level against the
-    never-learned control's censored median steps to reach it."""
-
-    unlearned: CensoredMedian
-    never: CensoredMedian
-
-    @property
-    def value(self) -> float | None:
-        """The index, or its bound where one side is censored (for sorting; `text` says which)."""
-        a, b = self.unlearned.value, self.never.value
-        if a is None or b is None or (np.isinf(a) and np.isinf(b)) or b == 0:
-            return None
-        if np.isinf(a):
-            return self.unlearned.limit / b
-        return a / self.never.limit if np.isinf(b) else a / b
-
-    def text(self) -> str:
-        a, b = self.unlearned.value, self.never.value
-        if a is None or b is None or (np.isinf(a) and np.isinf(b)) or b == 0:
-            return "–"
-        steps = f"{_steps(a, self.unlearned.limit)} vs {_steps(b, self.never.limit)} steps"
-        known = self.unlearned.passed + self.unlearned.censored
-        defined = "" if self.unlearned.undefined == 0 else f"; {known}/{known + self.unlearned.undefined} seeds defined"
-        if np.isinf(a):
-            return f"> {self.unlearned.limit / b:.2g} ({steps}{defined})"
-        if np.isinf(b):
-            return f"< {a / self.never.limit:.2g} ({steps}{defined})"
-        return f"{a / b:.2g} ({steps}{defined})"
-
-
-def _steps(value: float, limit: int) -> str:
-    return f"> {limit}" if np.isinf(value) else f"{value:g}"
 
 
 def first_passage(curve: list[tuple[int, float | None]], level: float) -> tuple[int | None, str]:

@@ -20,20 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from bench.api.record import Record
-from bench.core.errors import BenchError, UnknownNameError
-from bench.harness.sweep import (
+from bench.api.controls import (
     BASE_CONTROL,
     BUDGET_FREE_CONTROLS,
-    CONTROLS,
+    CONTROL_METHODS,
     NEVER_LEARNED_CONTROL,
     RANDOM_CONTROL,
 )
+from bench.api.record import Record
+from bench.core.errors import BenchError, UnknownNameError
 from bench.results import paired
 from bench.results.columns import (
     ANAMNESIS,
     BOARD_COLUMNS,
-    Anamnesis,
     Column,
     SeedRuns,
     anamnesis,
@@ -41,8 +40,14 @@ from bench.results.columns import (
     own_columns,
     rt90_of,
 )
-from bench.results.inference import ALPHA, HOLM, UNDEFINED, CensoredMedian, Estimate, censored_median
-from bench.results.paired import Resampler, SeedValue, accuracy_drop_over_seeds, over_seeds
+from bench.results.entry import Entry
+from bench.results.inference import ALPHA, HOLM, UNDEFINED, Estimate, censored_median
+from bench.results.paired import (
+    Resampler,
+    SeedValue,
+    accuracy_drop_over_seeds,
+    over_seeds,
+)
 from bench.results.ranking import Power, board_power, control_verdicts, rank_groups
 
 # The collateral bound of each retain-metric family: an accuracy or F1 may lose at most 10% of its base
@@ -51,7 +56,6 @@ DEFAULT_BOUNDS = {"accuracy": 0.10, "nll": 0.10}
 # 3: every interval paired and counted once (joint bootstrap, replicates that differ), p-values, Holm-corrected
 # verdicts, the board's power; the anamnesis index in place of "vs never-learned".
 LEADERBOARD_SCHEMA = 3
-CONTROL_METHODS = (*CONTROLS, NEVER_LEARNED_CONTROL)
 
 UNDEFINED_NOTE = (
     "A – is a figure that is undefined, never a zero: r(t), rt90 and resistance need the forgetting resolved "
@@ -109,66 +113,6 @@ def method_label(record: Record) -> str:
 
 def _numbers(values: set) -> str:
     return "/".join(str(n) for n in sorted(values, key=str))
-
-
-@dataclass
-class Entry:
-    task: str
-    concept: str
-    method: str  # the method's name
-    label: str  # name with its options, what the tables show
-    model: str
-    budget: str
-    k: int | None  # units pruned (the mask's k, the fewest over seeds; 0 for the base control; None: no mask)
-    k_requested: int | None  # units the budget allowed; more than k when the method ranked fewer units than that
-    total_units: int | None
-    key: str  # pairing key: the configuration without seed, method and options
-    records: list[Record]  # one per seed, in seed order
-    setting_key: str = ""  # pairing key without the budget: the method's budgets share it
-    values: dict[str, list[float | None]] = field(default_factory=dict)  # figure -> per-seed point value
-    stats: dict[str, Estimate] = field(default_factory=dict)  # figure -> estimate over seeds
-    rt90: CensoredMedian | None = None
-    anamnesis: Anamnesis | None = None
-    resolved: int = 0  # seeds whose forgetting is resolved above 0 from the evaluation noise
-    curve: list[tuple[int, Estimate]] = field(default_factory=list)  # step -> r(t) vs none over seeds
-    target_curve: list[tuple[int, Estimate]] = field(default_factory=list)  # step -> target metric over seeds
-    removed_draws: dict[int, SeedValue] = field(default_factory=dict)  # seed -> `removed` on the draws
-    control_test: Estimate | None = None  # forgetting against the control, paired at each seed
-    control_p: float | None = None  # its Holm-adjusted p-value
-    leader_p: float | None = None  # Holm-adjusted p of the score difference from its rank group's leader
-    rank: int | None = None  # rank group
-    status: str = ""  # "ranked", or why not
-
-    @property
-    def is_control(self) -> bool:
-        return self.method in CONTROL_METHODS
-
-    @property
-    def budget_size(self) -> float:
-        """Where the budget sits on its family's axis, for ordering: units allowed, or optimizer steps × rate."""
-        if self.k_requested is not None:
-            return float(self.k_requested)
-        budget = self.records[0].unlearning.budget
-        return float(budget.get("steps") or 0) * float(budget.get("lr") or 0)
-
-    @property
-    def short_of_budget(self) -> bool:
-        """The method ranked fewer units than its budget, so it pruned fewer (never filled in silently)."""
-        return self.k is not None and self.k_requested is not None and self.k < self.k_requested
-
-    @property
-    def seeds(self) -> list[int]:
-        return [r.config["seed"] for r in self.records]
-
-    @property
-    def run_ids(self) -> list[str]:
-        return [r.run_id for r in self.records]
-
-    @property
-    def entry_id(self) -> str:
-        """Stable across runs of the same configuration: what `bench check` matches baselines on."""
-        budget = "any budget" if self.method in BUDGET_FREE_CONTROLS else self.budget
-        return f"{self.task}/{self.concept} · {self.label} · {self.model} · {budget}"
 
 
 @dataclass

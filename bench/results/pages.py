@@ -9,8 +9,8 @@ import io
 import math
 from pathlib import Path
 
+from bench.api.controls import BUDGET_FREE_CONTROLS, NEVER_LEARNED_CONTROL
 from bench.api.record import write_json_atomic, write_text_atomic
-from bench.harness.sweep import BUDGET_FREE_CONTROLS, NEVER_LEARNED_CONTROL
 from bench.results.inference import UNDEFINED, Estimate
 from bench.results.leaderboard import (
     RANKING_RULE,

@@ -18,15 +18,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bench.results.entry import Entry
 from bench.results.inference import ALPHA, HOLM, POWER, Estimate, detectable, holm, seeds_to_detect
 from bench.results.paired import SeedValue, over_seeds
-
-if TYPE_CHECKING:
-    from bench.results.leaderboard import Entry
 
 RESOLUTION_GOAL = 0.1  # the difference in score a board should be able to detect (the sweep's seed counts aim here)
 

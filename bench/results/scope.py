@@ -22,12 +22,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.api.controls import BUDGET_FREE_CONTROLS
 from bench.api.method import StepBudget
 from bench.api.record import Record
 from bench.core.errors import BenchError
 from bench.harness.config import RunConfig, read_toml
-from bench.harness.sweep import BUDGET_FREE_CONTROLS, plan, read_sweep_file
-
+from bench.harness.sweep import plan, read_sweep_file
 
 # A weight-editing method's budget among its options: the fields of StepBudget, as its label leaves them out.
 BUDGET_OPTIONS = frozenset(f.name for f in dataclasses.fields(StepBudget))
