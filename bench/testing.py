@@ -113,7 +113,8 @@ def check_method(name: str, folder: Path, method_options: dict[str, Any] | None 
     from bench.core.errors import BenchError
     from bench.core.plugins import METHODS
     from bench.harness.config import build_config
-    from bench.harness.protocol import resolve_run, run_resolved
+    from bench.harness.protocol import run_resolved
+    from bench.harness.resolution import resolve_run
 
     passed = []
     try:
@@ -143,7 +144,7 @@ def check_method(name: str, folder: Path, method_options: dict[str, Any] | None 
 
 def _context(setup, model: nn.Module):
     from bench.api.method import UnlearnContext
-    from bench.harness.protocol import seed_everything
+    from bench.harness.resolution import seed_everything
     from bench.neurons.units import unit_space
 
     cfg, tokenizer = setup.cfg, setup.loaded.tokenizer

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+import bench.harness.caches as caches
 import bench.harness.protocol as protocol
 from bench.harness.config import build_config
 from bench.harness.store import find, list_runs, run_folder
@@ -26,7 +27,8 @@ def training_calls(monkeypatch):
         calls.append(kwargs.get("description"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(protocol, "train", counting)
+    monkeypatch.setattr(protocol, "train", counting)  # relearning
+    monkeypatch.setattr(caches, "train", counting)  # the preparation
     return calls
 
 
@@ -76,8 +78,8 @@ def test_the_same_run_is_not_computed_twice_and_prepared_models_are_shared(
 def test_the_base_model_is_evaluated_once_for_all_methods_of_a_seed(tiny_bert_folder, tiny_conll, monkeypatch,
                                                                    bench_home):
     evaluated = []
-    real = protocol._evaluate
-    monkeypatch.setattr(protocol, "_evaluate", lambda setup, model, stage, *a, **kw: evaluated.append(stage) or real(setup, model, stage, *a, **kw))
+    real = caches.evaluate
+    monkeypatch.setattr(caches, "evaluate", lambda setup, model, stage, *a, **kw: evaluated.append(stage) or real(setup, model, stage, *a, **kw))
     fresh = protocol.run(tiny_config(tiny_bert_folder, tiny_conll))
     assert evaluated.count("base") == 1
     again = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, method="none"))
@@ -110,14 +112,14 @@ def test_the_base_scores_are_shared_across_seeds_only_where_no_seed_reaches_them
 
     task_obj = object.__new__(TASKS.get(task))  # only its class is read
     setup = SimpleNamespace(task=task_obj, loaded=SimpleNamespace(report=LoadReport("safetensors", None, "float32", head)))
-    assert protocol.base_depends_on_seed(setup, {"finetuned": finetuned}) is not shared
+    assert caches.base_depends_on_seed(setup, {"finetuned": finetuned}) is not shared
 
 
 def test_runs_that_differ_only_in_relearning_share_the_unlearned_evaluation(tiny_bert_folder, tiny_conll,
                                                                             monkeypatch, bench_home):
     evaluated = []
-    real = protocol._evaluate
-    monkeypatch.setattr(protocol, "_evaluate", lambda setup, model, stage, *a, **kw: evaluated.append(stage) or real(setup, model, stage, *a, **kw))
+    real = caches.evaluate
+    monkeypatch.setattr(caches, "evaluate", lambda setup, model, stage, *a, **kw: evaluated.append(stage) or real(setup, model, stage, *a, **kw))
     short = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, fraction="0.25", relearn_steps="4"))
     longer = protocol.run(tiny_config(tiny_bert_folder, tiny_conll, fraction="0.25", relearn_lr="1e-3"))
     assert longer.run_id != short.run_id and evaluated.count("unlearned") == 1

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import bench.harness.protocol as protocol
+import bench.harness.resolution as resolution
 from bench.api.data import Examples, Paired
 from bench.api.method import UnlearnContext, UnlearningResult
 from bench.api.record import migrate
@@ -209,9 +210,9 @@ def test_a_weight_editing_method_takes_its_budget_in_steps_not_units(tiny_bert_f
     cfg = tiny_config(tiny_bert_folder, tiny_conll, method="grad-ascent")
     assert cfg.fraction is None and cfg.k is None
     with pytest.raises(BenchError, match="edits weights and takes no unit budget .*--fraction.*steps"):
-        protocol.identify_run(tiny_config(tiny_bert_folder, tiny_conll, method="grad-ascent", fraction="0.1"))
+        resolution.identify_run(tiny_config(tiny_bert_folder, tiny_conll, method="grad-ascent", fraction="0.1"))
     with pytest.raises(BenchError, match="prunes units: give a budget"):
-        protocol.identify_run(tiny_config(tiny_bert_folder, tiny_conll, method="random").__class__(
+        resolution.identify_run(tiny_config(tiny_bert_folder, tiny_conll, method="random").__class__(
             method="random", fraction=None, model=str(tiny_bert_folder), data=str(tiny_conll)))
 
 
@@ -228,8 +229,8 @@ def test_a_gradient_run_records_edited_weights_and_no_mask(tiny_bert_folder, tin
     assert [row.k for row in list_runs() if row.run_id == record.run_id] == [None]
     # The run id covers the method's budget: another number of steps is another run.
     other = tiny_config(tiny_bert_folder, tiny_conll, method="npo", method_options={"steps": "7", "lr": "1e-3"})
-    assert protocol.identify_run(other)[1] != record.run_id
-    assert protocol.identify_run(cfg)[1] == record.run_id
+    assert resolution.identify_run(other)[1] != record.run_id
+    assert resolution.identify_run(cfg)[1] == record.run_id
 
 
 def test_a_sweep_plans_a_weight_editing_method_once_per_seed_and_task_whatever_the_unit_budgets():
@@ -370,7 +371,7 @@ def test_the_never_learned_control_is_prepared_without_the_concept(tiny_bert_fol
 
 def test_a_task_without_a_never_learned_control_is_refused_before_anything_loads():
     with pytest.raises(BenchError, match="needs the model prepared without the concept.*pretraining"):
-        protocol.identify_run(build_config(cli_values={"method": "never-learned", "task": "cbt"}))
+        resolution.identify_run(build_config(cli_values={"method": "never-learned", "task": "cbt"}))
 
 
 def test_npo_asks_the_frozen_model_once_per_forget_example(monkeypatch):

@@ -58,7 +58,7 @@ def method_key(config: dict[str, Any], device: str) -> tuple:
 
 def base_key(config: dict[str, Any], device: str, task_version: int | None, seeded: bool = True) -> tuple:
     """The base scores are cached per task version, and per seed where the seed reaches them
-    (bench.harness.protocol.base_evaluation): `seeded` False for a pretrained model scored without sampling."""
+    (bench.harness.caches.base_evaluation): `seeded` False for a pretrained model scored without sampling."""
     return (*evaluation_key(config, device), config["seed"] if seeded else None, task_version)
 
 

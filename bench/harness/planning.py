@@ -1,11 +1,5 @@
 """A sweep's plan: every run's resolved config, the device it runs on and its run id, computed once and
-cheaply, without loading model weights.
-
-A run id hashes the weights' fingerprint and the unit count (the budget's `k` depends on it). Both are
-remembered per model folder, stamped with the name, size and modification time of each of its files: the
-first plan on a machine loads each model once, and every later plan reads the stamp. A folder whose files
-changed is loaded again. The run itself always fingerprints the weights it loaded and checks the plan's id
-(`bench.harness.protocol.resolve_run`), so a stale stamp can never give a record the wrong id.
+cheaply, without loading model weights (bench.harness.model_facts remembers what an id needs of a model).
 
 The device is fixed in the plan, not chosen again on each node: on a cluster with GPUs every run is planned
 for `cuda` (and the `paper` profile), whichever node computes the plan.
@@ -13,29 +7,15 @@ for `cuda` (and the `paper` profile), whichever node computes the plan.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from filelock import FileLock
-
-from bench.api.record import write_json_atomic
 from bench.core.errors import BenchError
-from bench.core.paths import subdir
 from bench.harness.config import RunConfig
-
-FACTS_FILE = "model-facts.json"
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """What a run id needs from a model: its weights' fingerprint and how many units each space has."""
-
-    fingerprint: str
-    units: dict[str, int]  # unit space -> number of units ("mlp", "hidden")
+from bench.harness.resolution import identify_run
+from bench.harness.store import existing_record
 
 
 @dataclass(frozen=True)
@@ -57,64 +37,10 @@ class PlannedRun:
         return cls(RunConfig(**config), raw["device"], raw["run_id"], raw["recorded"], raw.get("error"))
 
 
-def folder_stamp(folder: Path) -> list[list[Any]]:
-    """Name, size and modification time of every file under a model folder: cheap, and it changes when the
-    weights are replaced."""
-    return sorted([str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns]
-                  for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in
-                                                                        p.relative_to(folder).parts))
-
-
-def model_folder(source: str, where: str) -> Path | None:
-    """The folder a located model is read from; a hub id resolves to its cached snapshot, when there is one."""
-    if not source.startswith("hub:"):
-        return Path(where)
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(where, local_files_only=True))
-    except Exception:  # not in the hub cache: the loader will say what is wrong, with the choices
-        return None
-
-
-def _facts_key(folder: Path | None, where: str, head_kind: str) -> tuple[str, list | None]:
-    stamp = folder_stamp(folder) if folder is not None and folder.is_dir() else None
-    key = hashlib.sha256(json.dumps([str(folder or where), head_kind]).encode()).hexdigest()[:16]
-    return key, stamp
-
-
-def _facts_path() -> Path:
-    return subdir("plans") / FACTS_FILE
-
-
-def recall_facts(source: str, where: str, head_kind: str) -> ModelFacts | None:
-    key, stamp = _facts_key(model_folder(source, where), where, head_kind)
-    path = _facts_path()
-    if stamp is None or not path.exists():
-        return None
-    entry = json.loads(path.read_text()).get(key)
-    if entry is None or entry["stamp"] != json.loads(json.dumps(stamp)):
-        return None
-    return ModelFacts(entry["fingerprint"], entry["units"])
-
-
-def remember_facts(source: str, where: str, head_kind: str, facts: ModelFacts) -> None:
-    key, stamp = _facts_key(model_folder(source, where), where, head_kind)
-    if stamp is None:
-        return
-    path = _facts_path()
-    with FileLock(path.with_suffix(".lock")):  # concurrent runs add their models without losing each other's
-        known = json.loads(path.read_text()) if path.exists() else {}
-        known[key] = {"stamp": stamp, **asdict(facts)}
-        write_json_atomic(path, known)
-
-
 def plan_runs(configs: Iterable[RunConfig], device: str, *,
               recorded: Callable[[str, RunConfig], bool] | None = None) -> list[PlannedRun]:
     """Every config with its run id for `device` ("cpu" or "cuda"), without loading weights a stamp
     remembers; `recorded(run_id, config)` says whether the store already has the run."""
-    from bench.harness.protocol import existing_record, identify_run
-
     is_recorded = recorded or (lambda run_id, cfg: existing_record(run_id, cfg) is not None)
     planned = []
     for cfg in configs:
@@ -132,26 +58,3 @@ def write_plan(planned: Iterable[PlannedRun], handle) -> None:
     """JSON lines, one run each: its id, device, whether it is recorded, and its config."""
     for run in planned:
         handle.write(json.dumps(run.to_json(), sort_keys=True) + "\n")
-
-
-def model_facts(ref: str, head) -> ModelFacts:
-    """The facts of a model, from the stamp when its files have not changed, or else by loading it once."""
-    from bench.models.loading import load_model, locate_model
-
-    source, where = locate_model(ref)
-    known = recall_facts(source, where, head.kind)
-    if known is not None:
-        return known
-    loaded = load_model(ref, head)
-    return learn_facts(ref, head, loaded.model, loaded.fingerprint)
-
-
-def learn_facts(ref: str, head, model, fingerprint: str) -> ModelFacts:
-    """Remember the facts of a model a run loaded anyway, so the next plan need not load it."""
-    from bench.models.loading import locate_model
-    from bench.neurons.units import SPACES, unit_space
-
-    facts = ModelFacts(fingerprint, {name: unit_space(model, name).total for name in SPACES})
-    source, where = locate_model(ref)
-    remember_facts(source, where, head.kind, facts)
-    return facts

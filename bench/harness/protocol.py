@@ -1,35 +1,25 @@
-"""The protocol of one run: load → prepare → evaluate (base) → unlearn → evaluate (unlearned) →
-relearn with evaluations at checkpoints → summary → record. The CLI and Python users both call `run`."""
+"""The protocol of one run, as its steps: resolve (bench.harness.resolution) → prepare → evaluate the base
+model → unlearn → evaluate the unlearned model (bench.harness.caches share both) → relearn with evaluations at
+checkpoints → summary → record. The CLI and Python users both call `run`."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
-import random
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from filelock import FileLock
 from safetensors.torch import save_file
 from torch import nn
 
-from bench.analysis.snapshots import (
-    HAT_K,
-    Snapshot,
-    save_snapshots,
-    snapshot_from,
-    take_snapshot,
-)
-from bench.api.evaluation import Evaluation, Statistic, pack, unpack
+from bench.analysis.snapshots import HAT_K, Snapshot, save_snapshots, snapshot_from, take_snapshot
+from bench.api.evaluation import Evaluation, pack
 from bench.api.method import UnlearnContext, UnlearningResult
 from bench.api.metrics import summarize
 from bench.api.record import (
@@ -48,293 +38,27 @@ from bench.api.record import (
     TaskInfo,
     UnlearningInfo,
     read_record,
-    write_json_atomic,
     write_record,
     write_text_atomic,
 )
-from bench.api.task import EvalSettings, Task, TaskSettings
 from bench.api.typed import from_dict
 from bench.core.errors import BenchError
-from bench.core.options import parse_options
 from bench.core.paths import subdir
 from bench.core.plugins import METHODS, TASKS
 from bench.core.progress import console
+from bench.harness import caches
+from bench.harness.caches import base_evaluation, prepare, save_npz, unlearned_evaluation
 from bench.harness.config import RunConfig
-from bench.harness.planning import learn_facts, model_facts
 from bench.harness.provenance import provenance
+from bench.harness.resolution import ResolvedRun, resolve_run, seed_everything
 from bench.harness.resume import RelearnState
-from bench.harness.store import index, run_folder
+from bench.harness.store import existing_record, index, run_folder
 from bench.harness.uncertainty import rounded, run_uncertainty
-from bench.models.loading import (
-    LoadedModel,
-    auto_model_class,
-    head_kwargs,
-    load_model,
-    pick_device,
-    quiet_transformers,
-)
 from bench.models.training import TrainSettings, train
-from bench.neurons.masks import apply_mask, budget_to_k
+from bench.neurons.masks import apply_mask
 from bench.neurons.units import unit_space
 
 EXAMPLES_FILE = "examples.npz"  # each stage's per-example columns (stage{i}/sample/column), beside the record
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-@dataclass
-class ResolvedRun:
-    """What a run resolved from its config before any expensive work."""
-
-    cfg: RunConfig  # with model and concept filled in
-    task: Task
-    method: Any
-    loaded: LoadedModel
-    device: torch.device
-    autocast_dtype: torch.dtype | None
-    run_id: str
-
-
-def autocast_dtype_for(device_type: str) -> torch.dtype | None:
-    return torch.bfloat16 if device_type == "cuda" else None
-
-
-def _plugins(cfg: RunConfig) -> tuple[Task, Any]:
-    """The task and the method a config names, with their options checked."""
-    task_cls, method_cls = TASKS.get(cfg.task), METHODS.get(cfg.method)
-    check_budget_kind(cfg, method_cls)
-    if method_cls.prepares_without_concept and not task_cls.has_never_learned_control():
-        raise BenchError(f"method {cfg.method!r} needs the model prepared without the concept, and task {cfg.task!r} "
-                         f"cannot have that: {task_cls.never_learned_impossible}")
-    method = method_cls(parse_options(method_cls.Options, cfg.method_options, f"method {cfg.method!r}"))
-    task_options = parse_options(task_cls.Options, cfg.task_options, f"task {cfg.task!r}")
-    return task_cls(TaskSettings(cfg.concept, cfg.data, cfg.seed, cfg.max_eval_examples, task_options)), method
-
-
-def _run_id(resolved: RunConfig, device_type: str, fingerprint: str, task: Task, method: Any) -> str:
-    return dataclasses.replace(resolved, device=device_type).content_hash(
-        {"model": fingerprint, "data": task.fingerprint(), "autocast": str(autocast_dtype_for(device_type)),
-         "method": [resolved.method, type(method).version], "task": [resolved.task, type(task).version]}
-    )
-
-
-def _device_type(cfg: RunConfig, device: str | None) -> str:
-    return _device(cfg, device, check=False).type
-
-
-def _device(cfg: RunConfig, device: str | None, check: bool = True) -> torch.device:
-    """A device the config names wins; `auto` becomes the plan's device type (or this machine's best).
-    Without `check` (planning, perhaps on a node without the GPUs the runs will get) nothing is probed."""
-    if cfg.device != "auto":
-        return pick_device(cfg.device) if check else torch.device(cfg.device)
-    return pick_device(device or "auto") if check or device is None else torch.device(device)
-
-
-def check_budget_kind(cfg: RunConfig, method_cls: type) -> None:
-    """A pruning method needs a unit budget; a weight-editing one takes none (its budget is in its options).
-    Checked before anything loads."""
-    given = [f"--{name}" for name in ("fraction", "k") if getattr(cfg, name) is not None]
-    if method_cls.unit_budget and not given:
-        raise BenchError(f"method {cfg.method!r} prunes units: give a budget with --fraction or --k")
-    if not method_cls.unit_budget and given:
-        options = ", ".join(f.name for f in dataclasses.fields(method_cls.Options))
-        raise BenchError(f"method {cfg.method!r} edits weights and takes no unit budget ({', '.join(given)}); its "
-                         f"budget is in its options ({options}), e.g. --method-option steps=64")
-
-
-def check_budget(cfg: RunConfig, method_cls: type, total_units: int) -> None:
-    """A unit budget within the model's units (check_budget_kind has run)."""
-    if method_cls.unit_budget:
-        budget_to_k(total_units, fraction=cfg.fraction, k=cfg.k)
-
-
-def identify_run(cfg: RunConfig, device: str | None = None) -> tuple[RunConfig, str]:
-    """The resolved config and the run id, for `device` (a type: "cpu", "cuda"; default: the config's),
-    without loading the weights when the plan's stamp remembers them (bench.harness.planning)."""
-    quiet_transformers()
-    task, method = _plugins(cfg)
-    model_ref = cfg.model or type(task).default_model
-    facts = model_facts(model_ref, task.head())
-    if cfg.unit_space not in facts.units:
-        unit_space(nn.Module(), cfg.unit_space)  # the error that lists the unit spaces
-    check_budget(cfg, type(method), facts.units[cfg.unit_space])
-    resolved = dataclasses.replace(cfg, model=model_ref, concept=task.concept)
-    return resolved, _run_id(resolved, _device_type(cfg, device), facts.fingerprint, task, method)
-
-
-def resolve_run(cfg: RunConfig, device: str | None = None, planned_id: str | None = None) -> ResolvedRun:
-    """Validate everything cheap first (names, options, concept, budget) so bad input fails in seconds.
-    `device` is the type a plan fixed ("cpu", "cuda"); `planned_id` the id the plan gave this run, checked
-    against the weights actually loaded here."""
-    quiet_transformers()
-    task, method = _plugins(cfg)
-    device_obj = _device(cfg, device)
-    autocast_dtype = autocast_dtype_for(device_obj.type)
-    seed_everything(cfg.seed)  # the fresh task head's initialisation depends on it
-    model_ref = cfg.model or type(task).default_model
-    loaded = load_model(model_ref, task.head())
-    learn_facts(model_ref, task.head(), loaded.model, loaded.fingerprint)
-    space = unit_space(loaded.model, cfg.unit_space)
-    check_budget(cfg, type(method), space.total)
-    resolved = dataclasses.replace(cfg, model=model_ref, concept=task.concept)
-    run_id = _run_id(resolved, device_obj.type, loaded.fingerprint, task, method)
-    if planned_id is not None and run_id != planned_id:
-        raise BenchError(f"run {planned_id} was planned, but the weights and data here give run id {run_id}: "
-                         f"this node does not see the same {model_ref!r} or task data as the node that planned it")
-    return ResolvedRun(resolved, task, method, loaded, device_obj, autocast_dtype, run_id)
-
-
-def prepare(setup: ResolvedRun) -> tuple[nn.Module, dict[str, Any]]:
-    """The task's fine-tuning, cached by content hash so repeated runs (other methods, budgets) skip it."""
-    cfg, task, loaded = setup.cfg, setup.task, setup.loaded
-    # The never-learned control is prepared on the same data with the concept taken out (None: not at all).
-    without = type(setup.method).prepares_without_concept
-    data = task.preparation_without_concept(loaded.tokenizer) if without else task.preparation_data(loaded.tokenizer)
-    marker = {"without_concept": True} if without else {}
-    if data is None or cfg.finetune_epochs == 0:
-        return loaded.model, {"finetuned": False, **marker}
-    settings = TrainSettings(lr=cfg.finetune_lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
-                             epochs=cfg.finetune_epochs, warmup_ratio=cfg.warmup_ratio, seed=cfg.seed)
-    key_parts = {"model": loaded.fingerprint, "task": [cfg.task, type(task).version, task.fingerprint()],
-                 "head": dataclasses.asdict(task.head()), "train": dataclasses.asdict(settings),
-                 "device": setup.device.type, "autocast": str(setup.autocast_dtype), **marker}
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
-    folder = subdir("prepared") / key
-    # One preparation per key even when runs start together: the others wait, then load what it saved.
-    with FileLock(folder.parent / f"{key}.lock"):
-        return _prepared(setup, data, settings, key, folder, marker)
-
-
-def _prepared(setup: ResolvedRun, data, settings: TrainSettings, key: str, folder: Path, marker: dict[str, bool]
-              ) -> tuple[nn.Module, dict[str, Any]]:
-    task = setup.task
-    auto = auto_model_class(task.head().kind)
-    if (folder / "prepared.json").exists():
-        info = json.loads((folder / "prepared.json").read_text())
-        console.print(f"[dim]prepared model from cache {folder}[/]")
-        return auto.from_pretrained(folder, local_files_only=True, **head_kwargs(task.head())), info
-    model = setup.loaded.model.to(setup.device)
-    before = None
-    if task.evaluate_before_preparation:
-        before = _evaluate(setup, model.eval(), "before preparation")[0].scores
-    result = train(model, data, settings, autocast_dtype=setup.autocast_dtype, description="fine-tune (prepare)")
-    info = {"finetuned": True, **marker, "cache_key": key, "examples": len(data), "steps": result.steps,
-            "seconds": round(result.seconds, 2), "final_loss": result.final_loss, "settings": dataclasses.asdict(settings)}
-    if before is not None:
-        info["scores_before"] = before
-    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
-        staging = Path(tmp) / key
-        model.save_pretrained(staging)
-        write_json_atomic(staging / "prepared.json", info)
-        if folder.exists():  # an interrupted attempt (no prepared.json): moved aside whole, removed with tmp
-            folder.rename(Path(tmp) / "interrupted")
-        staging.rename(folder)
-    return model, info
-
-
-def _evaluate(setup: ResolvedRun, model: nn.Module, stage: str, step: int = 0, epoch: float = 0.0,
-              mask_outside_weights: bool = False) -> tuple[StageScores, Evaluation]:
-    start = time.perf_counter()
-    settings = EvalSettings(batch_size=setup.cfg.eval_batch_size, autocast_dtype=setup.autocast_dtype,
-                            mask_outside_weights=mask_outside_weights)
-    evaluation = setup.task.evaluate(model, setup.loaded.tokenizer, settings)
-    result = StageScores(stage, step, round(epoch, 4), evaluation.scores(), round(time.perf_counter() - start, 3),
-                         sizes=evaluation.metric_sizes())
-    target = setup.task.metrics()[0].name
-    where = f" step {step}" if stage == "relearn" else ""
-    console.print(f"[dim]{stage}{where}:[/] {target} = {_show(result.scores[target])}")
-    return result, evaluation
-
-
-def _show(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.4f}"
-
-
-def base_evaluation(setup: ResolvedRun, model: nn.Module, preparation: dict[str, Any]) -> tuple[StageScores, Evaluation]:
-    """The base model's scores, shared by every run on the same prepared model and evaluation (all methods
-    and budgets of a seed, and every seed where none reaches them: `base_depends_on_seed`): the evaluation is
-    deterministic given these inputs, so it is computed once. Its per-example columns are cached with it, for
-    the paired bootstrap."""
-    cfg = setup.cfg
-    key_parts = {"model": preparation.get("cache_key") or setup.loaded.fingerprint,
-                 "task": [cfg.task, type(setup.task).version, setup.task.fingerprint(), cfg.concept],
-                 "options": cfg.task_options, "max_eval_examples": cfg.max_eval_examples,
-                 "seed": cfg.seed if base_depends_on_seed(setup, preparation) else None,
-                 "eval_batch_size": cfg.eval_batch_size, "device": setup.device.type,
-                 "autocast": str(setup.autocast_dtype), "format": 2}
-    # Runs of one seed starting together evaluate the base model once: the others wait and read it.
-    return cached_evaluation(setup, model, "base", key_parts)
-
-
-def base_depends_on_seed(setup: ResolvedRun, preparation: dict[str, Any]) -> bool:
-    """`Task.base_depends_on_seed` for this run: a pretrained causal LM scored by likelihood (CBT) is the same
-    model with the same scores for every seed, so it is evaluated once, not per seed."""
-    head = setup.loaded.report.head if setup.loaded.report is not None else None
-    return type(setup.task).base_depends_on_seed(bool(preparation.get("finetuned")), head)
-
-
-# The settings that change neither the unlearned model nor its evaluation (the attacker's, and whether
-# activation snapshots are taken): runs that differ only in these share the unlearned model's scores.
-RELEARNING_FIELDS = ("relearn_steps", "relearn_lr", "relearn_warmup_steps", "relearn_checkpoints", "analyze")
-
-
-def unlearned_evaluation(setup: ResolvedRun, model: nn.Module, unlearned: UnlearningResult,
-                         mask_outside_weights: bool) -> tuple[StageScores, Evaluation]:
-    """The unlearned model's scores, shared by runs that differ only in the relearning settings. The key is
-    everything else the run id hashes, and what the method produced: the mask's bits and, when it edited
-    weights, their digest (a method whose output is not reproducible, such as an LLM answering differently
-    or a GPU kernel's order of sums, then gets its own evaluation instead of another run's)."""
-    defaults = RunConfig()
-    before_relearning = dataclasses.replace(setup.cfg, **{f: getattr(defaults, f) for f in RELEARNING_FIELDS})
-    key_parts = {"unlearned": _run_id(before_relearning, setup.device.type, setup.loaded.fingerprint, setup.task,
-                                      setup.method),
-                 "mask": unlearned.mask.content_hash() if unlearned.mask is not None else None,
-                 "weights": weights_digest(model) if unlearned.edited else None, "format": 2}
-    return cached_evaluation(setup, model, "unlearned", key_parts, mask_outside_weights)
-
-
-def weights_digest(model: nn.Module) -> str:
-    """A digest of every parameter's bytes (about a second for a 135M-parameter model on a CPU)."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def cached_evaluation(setup: ResolvedRun, model: nn.Module, stage: str, key_parts: dict[str, Any],
-                      mask_outside_weights: bool = False) -> tuple[StageScores, Evaluation]:
-    """Evaluate `model` as `stage` once per content key (`key_parts`: everything the scores depend on), with
-    the per-example columns the paired bootstrap needs; later runs read it. A lock makes runs that start
-    together wait for the first one's evaluation instead of repeating it."""
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path, columns = subdir("evaluations") / f"{stage}-{key}.json", subdir("evaluations") / f"{stage}-{key}.npz"
-    with FileLock(path.with_suffix(".lock")):
-        if path.exists() and columns.exists():
-            cached = json.loads(path.read_text())
-            scores = StageScores(**cached["stage"])
-            with np.load(columns) as arrays:
-                evaluation = unpack(dict(arrays), stage, {m: Statistic.from_dict(s) for m, s in cached["statistics"].items()})
-            console.print(f"[dim]{stage}: {_show(scores.scores.get(setup.task.metrics()[0].name))} "
-                          f"(evaluated before: {path.name})[/]")
-            return scores, evaluation
-        scores, evaluation = _evaluate(setup, model, stage, mask_outside_weights=mask_outside_weights)
-        _save_npz(columns, pack(evaluation, stage))
-        write_json_atomic(path, {"stage": dataclasses.asdict(scores),
-                                 "statistics": {m: dataclasses.asdict(s) for m, s in evaluation.statistics.items()}})
-        return scores, evaluation
-
-
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Compressed, written to a temporary file and renamed (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".npz", delete=False) as handle:
-        np.savez_compressed(handle, **arrays)
-    os.replace(handle.name, path)
 
 
 def unlearning_info(unlearned: UnlearningResult, cfg: RunConfig) -> UnlearningInfo:
@@ -399,15 +123,6 @@ class _Resumable:
         self.resumed_from = saved.step
         console.print(f"[green]resuming relearning at step {saved.step}[/] (saved by an interrupted run)")
         return saved.step
-
-
-def existing_record(run_id: str, cfg: RunConfig) -> Record | None:
-    path = run_folder(run_id) / "record.json"
-    if not path.exists():
-        return None
-    record = read_record(path)
-    # The id is a hash of the config, but check anyway: a record is reused only for exactly this run.
-    return record if record.run_id == run_id and record.config == cfg.to_dict() else None
 
 
 def run(cfg: RunConfig, *, force: bool = False) -> Record:
@@ -485,7 +200,7 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
     hooks_only = mask is not None and mask.k > 0 and not space.prunable_by_weights
 
     def on_checkpoint(step: int, epoch: float) -> None:
-        stage, evaluation = _evaluate(setup, model, "relearn", step, epoch, hooks_only)
+        stage, evaluation = caches.evaluate(setup, model, "relearn", step, epoch, hooks_only)
         stages.append(stage)
         evaluations.append(evaluation)
         snapshot(f"relearn@{step}", step)
@@ -528,7 +243,7 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
 
     folder = run_folder(setup.run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    _save_npz(folder / EXAMPLES_FILE, {k: v for i, e in enumerate(evaluations) for k, v in pack(e, f"stage{i}").items()})
+    save_npz(folder / EXAMPLES_FILE, {k: v for i, e in enumerate(evaluations) for k, v in pack(e, f"stage{i}").items()})
     if mask is not None:
         mask.save(folder / "mask.safetensors")
     for name, text in unlearned.files.items():

@@ -12,6 +12,7 @@ from pathlib import Path
 from bench.api.record import Record, read_record
 from bench.core.errors import BenchError
 from bench.core.paths import bench_home, subdir
+from bench.harness.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -125,3 +126,13 @@ def find(run_ref: str) -> Record:
     if len(rows) > 1:
         raise BenchError(f"run prefix {run_ref!r} is ambiguous: {', '.join(r[0] for r in rows)}")
     return read_record(Path(rows[0][1]))
+
+
+def existing_record(run_id: str, cfg: RunConfig) -> Record | None:
+    """The stored record of exactly this run, or None: what a run, a plan and a sweep skip work for."""
+    path = run_folder(run_id) / "record.json"
+    if not path.exists():
+        return None
+    record = read_record(path)
+    # The id is a hash of the config, but check anyway: a record is reused only for exactly this run.
+    return record if record.run_id == run_id and record.config == cfg.to_dict() else None

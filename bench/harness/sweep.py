@@ -246,8 +246,7 @@ def run_planned(planned: Sequence[PlannedRun], *, executor: Executor | None = No
     """`run_sweep` for a plan the caller has made already (`bench sweep` plans once, for the estimates too)."""
     from bench.harness.executors import Result
     from bench.harness.executors.local import LocalExecutor
-    from bench.harness.protocol import existing_record
-    from bench.harness.store import index, run_folder
+    from bench.harness.store import existing_record, index, run_folder
 
     executor = executor or LocalExecutor()
     outcomes: list[Outcome | None] = [None] * len(planned)

@@ -79,7 +79,8 @@ def execute(raw: dict[str, Any], force: bool = False, threads: int | None = None
         import torch
 
         torch.set_num_threads(threads)
-    from bench.harness.protocol import compute_once, resolve_run
+    from bench.harness.protocol import compute_once
+    from bench.harness.resolution import resolve_run
 
     planned = PlannedRun.from_json(raw)
     start = time.perf_counter()
