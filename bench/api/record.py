@@ -12,8 +12,6 @@ weight-editing method has no mask.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -24,6 +22,7 @@ from bench.api.evaluation import Statistic, unpack
 from bench.api.metrics import Summary, rt90_status
 from bench.api.typed import constrained, from_dict, json_schema, optional, to_dict, transient
 from bench.core.errors import BenchError
+from bench.core.files import write_json_atomic
 from bench.models.loading import LoadReport
 
 SCHEMA_VERSION = 4
@@ -291,25 +290,6 @@ def with_support(record: Record, examples: Path) -> Record:
         if not stage.support:
             stage.support = unpack(columns, f"stage{number}", record.evaluation.statistics).metric_support()
     return record
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_record(record: Record, path: Path) -> None:

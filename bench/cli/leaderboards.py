@@ -48,7 +48,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bench.api.record import write_json_atomic
+    from bench.core.files import write_json_atomic
     from bench.results.gate import compare, read_baseline
     from bench.results.leaderboard import build_boards, leaderboard_json
     from bench.results.tables import gate_table

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -20,8 +19,9 @@ from torch import nn
 
 from bench.api.evaluation import Evaluation, Statistic, pack, unpack
 from bench.api.method import UnlearningResult
-from bench.api.record import StageScores, write_json_atomic
+from bench.api.record import StageScores
 from bench.api.task import EvalSettings
+from bench.core.files import atomic_file, write_json_atomic
 from bench.core.paths import subdir
 from bench.core.progress import console
 from bench.harness.config import RunConfig
@@ -173,7 +173,5 @@ def cached_evaluation(setup: ResolvedRun, model: nn.Module, stage: str, key_part
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Compressed, written to a temporary file and renamed (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".npz", delete=False) as handle:
+    with atomic_file(path) as handle:
         np.savez_compressed(handle, **arrays)
-    os.replace(handle.name, path)

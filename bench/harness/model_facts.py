@@ -14,7 +14,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from bench.api.record import write_json_atomic
+from bench.core.files import write_json_atomic
 from bench.core.paths import subdir
 
 FACTS_FILE = "model-facts.json"

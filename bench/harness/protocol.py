@@ -39,10 +39,10 @@ from bench.api.record import (
     UnlearningInfo,
     read_record,
     write_record,
-    write_text_atomic,
 )
 from bench.api.typed import from_dict
 from bench.core.errors import BenchError
+from bench.core.files import write_text_atomic
 from bench.core.paths import subdir
 from bench.core.plugins import METHODS, TASKS
 from bench.core.progress import console

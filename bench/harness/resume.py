@@ -13,9 +13,7 @@ tensors), read back only from `$BENCH_HOME/checkpoints/<run id>.pt`.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import numpy as np
 import torch
 
 from bench.core.errors import BenchError
+from bench.core.files import atomic_file
 from bench.core.paths import subdir
 
 FORMAT = 1
@@ -73,16 +72,8 @@ class RelearnState:
                    "model": model.state_dict(),
                    "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                    "random": random_states(), "progress": progress}
-        handle = tempfile.NamedTemporaryFile(dir=self.path.parent, prefix=f".{self.path.name}.", delete=False)
-        try:
-            with handle:
-                torch.save(payload, handle)
-                handle.flush()
-                os.fsync(handle.fileno())  # on disk before it replaces the previous checkpoint
-            os.replace(handle.name, self.path)
-        except BaseException:
-            Path(handle.name).unlink(missing_ok=True)  # a full disk or a kill leaves the previous checkpoint whole
-            raise
+        with atomic_file(self.path) as handle:  # a full disk or a kill leaves the previous checkpoint whole
+            torch.save(payload, handle)
 
     def restore(self, model: torch.nn.Module, optimizer, schedule) -> Saved | None:
         """Load the saved state into these objects (and the process's random states); None if there is none,

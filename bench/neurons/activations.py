@@ -9,7 +9,6 @@ padding) and, in a causal model, the first position of every sequence (see `conc
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench.core.files import atomic_file
 from bench.core.progress import progress_bar
 from bench.neurons.units import UnitSpace
 
@@ -37,10 +37,8 @@ class UnitStatistics:
 
 def save_statistics(statistics: UnitStatistics, path: Path) -> None:
     """Written to a temporary file and renamed, so a reader never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(dataclasses.asdict(statistics), tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as handle:
+        torch.save(dataclasses.asdict(statistics), handle)
 
 
 def load_statistics(path: Path) -> UnitStatistics:

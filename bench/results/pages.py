@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 from bench.api.controls import BUDGET_FREE_CONTROLS, NEVER_LEARNED_CONTROL
-from bench.api.record import write_json_atomic, write_text_atomic
+from bench.core.files import write_json_atomic, write_text_atomic
 from bench.results.inference import UNDEFINED, Estimate
 from bench.results.leaderboard import (
     RANKING_RULE,

@@ -17,7 +17,8 @@ from bench.analysis.snapshots import (
     load_snapshots,
     saliency_by_layer,
 )
-from bench.api.record import Record, write_json_atomic
+from bench.api.record import Record
+from bench.core.files import write_json_atomic
 from bench.core.progress import console
 from bench.harness.store import run_folder
 from bench.llm.embedders import (

@@ -4,14 +4,12 @@ consistency), and a record that fails is refused with the reason, before anythin
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from bench.api.record import Record, write_json_atomic
+from bench.api.record import Record
 from bench.api.validate import validate_data
 from bench.core.errors import BenchError
+from bench.core.files import copy_atomic, write_json_atomic
 from bench.core.plugins import METHODS
 from bench.core.registry import BUILT_IN
 from bench.harness.store import IMPORTED_MARK, run_folder
@@ -38,18 +36,10 @@ def export_records(records: list[Record], folder: Path) -> list[Path]:
         examples = record.examples or run_folder(record.run_id) / (
             record.evaluation.file if record.evaluation else "examples.npz")
         if record.evaluation and examples.exists():
-            _copy_atomic(examples, path.with_suffix(".npz"))
+            copy_atomic(examples, path.with_suffix(".npz"))
         write_json_atomic(path, record.to_dict())
         paths.append(path)
     return paths
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
 
 
 def importable(folder: Path, planned: dict[str, dict]) -> tuple[list[tuple[Path, Record]], list[str]]:
@@ -88,7 +78,7 @@ def import_records(folder: Path, planned: dict[str, dict]) -> tuple[list[str], l
     for path, record in taken:
         target = run_folder(record.run_id)
         if record.evaluation is not None:
-            _copy_atomic(path.with_suffix(".npz"), target / record.evaluation.file)
+            copy_atomic(path.with_suffix(".npz"), target / record.evaluation.file)
         write_json_atomic(target / IMPORTED_MARK, {"from": str(path)})
         write_json_atomic(target / "record.json", record.to_dict())
         index(record, target / "record.json")

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.api.data import jsonl_objects
-from bench.api.record import write_text_atomic
 from bench.core.errors import BenchError, DataFormatError
+from bench.core.files import write_text_atomic
 from bench.core.progress import progress_bar
 
 CATEGORIES = ("V", "P", "CN", "NE")
