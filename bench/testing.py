@@ -1,4 +1,4 @@
-"""Conformance checks for method plug-ins: import them in your own tests, no fixtures needed.
+"""Conformance checks for method and attack plug-ins: import them in your own tests, no fixtures needed.
 
     from bench.testing import check_method
 
@@ -16,6 +16,15 @@ a CPU, nothing downloaded):
 - **deterministic**: the same seed gives the same mask (the same edited weights);
 - **no hooks left**: every forward, pre-forward and backward hook the method added is removed;
 - **record**: a whole protocol run with the method writes a record that validates (schema and consistency).
+
+`check_attack` runs an attack on the same tiny model, with a random mask held in `persistent` mode:
+
+- **registered**: the name resolves in the attack registry (built in, or through a `bench.attacks` entry point);
+- **checkpoints**: the attack calls `on_checkpoint` at the budget's steps only, in order, and takes no more
+  steps than the budget;
+- **mask kept**: the pruned units' weights are still zero after the attack (a persistent mask stays persistent);
+- **deterministic**: the same seed gives the same weights;
+- **no hooks left**, and **record**, as for a method.
 
 Each failed check raises AssertionError saying which and why; the passed checks are returned in order.
 """
@@ -220,3 +229,76 @@ def _check_edits(setup) -> list[str]:
     if not all(torch.equal(states[0][key], states[1][key]) for key in states[0]):
         raise AssertionError("deterministic: two calls with the same seed edited the weights differently")
     return ["edits", "deterministic", _no_hooks_left(model, hooks)]
+
+
+def check_attack(name: str, folder: Path, attack_options: dict[str, Any] | None = None) -> list[str]:
+    """Every conformance check for the attack registered as `name` (see the module's docstring)."""
+    from bench.api.validate import validate_data
+    from bench.core.errors import BenchError
+    from bench.core.plugins import ATTACKS
+    from bench.harness.config import build_config
+    from bench.harness.protocol import run_resolved
+    from bench.harness.resolution import resolve_run
+
+    try:
+        ATTACKS.get(name)
+    except BenchError as exc:
+        raise AssertionError(f"registered: {exc}") from None
+    passed = ["registered"]
+    folder = Path(folder)
+    model_folder, data = tiny_ner_inputs(folder / "inputs")
+    values = {"method": "random", "task": "ner", "model": str(model_folder), "data": str(data), "fraction": "0.25",
+              "finetune_epochs": "1", "relearn_steps": "4", "relearn_checkpoints": "2", "batch_size": "8",
+              "device": "cpu", "attack": name}
+    cfg = build_config(cli_values={**values, "attack_options": dict(attack_options or {})})
+    with bench_home(folder / "home"):
+        try:
+            passed += _check_attack_steps(resolve_run(cfg))
+            record = run_resolved(resolve_run(cfg), force=True)
+            validate_data(record.to_dict(), f"the record of attack {name} on the tiny NER run")
+        except BenchError as exc:
+            raise AssertionError(f"record: {exc}") from None
+        passed.append("record")
+    return passed
+
+
+def _check_attack_steps(setup) -> list[str]:
+    """The attack on copies of the tiny model under one random persistent mask, twice from the same seed."""
+    import copy
+
+    from bench.api.attack import AttackContext, StepBudget
+    from bench.harness.resolution import seed_everything
+    from bench.neurons.masks import UnitMask, apply_mask, materialised_state
+    from bench.neurons.units import unit_space
+
+    cfg, tokenizer, original = setup.cfg, setup.loaded.tokenizer, setup.loaded.model.eval()
+    space = unit_space(original, cfg.unit_space)
+    pruned = torch.zeros(space.total, dtype=torch.bool)
+    pruned[torch.randperm(space.total, generator=torch.Generator().manual_seed(0))[: space.total // 4]] = True
+    mask = UnitMask(space=space.name, pruned=pruned.view(space.shape))
+    budget = StepBudget(cfg.relearn_steps, cfg.relearn_lr, cfg.relearn_warmup_steps, tuple(cfg.checkpoints()))
+    hooks, states = hook_count(original), []
+    for _ in range(2):
+        model, called = copy.deepcopy(original), []
+        ctx = AttackContext(budget=budget, seed=cfg.seed, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
+                            device=torch.device("cpu"), tokenizer=tokenizer,
+                            on_checkpoint=lambda step, epoch, called=called: called.append(step),
+                            relearn_source=lambda: setup.task.relearn_data(tokenizer),
+                            retain_source=lambda: setup.task.retain_data(tokenizer))
+        seed_everything(cfg.seed)
+        with apply_mask(model, space, mask, "persistent"):
+            result = setup.attack.attack(model, ctx)
+            zeroed = materialised_state(model, space, mask)
+        if called != sorted(called) or not set(called) <= set(budget.checkpoints) - {0}:
+            raise AssertionError(f"checkpoints: on_checkpoint was called at steps {called}; the budget's are "
+                                 f"{[c for c in budget.checkpoints if c > 0]}, in order")
+        if result.steps > budget.steps:
+            raise AssertionError(f"checkpoints: {result.steps} steps taken, the budget is {budget.steps}")
+        state = model.state_dict()
+        moved = [key for key in state if not torch.equal(state[key], zeroed[key])]
+        if moved:
+            raise AssertionError(f"mask kept: pruned units' weights moved off zero in {', '.join(moved[:3])}")
+        states.append(state)
+    if not all(torch.equal(states[0][key], states[1][key]) for key in states[0]):
+        raise AssertionError("deterministic: two attacks from the same seed left different weights")
+    return ["checkpoints", "mask kept", "deterministic", _no_hooks_left(model, hooks)]

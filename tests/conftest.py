@@ -257,12 +257,15 @@ def installed_plugin(tmp_path_factory):
         check=True,
     )
     sys.path.insert(0, str(target))
-    from bench.core.plugins import METHODS
+    from bench.core.plugins import ATTACKS, METHODS
 
     METHODS.refresh()
+    ATTACKS.refresh()
     yield target
     sys.path.remove(str(target))
     sys.modules.pop("bench_example_plugin", None)
+    sys.modules.pop("bench_example_plugin.attacks", None)
     METHODS.refresh()
+    ATTACKS.refresh()
 
 

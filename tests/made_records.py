@@ -25,6 +25,7 @@ from bench.api.evaluation import Evaluation, Statistic, pack
 from bench.api.metrics import summarize
 from bench.api.record import (
     SCHEMA_VERSION,
+    AttackInfo,
     Bootstrap,
     EvaluationInfo,
     MaskInfo,
@@ -135,6 +136,7 @@ def made_record(method: str, seed: int, *, base: float = 0.8, unlearned: float =
             kind="mask" if k else "none", budget={"units": k if k_requested is None else k_requested},
             mask=MaskInfo(hash="h", space="mlp", mode="persistent", k=k, total=100, per_layer=[k, 0],
                           k_requested=k if k_requested is None else k_requested, k_pruned=k, file="mask.safetensors")),
+        attack=AttackInfo("finetune", 1, "built-in"),
         stages=stages, summary=RecordSummary(**dataclasses.asdict(summary), relearn_steps=64),
         provenance=made_provenance(device, seed),
         evaluation=EvaluationInfo("examples.npz", {"targets": EXAMPLES, "retained": EXAMPLES}, dict(STATISTICS),

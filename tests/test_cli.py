@@ -35,6 +35,7 @@ def test_list_shows_methods_and_tasks_with_their_origin(capsys):
     [
         (["--method", "randm"], "unknown method 'randm' (did you mean 'random'?); choices: concept-neurons, grad-ascent, grad-diff, keyword, llm-select, never-learned, none, npo, random, rmu, selective-pruning, simnpo, snip"),
         (["--task", "tox"], "unknown task 'tox'; choices: cbt, ner, toxicity"),
+        (["--attack", "fine-tune"], "unknown relearning attack 'fine-tune' (did you mean 'finetune'?); choices: "),
         (["--fraction", "1.5"], "--fraction must be in (0, 1], got 1.5"),
         (["--fraction", "0"], "--fraction must be in (0, 1], got 0.0"),
         (["--k", "0"], "--k must be at least 1"),

@@ -1,13 +1,14 @@
-"""The conformance suite method authors run (bench.testing): the example plug-in and the built-in methods
-pass it, and each check fails, naming itself, on a method that breaks its rule."""
+"""The conformance suite method and attack authors run (bench.testing): the example plug-ins, the built-in methods
+and the built-in attacks pass it, and each check fails, naming itself, on a plug-in that breaks its rule."""
 
 import pytest
 import torch
 
+from bench.api.attack import Attack, AttackResult
 from bench.api.method import PruningMethod
-from bench.core.plugins import METHODS
+from bench.core.plugins import ATTACKS, METHODS
 from bench.core.registry import Entry
-from bench.testing import check_method
+from bench.testing import check_attack, check_method
 
 ALL_CHECKS = ["registered", "units", "deterministic", "no hooks left", "record"]
 EDIT_CHECKS = ["registered", "edits", "deterministic", "no hooks left", "record"]
@@ -69,3 +70,62 @@ def test_a_method_that_breaks_a_rule_fails_that_check(cls, check, tmp_path, monk
 def test_an_unknown_method_fails_the_registered_check(tmp_path):
     with pytest.raises(AssertionError, match="registered: unknown method 'nope'"):
         check_method("nope", tmp_path)
+
+
+ATTACK_CHECKS = ["registered", "checkpoints", "mask kept", "deterministic", "no hooks left", "record"]
+
+
+@pytest.mark.parametrize("name", ATTACKS.names())
+def test_built_in_attacks_pass_every_check(name, tmp_path):
+    assert check_attack(name, tmp_path) == ATTACK_CHECKS
+
+
+class RevivesPrunedUnits(Attack):
+    """Sets every weight to one: the pruned units come back."""
+
+    def attack(self, model, ctx):
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.fill_(1.0)
+        return AttackResult(steps=0)
+
+
+class EvaluatesOffBudget(Attack):
+    """Asks for an evaluation at a step the budget does not have."""
+
+    def attack(self, model, ctx):
+        ctx.on_checkpoint(3, 0.0)
+        return AttackResult(steps=0)
+
+
+class TrainsPastItsBudget(Attack):
+    def attack(self, model, ctx):
+        return AttackResult(steps=ctx.budget.steps + 1)
+
+
+@pytest.mark.parametrize(("cls", "check"), [(RevivesPrunedUnits, "mask kept"), (EvaluatesOffBudget, "checkpoints"),
+                                            (TrainsPastItsBudget, "checkpoints")])
+def test_an_attack_that_breaks_a_rule_fails_that_check(cls, check, tmp_path, monkeypatch):
+    ATTACKS.names()  # the built-ins are loaded, so the stand-in is only added
+    monkeypatch.setitem(ATTACKS._entries, "broken", Entry("broken", cls, "tests"))
+    with pytest.raises(AssertionError, match=f"^{check}: "):
+        check_attack("broken", tmp_path)
+
+
+def test_an_unknown_attack_fails_the_registered_check(tmp_path):
+    with pytest.raises(AssertionError, match="registered: unknown relearning attack 'nope'; choices: .*finetune"):
+        check_attack("nope", tmp_path)
+
+
+def test_the_example_attack_plugin_passes_every_check(installed_plugin, tmp_path):
+    assert check_attack("half-data", tmp_path, {"share": "0.5"}) == ATTACK_CHECKS
+
+
+def test_the_attack_in_the_extending_guide_is_the_example_plugins_own():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    guide = (root.parent / "docs" / "extending.md").read_text()
+    code = guide.split("# my_package/attacks.py\n", 1)[1].split("```", 1)[0]
+    plugin = (root / "plugin_example" / "bench_example_plugin" / "attacks.py").read_text()
+    assert plugin.split('"""\n\n', 1)[1] == code

@@ -16,7 +16,7 @@ LAYERS = (
     ("models",),  # loading checks a checkpoint against the architecture table
     ("llm",),
     ("api",),
-    ("methods", "tasks", "analysis"),
+    ("methods", "tasks", "analysis", "attacks"),
     ("harness",),
     ("results", "testing"),
     ("cli",),

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+import bench.attacks.finetune as finetune
 import bench.harness.caches as caches
 import bench.harness.protocol as protocol
 from bench.harness.config import build_config
@@ -21,14 +22,14 @@ def tiny_config(model, data, **cli):
 @pytest.fixture
 def training_calls(monkeypatch):
     calls = []
-    real = protocol.train
+    real = caches.train
 
     def counting(*args, **kwargs):
         calls.append(kwargs.get("description"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(protocol, "train", counting)  # relearning
     monkeypatch.setattr(caches, "train", counting)  # the preparation
+    monkeypatch.setattr(finetune, "train", counting)  # the attack
     return calls
 
 
@@ -181,3 +182,18 @@ def test_a_task_that_asks_for_it_is_evaluated_before_its_preparation_too(tiny_be
     before = record.model.preparation.scores_before
     assert set(before) == set(record.stages[0].scores)  # the same metrics, before and after fine-tuning
     assert before["f1/geo-loc"] < record.stages[0].scores["f1/geo-loc"]  # the preparation taught the task
+
+
+def test_the_attack_and_its_version_are_in_the_run_id_and_a_new_version_is_run_again(tiny_bert_folder, tiny_conll,
+                                                                                     monkeypatch):
+    from bench.harness.resolution import identify_run
+
+    cfg = tiny_config(tiny_bert_folder, tiny_conll, fraction="0.25", relearn_steps="4")
+    first = protocol.run(cfg)
+    assert first.config["attack"] == "finetune" and (first.attack.name, first.attack.version) == ("finetune", 1)
+    monkeypatch.setattr(finetune.Finetune, "version", 2)  # the attack's code changed: its numbers may move
+    changed = identify_run(cfg)[1]
+    assert changed != first.run_id
+    again = protocol.run(cfg)  # the store does not hand back the record of version 1
+    assert again.run_id == changed and again.attack.version == 2
+    assert [s.scores for s in again.stages] == [s.scores for s in first.stages]  # the same code, the same numbers

@@ -104,10 +104,16 @@ def test_every_committed_record_reads_and_a_current_one_writes_back_its_own_json
     else:  # stages written before `support` existed get an empty one (filled from the examples when read)
         expected = {**data, "schema_version": SCHEMA_VERSION,
                     "stages": [{**s, "support": s.get("support", {})} for s in data["stages"]]}
-        # Version 4 moved the mask into the unlearning section: every committed run pruned (or was `none`).
-        mask = expected.pop("mask")
-        budget = {"units": mask["k_requested"], **({"fraction": data["config"]["fraction"]}
-                                                    if data["config"]["fraction"] is not None else {})}
-        expected["unlearning"] = {"kind": "mask" if mask["k"] else "none", "budget": budget, "mask": mask}
+        if data["schema_version"] < 4:  # version 4 moved the mask into the unlearning section: every such run pruned
+            mask = expected.pop("mask")  # (or was `none`)
+            budget = {"units": mask["k_requested"], **({"fraction": data["config"]["fraction"]}
+                                                        if data["config"]["fraction"] is not None else {})}
+            expected["unlearning"] = {"kind": "mask" if mask["k"] else "none", "budget": budget, "mask": mask}
+        # Version 5 made the attack a plug-in: every earlier run is `finetune` version 1, its relearn_* settings kept.
+        expected["config"] = {**data["config"], "attack": "finetune", "attack_options": {}}
+        expected["attack"] = {"name": "finetune", "version": 1, "origin": "built-in", "info": {}}
         assert record.to_dict() == expected
-        assert record.mask.k == mask["k"] and record.unlearning.kind == ("none" if data["method"]["name"] == "none" else "mask")
+        assert record.attack.name == "finetune" and record.config["relearn_steps"] == data["config"]["relearn_steps"]
+        if data["schema_version"] < 4:
+            mask = expected["unlearning"]["mask"]
+            assert record.mask.k == mask["k"] and record.unlearning.kind == ("none" if data["method"]["name"] == "none" else "mask")

@@ -11,7 +11,7 @@ import bench.harness.protocol as protocol
 import bench.harness.resolution as resolution
 from bench.api.data import Examples, Paired
 from bench.api.method import UnlearnContext, UnlearningResult
-from bench.api.record import migrate
+from bench.api.record import SCHEMA_VERSION, migrate
 from bench.api.validate import validate_data
 from bench.core.errors import BenchError
 from bench.core.options import parse_options
@@ -244,7 +244,7 @@ def test_a_sweep_plans_a_weight_editing_method_once_per_seed_and_task_whatever_t
 def test_a_version_3_record_migrates_its_mask_into_the_unlearning_section():
     data = {"schema_version": 3, "config": {"fraction": 0.01}, "mask": {"k": 5, "k_requested": 9}}
     migrated = migrate(data)
-    assert migrated["schema_version"] == 4 and "mask" not in migrated
+    assert migrated["schema_version"] == SCHEMA_VERSION and "mask" not in migrated
     assert migrated["unlearning"] == {"kind": "mask", "budget": {"units": 9, "fraction": 0.01},
                                       "mask": {"k": 5, "k_requested": 9}}
     none = migrate({"schema_version": 3, "config": {"fraction": None, "k": 3}, "mask": {"k": 0}})
@@ -388,3 +388,12 @@ def test_npo_asks_the_frozen_model_once_per_forget_example(monkeypatch):
     model, method, ctx, _, forget, _ = unlearn_tiny("npo", steps=6)  # 24 forget examples, batch 8: two passes
     method.unlearn(model, ctx)
     assert calls.count(False) == 3 and calls.count(True) == 12  # forget and retain NLL at every step
+
+
+def test_a_version_4_record_migrates_to_the_finetune_attack_it_ran():
+    data = {"schema_version": 4, "config": {"relearn_steps": 256, "relearn_lr": 2e-4}}
+    migrated = migrate(data)
+    assert migrated["schema_version"] == SCHEMA_VERSION
+    assert migrated["config"] == {"relearn_steps": 256, "relearn_lr": 2e-4, "attack": "finetune", "attack_options": {}}
+    assert migrated["attack"] == {"name": "finetune", "version": 1, "origin": "built-in"}
+    assert data == {"schema_version": 4, "config": {"relearn_steps": 256, "relearn_lr": 2e-4}}  # a copy, not an edit

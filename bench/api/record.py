@@ -25,7 +25,10 @@ from bench.core.errors import BenchError
 from bench.core.files import write_json_atomic
 from bench.models.loading import LoadReport
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+# What every run before attacks were plug-ins (schema 5) did: full fine-tuning on the task's relearning split, the
+# code that is `finetune` version 1 (bench.attacks.finetune), with the relearn_* settings in its config.
+FIRST_ATTACK = {"name": "finetune", "version": 1, "origin": "built-in"}
 
 
 @dataclass
@@ -35,6 +38,16 @@ class MethodInfo:
     origin: str  # "built-in" or the distribution that registered it
     label: str | None = optional()  # the method with its options, as pages show it (absent in version 1)
     info: dict[str, Any] = field(default_factory=dict)  # what the method reports of itself (its ranking, its LLM)
+
+
+@dataclass
+class AttackInfo:
+    """The relearning attack that ran (its options are in the config's `attack_options`)."""
+
+    name: str
+    version: int
+    origin: str  # "built-in" or the distribution that registered it
+    info: dict[str, Any] = field(default_factory=dict)  # what the attack reports (its data, what it kept)
 
 
 @dataclass
@@ -197,6 +210,7 @@ class Record:
     model: ModelInfo
     metrics: list[MetricInfo] = constrained(minItems=1)  # every score's metric, first target = primary
     unlearning: UnlearningInfo
+    attack: AttackInfo
     stages: list[StageScores] = constrained(minItems=3)
     summary: RecordSummary
     provenance: Provenance
@@ -273,6 +287,10 @@ def migrate(data: Any, where: str = "record") -> dict[str, Any]:
             budget = {"units": units, **({"fraction": config["fraction"]} if config.get("fraction") is not None else {})}
             data["unlearning"] = {"kind": "mask" if mask.get("k") else "none", "budget": budget, "mask": mask}
         data["schema_version"] = 4
+    if data["schema_version"] == 4:  # version 5: the attack is a plug-in; every earlier run was today's finetune
+        data["config"] = {**(data.get("config") or {}), "attack": FIRST_ATTACK["name"], "attack_options": {}}
+        data["attack"] = dict(FIRST_ATTACK)
+        data["schema_version"] = 5
     return data
 
 

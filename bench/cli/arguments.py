@@ -39,7 +39,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 
     hints = typing.get_type_hints(RunConfig)
     for f in dataclasses.fields(RunConfig):
-        if f.name in ("method_options", "task_options"):
+        if f.name in ("method_options", "task_options", "attack_options"):
             continue
         choices = typing.get_args(hints[f.name]) if typing.get_origin(hints[f.name]) is typing.Literal else None
         if choices is None and typing.get_origin(hints[f.name]) in (typing.Union, getattr(typing, "UnionType", ())):
@@ -58,6 +58,8 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
                         metavar="KEY=VALUE", help="a method option (repeatable)")
     parser.add_argument("--task-option", dest="task_options", action="append", type=key_value, default=[],
                         metavar="KEY=VALUE", help="a task option (repeatable)")
+    parser.add_argument("--attack-option", dest="attack_options", action="append", type=key_value, default=[],
+                        metavar="KEY=VALUE", help="an attack option (repeatable)")
     parser.add_argument("--samples", type=int, default=None, metavar="N",
                         help="completions sampled per evaluation (toxicity; short for --task-option samples=N)")
     parser.add_argument("--config", help="TOML file with RunConfig fields (flags override it)")

@@ -26,12 +26,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cli_values: dict[str, Any] = {
         k: v for k, v in vars(args).items()
-        if k not in ("command", "func", "config", "force", "method_options", "task_options", "seeds", "samples")
+        if k not in ("command", "func", "config", "force", "method_options", "task_options", "attack_options", "seeds",
+                     "samples")
     }
     if args.seeds and "seed" in cli_values:
         raise BenchError("give --seed or --seeds, not both")
     cli_values["method_options"] = dict(args.method_options)
     cli_values["task_options"] = dict(args.task_options)
+    cli_values["attack_options"] = dict(args.attack_options)
     if args.samples is not None:
         cli_values["task_options"]["samples"] = args.samples
     file_values = read_config_file(args.config) if args.config else {}

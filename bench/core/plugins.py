@@ -10,6 +10,7 @@ here (so `bench list` reads all of them through this one module), and the built-
     chat backend        bench.chat_backends     bench.llm
     embedder            bench.embedders         bench.llm
     sweep executor      bench.executors         bench.harness.executors
+    relearning attack   bench.attacks           bench.attacks
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from bench.core.registry import Registry
 
 if TYPE_CHECKING:  # the base classes live with their kinds; only a type checker needs them here
+    from bench.api.attack import Attack
     from bench.api.method import Method
     from bench.api.task import Task
     from bench.harness.executors import Executor
@@ -40,4 +42,6 @@ EMBEDDERS: Registry[type[Embedder]] = Registry("embedder", group="bench.embedder
 EXECUTORS: Registry[type[Executor]] = Registry("sweep executor", group="bench.executors",
                                                builtin_package="bench.harness.executors")
 
-REGISTRIES: tuple[Registry, ...] = (METHODS, TASKS, SCORERS, EXPLAINERS, CHAT_BACKENDS, EMBEDDERS, EXECUTORS)
+ATTACKS: Registry[type[Attack]] = Registry("relearning attack", group="bench.attacks", builtin_package="bench.attacks")
+
+REGISTRIES: tuple[Registry, ...] = (METHODS, TASKS, ATTACKS, SCORERS, EXPLAINERS, CHAT_BACKENDS, EMBEDDERS, EXECUTORS)

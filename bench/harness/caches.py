@@ -121,19 +121,20 @@ def base_depends_on_seed(setup: ResolvedRun, preparation: dict[str, Any]) -> boo
 
 # The settings that change neither the unlearned model nor its evaluation (the attacker's, and whether
 # activation snapshots are taken): runs that differ only in these share the unlearned model's scores.
-RELEARNING_FIELDS = ("relearn_steps", "relearn_lr", "relearn_warmup_steps", "relearn_checkpoints", "analyze")
+RELEARNING_FIELDS = ("relearn_steps", "relearn_lr", "relearn_warmup_steps", "relearn_checkpoints", "attack",
+                     "attack_options", "analyze")
 
 
 def unlearned_evaluation(setup: ResolvedRun, model: nn.Module, unlearned: UnlearningResult,
                          mask_outside_weights: bool) -> tuple[StageScores, Evaluation]:
-    """The unlearned model's scores, shared by runs that differ only in the relearning settings. The key is
+    """The unlearned model's scores, shared by runs that differ only in the attack and its budget. The key is
     everything else the run id hashes, and what the method produced: the mask's bits and, when it edited
     weights, their digest (a method whose output is not reproducible, such as an LLM answering differently
     or a GPU kernel's order of sums, then gets its own evaluation instead of another run's)."""
     defaults = RunConfig()
     before_relearning = dataclasses.replace(setup.cfg, **{f: getattr(defaults, f) for f in RELEARNING_FIELDS})
     key_parts = {"unlearned": run_id_of(before_relearning, setup.device.type, setup.loaded.fingerprint, setup.task,
-                                      setup.method),
+                                      setup.method, None),
                  "mask": unlearned.mask.content_hash() if unlearned.mask is not None else None,
                  "weights": weights_digest(model) if unlearned.edited else None, "format": 2}
     return cached_evaluation(setup, model, "unlearned", key_parts, mask_outside_weights)

@@ -64,6 +64,8 @@ class RunConfig:
     relearn_warmup_steps: int = field(default=4, metadata={"help": "relearning warmup steps (linear from 0)"})
     relearn_checkpoints: tuple[int, ...] = field(default=(4, 16, 64, 256), metadata={
         "help": "relearning steps at which to evaluate (0, the unlearned model, and the last step always)"})
+    attack: str = field(default="finetune", metadata={"help": "the relearning attack (see `bench list`); the relearn "
+                                                              "settings are its step budget"})
     batch_size: int = field(default=8, metadata={"help": "training batch size"})
     eval_batch_size: int = field(default=64, metadata={"help": "evaluation / activation batch size"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
@@ -73,6 +75,7 @@ class RunConfig:
                                                            "and write the analysis report"})
     method_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the method's own options"})
     task_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the task's own options"})
+    attack_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the attack's own options"})
 
     def __post_init__(self) -> None:
         if self.fraction is not None and self.k is not None:
@@ -104,6 +107,7 @@ class RunConfig:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+OPTION_TABLES = ("method_options", "task_options", "attack_options")  # a plug-in's own options: key = value tables
 HINTS = typing.get_type_hints(RunConfig)
 
 
@@ -113,7 +117,7 @@ def coerce_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
         raise BenchError(f"{where}: unknown setting(s) {', '.join(map(repr, unknown))}; valid: {', '.join(FIELDS)}")
     out = {}
     for name, value in raw.items():
-        if name in ("method_options", "task_options"):
+        if name in OPTION_TABLES:
             if not isinstance(value, dict):
                 raise BenchError(f"{where}: {name} must be a table of key = value")
             out[name] = dict(value)
@@ -166,8 +170,9 @@ def build_config(
     if "fraction" in explicit and "k" not in explicit:
         values["k"] = None
     merged_options = {}
-    for key in ("method_options", "task_options"):
-        base = refined_task_options if key == "task_options" else dict(method_cls.profile_options.get(profile, {}))
+    for key in OPTION_TABLES:
+        base = {"task_options": refined_task_options, "method_options": dict(method_cls.profile_options.get(profile, {})),
+                "attack_options": {}}[key]
         merged_options[key] = {**base, **(file_values or {}).get(key, {}), **(cli_values or {}).get(key, {})}
     values.update(merged_options)
     return RunConfig(**values)

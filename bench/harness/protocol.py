@@ -19,11 +19,13 @@ from safetensors.torch import save_file
 from torch import nn
 
 from bench.analysis.snapshots import HAT_K, Snapshot, save_snapshots, snapshot_from, take_snapshot
+from bench.api.attack import AttackContext, StepBudget
 from bench.api.evaluation import Evaluation, pack
 from bench.api.method import UnlearnContext, UnlearningResult
 from bench.api.metrics import summarize
 from bench.api.record import (
     SCHEMA_VERSION,
+    AttackInfo,
     Bootstrap,
     EvaluationInfo,
     MaskInfo,
@@ -44,7 +46,7 @@ from bench.api.typed import from_dict
 from bench.core.errors import BenchError
 from bench.core.files import write_text_atomic
 from bench.core.paths import subdir
-from bench.core.plugins import METHODS, TASKS
+from bench.core.plugins import ATTACKS, METHODS, TASKS
 from bench.core.progress import console
 from bench.harness import caches
 from bench.harness.caches import base_evaluation, prepare, save_npz, unlearned_evaluation
@@ -54,7 +56,6 @@ from bench.harness.resolution import ResolvedRun, resolve_run, seed_everything
 from bench.harness.resume import RelearnState
 from bench.harness.store import existing_record, index, run_folder
 from bench.harness.uncertainty import rounded, run_uncertainty
-from bench.models.training import TrainSettings, train
 from bench.neurons.masks import apply_mask
 from bench.neurons.units import unit_space
 
@@ -190,11 +191,8 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
                       f"{unlearned.k_requested} the budget allows (the record and the leaderboard say so)[/]")
     model.eval()  # a plug-in method that trains by itself may leave dropout on for the evaluation
 
+    # Built here, before the mask is applied, as it always was: what the attack trains on is not moved by it.
     relearn_data = task.relearn_data(setup.loaded.tokenizer)
-    # The attacker's budget is steps, not epochs (its data cycles), at a constant rate after a short warmup.
-    relearn = TrainSettings(lr=cfg.relearn_lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
-                            epochs=None, warmup_ratio=0.0, seed=cfg.seed, max_steps=cfg.relearn_steps,
-                            schedule="constant", warmup_steps=cfg.relearn_warmup_steps)
 
     # A mask of block-output dimensions is applied by hooks alone (MLP units' weights are zeroed as well).
     hooks_only = mask is not None and mask.k > 0 and not space.prunable_by_weights
@@ -219,9 +217,14 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
         stages.append(dataclasses.replace(stages[-1], stage="relearn"))
         evaluations.append(evaluation)
         resumable = _Resumable(RelearnState(setup.run_id), stages, evaluations, snapshots)
-        trained = train(model, relearn_data, relearn, autocast_dtype=setup.autocast_dtype,
-                        checkpoints=[c for c in cfg.checkpoints() if c > 0], on_checkpoint=on_checkpoint,
-                        description="relearn", checkpointer=resumable)
+        # The attacker's budget is steps, not epochs (its data cycles), at a constant rate after a short warmup.
+        attack_ctx = AttackContext(
+            budget=StepBudget(cfg.relearn_steps, cfg.relearn_lr, cfg.relearn_warmup_steps, tuple(cfg.checkpoints())),
+            seed=cfg.seed, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay, device=setup.device,
+            tokenizer=tokenizer, autocast_dtype=setup.autocast_dtype, on_checkpoint=on_checkpoint,
+            checkpointer=resumable, relearn_source=lambda: relearn_data,
+            retain_source=lambda: task.retain_data(tokenizer))
+        attacked = setup.attack.attack(model, attack_ctx)
     timings["relearn"] = time.perf_counter() - t
     if resumable.resumed_from:
         timings["relearn_resumed_at_step"] = float(resumable.resumed_from)  # "relearn" timed only the steps after it
@@ -251,7 +254,7 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
     if unlearned.scores is not None:
         save_file({"scores": unlearned.scores.float().contiguous()}, str(folder / "unit_scores.safetensors"))
     timings["total"] = time.perf_counter() - t0
-    method_entry, task_entry = METHODS.entry(cfg.method), TASKS.entry(cfg.task)
+    method_entry, task_entry, attack_entry = METHODS.entry(cfg.method), TASKS.entry(cfg.task), ATTACKS.entry(cfg.attack)
     record = Record(
         schema_version=SCHEMA_VERSION,
         run_id=setup.run_id,
@@ -265,9 +268,10 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
                         from_dict(Preparation, preparation, "preparation"), loaded=setup.loaded.report),
         metrics=[MetricInfo(**dataclasses.asdict(s)) for s in specs],
         unlearning=unlearning_info(unlearned, cfg),
+        attack=AttackInfo(cfg.attack, attack_entry.obj.version, attack_entry.origin, info=attacked.info),
         stages=stages,
-        summary=RecordSummary(**dataclasses.asdict(summary), relearn_steps=trained.steps,
-                              relearn_steps_per_epoch=trained.steps_per_epoch,
+        summary=RecordSummary(**dataclasses.asdict(summary), relearn_steps=attacked.steps,
+                              relearn_steps_per_epoch=attacked.steps_per_epoch,
                               intervals={name: rounded(b) for name, b in uncertainty.summary_intervals.items()}),
         provenance=Provenance(**provenance(setup.device, setup.autocast_dtype, cfg.batch_size, cfg.eval_batch_size,
                                            cfg.seed), seed_varies=seed_varies(setup, preparation)),

@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.api.attack import Attack
 from bench.api.task import Task, TaskSettings
 from bench.core.errors import BenchError
 from bench.core.options import parse_options
-from bench.core.plugins import METHODS, TASKS
+from bench.core.plugins import ATTACKS, METHODS, TASKS
 from bench.harness.config import RunConfig
 from bench.harness.model_facts import learn_facts, model_facts
 from bench.models.loading import LoadedModel, load_model, pick_device, quiet_transformers
@@ -38,6 +39,7 @@ class ResolvedRun:
     cfg: RunConfig  # with model and concept filled in
     task: Task
     method: Any
+    attack: Attack
     loaded: LoadedModel
     device: torch.device
     autocast_dtype: torch.dtype | None
@@ -48,22 +50,30 @@ def autocast_dtype_for(device_type: str) -> torch.dtype | None:
     return torch.bfloat16 if device_type == "cuda" else None
 
 
-def _plugins(cfg: RunConfig) -> tuple[Task, Any]:
-    """The task and the method a config names, with their options checked."""
-    task_cls, method_cls = TASKS.get(cfg.task), METHODS.get(cfg.method)
+def _plugins(cfg: RunConfig) -> tuple[Task, Any, Attack]:
+    """The task, the method and the attack a config names, with their options checked."""
+    task_cls, method_cls, attack_cls = TASKS.get(cfg.task), METHODS.get(cfg.method), ATTACKS.get(cfg.attack)
     check_budget_kind(cfg, method_cls)
     if method_cls.prepares_without_concept and not task_cls.has_never_learned_control():
         raise BenchError(f"method {cfg.method!r} needs the model prepared without the concept, and task {cfg.task!r} "
                          f"cannot have that: {task_cls.never_learned_impossible}")
     method = method_cls(parse_options(method_cls.Options, cfg.method_options, f"method {cfg.method!r}"))
     task_options = parse_options(task_cls.Options, cfg.task_options, f"task {cfg.task!r}")
-    return task_cls(TaskSettings(cfg.concept, cfg.data, cfg.seed, cfg.max_eval_examples, task_options)), method
+    attack = attack_cls(parse_options(attack_cls.Options, cfg.attack_options, f"attack {cfg.attack!r}"))
+    task = task_cls(TaskSettings(cfg.concept, cfg.data, cfg.seed, cfg.max_eval_examples, task_options))
+    return task, method, attack
 
 
-def run_id_of(resolved: RunConfig, device_type: str, fingerprint: str, task: Task, method: Any) -> str:
+def run_id_of(resolved: RunConfig, device_type: str, fingerprint: str, task: Task, method: Any,
+              attack: Attack | None) -> str:
+    """The hash of everything the result depends on: the resolved config, the model's and data's fingerprints,
+    the device type and precision, and the versions of the method, the task and the attack (None: what the
+    unlearned model depends on, before any attack)."""
+    versions = {"method": [resolved.method, type(method).version], "task": [resolved.task, type(task).version]}
+    if attack is not None:
+        versions["attack"] = [resolved.attack, type(attack).version]
     return dataclasses.replace(resolved, device=device_type).content_hash(
-        {"model": fingerprint, "data": task.fingerprint(), "autocast": str(autocast_dtype_for(device_type)),
-         "method": [resolved.method, type(method).version], "task": [resolved.task, type(task).version]}
+        {"model": fingerprint, "data": task.fingerprint(), "autocast": str(autocast_dtype_for(device_type)), **versions}
     )
 
 
@@ -101,14 +111,14 @@ def identify_run(cfg: RunConfig, device: str | None = None) -> tuple[RunConfig, 
     """The resolved config and the run id, for `device` (a type: "cpu", "cuda"; default: the config's),
     without loading the weights when the plan's stamp remembers them (bench.harness.planning)."""
     quiet_transformers()
-    task, method = _plugins(cfg)
+    task, method, attack = _plugins(cfg)
     model_ref = cfg.model or type(task).default_model
     facts = model_facts(model_ref, task.head())
     if cfg.unit_space not in facts.units:
         unit_space(nn.Module(), cfg.unit_space)  # the error that lists the unit spaces
     check_budget(cfg, type(method), facts.units[cfg.unit_space])
     resolved = dataclasses.replace(cfg, model=model_ref, concept=task.concept)
-    return resolved, run_id_of(resolved, _device_type(cfg, device), facts.fingerprint, task, method)
+    return resolved, run_id_of(resolved, _device_type(cfg, device), facts.fingerprint, task, method, attack)
 
 
 def resolve_run(cfg: RunConfig, device: str | None = None, planned_id: str | None = None) -> ResolvedRun:
@@ -116,7 +126,7 @@ def resolve_run(cfg: RunConfig, device: str | None = None, planned_id: str | Non
     `device` is the type a plan fixed ("cpu", "cuda"); `planned_id` the id the plan gave this run, checked
     against the weights actually loaded here."""
     quiet_transformers()
-    task, method = _plugins(cfg)
+    task, method, attack = _plugins(cfg)
     device_obj = _device(cfg, device)
     autocast_dtype = autocast_dtype_for(device_obj.type)
     seed_everything(cfg.seed)  # the fresh task head's initialisation depends on it
@@ -126,8 +136,8 @@ def resolve_run(cfg: RunConfig, device: str | None = None, planned_id: str | Non
     space = unit_space(loaded.model, cfg.unit_space)
     check_budget(cfg, type(method), space.total)
     resolved = dataclasses.replace(cfg, model=model_ref, concept=task.concept)
-    run_id = run_id_of(resolved, device_obj.type, loaded.fingerprint, task, method)
+    run_id = run_id_of(resolved, device_obj.type, loaded.fingerprint, task, method, attack)
     if planned_id is not None and run_id != planned_id:
         raise BenchError(f"run {planned_id} was planned, but the weights and data here give run id {run_id}: "
                          f"this node does not see the same {model_ref!r} or task data as the node that planned it")
-    return ResolvedRun(resolved, task, method, loaded, device_obj, autocast_dtype, run_id)
+    return ResolvedRun(resolved, task, method, attack, loaded, device_obj, autocast_dtype, run_id)
