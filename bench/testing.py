@@ -252,8 +252,8 @@ def check_attack(name: str, folder: Path, attack_options: dict[str, Any] | None 
               "device": "cpu", "attack": name}
     cfg = build_config(cli_values={**values, "attack_options": dict(attack_options or {})})
     with bench_home(folder / "home"):
+        passed += _check_attack_steps(resolve_run(cfg))
         try:
-            passed += _check_attack_steps(resolve_run(cfg))
             record = run_resolved(resolve_run(cfg), force=True)
             validate_data(record.to_dict(), f"the record of attack {name} on the tiny NER run")
         except BenchError as exc:
@@ -267,6 +267,7 @@ def _check_attack_steps(setup) -> list[str]:
     import copy
 
     from bench.api.attack import AttackContext, StepBudget
+    from bench.core.errors import BenchError
     from bench.harness.resolution import seed_everything
     from bench.neurons.masks import UnitMask, apply_mask, materialised_state
     from bench.neurons.units import unit_space
@@ -287,7 +288,10 @@ def _check_attack_steps(setup) -> list[str]:
                             retain_source=lambda: setup.task.retain_data(tokenizer))
         seed_everything(cfg.seed)
         with apply_mask(model, space, mask, "persistent"):
-            result = setup.attack.attack(model, ctx)
+            try:
+                result = setup.attack.attack(model, ctx)
+            except BenchError as exc:  # the attack refused the tiny run (no data, an option out of range)
+                raise AssertionError(f"checkpoints: {exc}") from None
             zeroed = materialised_state(model, space, mask)
         if called != sorted(called) or not set(called) <= set(budget.checkpoints) - {0}:
             raise AssertionError(f"checkpoints: on_checkpoint was called at steps {called}; the budget's are "

@@ -9,7 +9,6 @@ so `--benchmark-compare` and the saved JSON keep them side by side; this module 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from collections.abc import Callable
@@ -19,6 +18,8 @@ from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from bench.core.files import write_text_atomic
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_RATIO = 0.95  # every hot path at least this fraction of its bare loop's rate (issue: speed)
@@ -130,11 +131,8 @@ class RatioTable:
         }
 
     def write(self, folder: Path = RESULTS, name: str | None = None) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name or self.device}.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n")
-        os.replace(tmp, path)
+        path = Path(folder) / f"{name or self.device}.json"
+        write_text_atomic(path, json.dumps(self.to_json(), indent=1) + "\n")
         return path
 
     def lines(self) -> list[str]:
