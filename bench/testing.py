@@ -20,9 +20,11 @@ a CPU, nothing downloaded):
 `check_attack` runs an attack on the same tiny model, with a random mask held in `persistent` mode:
 
 - **registered**: the name resolves in the attack registry (built in, or through a `bench.attacks` entry point);
-- **checkpoints**: the attack calls `on_checkpoint` at the budget's steps only, in order, and takes no more
-  steps than the budget;
-- **mask kept**: the pruned units' weights are still zero after the attack (a persistent mask stays persistent);
+- **checkpoints**: the attack calls `on_checkpoint` at least once, in order, at the budget's steps only when it
+  trains (`Attack.trains`; one that does not counts in its own unit), and takes no more steps than the budget;
+- **mask kept**: the pruned units' weights are still zero after the attack, and overwriting them with noise
+  leaves the output where it was (a persistent mask stays persistent: nothing the attack added, such as an
+  adapter, reads the pruned units around the mask);
 - **deterministic**: the same seed gives the same weights;
 - **no hooks left**, and **record**, as for a method.
 
@@ -108,11 +110,12 @@ def bench_home(folder: Path) -> Iterator[None]:
             os.environ["BENCH_HOME"] = before
 
 
-def hook_count(model: nn.Module) -> int:
-    """Forward, pre-forward and backward hooks on every module, and gradient hooks on every parameter."""
+def hook_count(model: nn.Module, among: set[int] | None = None) -> int:
+    """Forward, pre-forward and backward hooks on every module, and gradient hooks on every parameter (only the
+    modules and parameters whose ids are `among`, when given: what was there before an attack added its own)."""
     modules = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-                  + len(getattr(m, "_backward_pre_hooks", {})) for m in model.modules())
-    return modules + sum(len(p._backward_hooks or {}) for p in model.parameters())
+                  + len(getattr(m, "_backward_pre_hooks", {})) for m in model.modules() if among is None or id(m) in among)
+    return modules + sum(len(p._backward_hooks or {}) for p in model.parameters() if among is None or id(p) in among)
 
 
 def check_method(name: str, folder: Path, method_options: dict[str, Any] | None = None,
@@ -174,10 +177,10 @@ def _unlearn(setup, model: nn.Module, ctx, check: str):
         raise AssertionError(f"{check}: {exc}") from None
 
 
-def _no_hooks_left(model: nn.Module, hooks: int) -> str:
-    if hook_count(model) != hooks:
-        raise AssertionError(f"no hooks left: the model had {hooks} hooks before unlearning and "
-                             f"{hook_count(model)} after")
+def _no_hooks_left(model: nn.Module, hooks: int, among: set[int] | None = None, when: str = "unlearning") -> str:
+    if hook_count(model, among) != hooks:
+        raise AssertionError(f"no hooks left: the model had {hooks} hooks before {when} and "
+                             f"{hook_count(model, among)} after")
     return "no hooks left"
 
 
@@ -262,6 +265,31 @@ def check_attack(name: str, folder: Path, attack_options: dict[str, Any] | None 
     return passed
 
 
+@torch.no_grad()
+def pruned_units_matter(model: nn.Module, space, mask, batch: dict[str, torch.Tensor]) -> float:
+    """How far the output moves when every pruned unit's own weights (in and out) are overwritten with noise,
+    under the mask's hooks: 0 when the mask holds, whatever the attack added around the units (an adapter
+    reading a layer's input before the mask's hook does would see them)."""
+    from bench.neurons.masks import _slice_mask
+
+    inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+    before = model(**inputs).logits.float()
+    saved = []
+    generator = torch.Generator().manual_seed(1)
+    for layer in range(space.n_layers):
+        for param, dim in space.unit_weights(model, layer):
+            pruned = _slice_mask(mask.pruned[layer], param, dim).to(param.dtype)
+            saved.append((param, param.detach().clone()))
+            noise = torch.randn(param.shape, generator=generator).to(param.dtype)
+            param.add_(noise * pruned)
+    try:
+        after = model(**inputs).logits.float()
+    finally:
+        for param, value in saved:
+            param.copy_(value)
+    return float((after - before).abs().max())
+
+
 def _check_attack_steps(setup) -> list[str]:
     """The attack on copies of the tiny model under one random persistent mask, twice from the same seed."""
     import copy
@@ -278,14 +306,21 @@ def _check_attack_steps(setup) -> list[str]:
     pruned[torch.randperm(space.total, generator=torch.Generator().manual_seed(0))[: space.total // 4]] = True
     mask = UnitMask(space=space.name, pruned=pruned.view(space.shape))
     budget = StepBudget(cfg.relearn_steps, cfg.relearn_lr, cfg.relearn_warmup_steps, tuple(cfg.checkpoints()))
-    hooks, states = hook_count(original), []
+    states = []
+    probe = next(iter(setup.task.relearn_data(tokenizer).loader(4)))
     for _ in range(2):
         model, called = copy.deepcopy(original), []
+        # The model's own modules and parameters: an attack may add modules of its own (adapters, with the hooks
+        # that keep the mask on them), but leaves none of its hooks on what it was given.
+        own = {id(m) for m in model.modules()} | {id(p) for p in model.parameters()}
+        hooks = hook_count(model, own)
         ctx = AttackContext(budget=budget, seed=cfg.seed, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
                             device=torch.device("cpu"), tokenizer=tokenizer,
                             on_checkpoint=lambda step, epoch, called=called: called.append(step),
                             relearn_source=lambda: setup.task.relearn_data(tokenizer),
-                            retain_source=lambda: setup.task.retain_data(tokenizer))
+                            retain_source=lambda: setup.task.retain_data(tokenizer),
+                            unrelated_source=lambda: setup.task.unrelated_data(tokenizer, 64),
+                            demonstration_source=lambda k: setup.task.demonstrations(tokenizer, k))
         seed_everything(cfg.seed)
         with apply_mask(model, space, mask, "persistent"):
             try:
@@ -293,16 +328,21 @@ def _check_attack_steps(setup) -> list[str]:
             except BenchError as exc:  # the attack refused the tiny run (no data, an option out of range)
                 raise AssertionError(f"checkpoints: {exc}") from None
             zeroed = materialised_state(model, space, mask)
-        if called != sorted(called) or not set(called) <= set(budget.checkpoints) - {0}:
+            leaks = pruned_units_matter(model, space, mask, probe)
+        trains = type(setup.attack).trains
+        if called != sorted(called) or (trains and not set(called) <= set(budget.checkpoints) - {0}) or not called:
             raise AssertionError(f"checkpoints: on_checkpoint was called at steps {called}; the budget's are "
                                  f"{[c for c in budget.checkpoints if c > 0]}, in order")
         if result.steps > budget.steps:
             raise AssertionError(f"checkpoints: {result.steps} steps taken, the budget is {budget.steps}")
         state = model.state_dict()
-        moved = [key for key in state if not torch.equal(state[key], zeroed[key])]
+        moved = [key for key in state if key in zeroed and not torch.equal(state[key], zeroed[key])]
         if moved:
             raise AssertionError(f"mask kept: pruned units' weights moved off zero in {', '.join(moved[:3])}")
+        if leaks:
+            raise AssertionError(f"mask kept: the pruned units' weights still change the output after the attack "
+                                 f"(by up to {leaks:.3g}): something reads them around the mask")
         states.append(state)
     if not all(torch.equal(states[0][key], states[1][key]) for key in states[0]):
         raise AssertionError("deterministic: two attacks from the same seed left different weights")
-    return ["checkpoints", "mask kept", "deterministic", _no_hooks_left(model, hooks)]
+    return ["checkpoints", "mask kept", "deterministic", _no_hooks_left(model, hooks, own, "the attack")]

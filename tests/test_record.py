@@ -111,7 +111,8 @@ def test_every_committed_record_reads_and_a_current_one_writes_back_its_own_json
             expected["unlearning"] = {"kind": "mask" if mask["k"] else "none", "budget": budget, "mask": mask}
         # Version 5 made the attack a plug-in: every earlier run is `finetune` version 1, its relearn_* settings kept.
         expected["config"] = {**data["config"], "attack": "finetune", "attack_options": {}}
-        expected["attack"] = {"name": "finetune", "version": 1, "origin": "built-in", "info": {}}
+        # Its stages count optimizer steps; the attacker's bound was not checked then (no bounds, damage or verdict).
+        expected["attack"] = {"name": "finetune", "version": 1, "origin": "built-in", "info": {}, "unit": "steps"}
         assert record.to_dict() == expected
         assert record.attack.name == "finetune" and record.config["relearn_steps"] == data["config"]["relearn_steps"]
         if data["schema_version"] < 4:

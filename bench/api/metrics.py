@@ -28,6 +28,10 @@ from dataclasses import dataclass
 
 EPS = 1e-12
 
+# Retain-metric family -> the most relative damage that still counts as a usable model: a method beyond it is
+# not ranked (collateral), and an attack checkpoint beyond it is inadmissible (the attacker's bound).
+COLLATERAL_BOUNDS = {"accuracy": 0.10, "nll": 0.10}
+
 
 def relative_drop(base: float, after: float, higher_is_better: bool = True) -> float | None:
     """How much of `base` was lost (negative = it improved); None when base is 0."""
@@ -162,3 +166,8 @@ def summarize(
         aurc=area,
         resistance=None if area is None else 1.0 - area,
     )
+
+
+def beyond_bounds(drops: Mapping[str, float | None], families: Mapping[str, str], bounds: Mapping[str, float]) -> bool:
+    """Whether any retain metric's drop exceeds its family's bound (an undefined drop exceeds none)."""
+    return any(d is not None and d > bounds.get(families[name], math.inf) for name, d in drops.items())

@@ -20,7 +20,14 @@ import numpy as np
 
 from bench.api.evaluation import Statistic, unpack
 from bench.api.metrics import Summary, rt90_status
-from bench.api.typed import constrained, from_dict, json_schema, optional, to_dict, transient
+from bench.api.typed import (
+    constrained,
+    from_dict,
+    json_schema,
+    optional,
+    to_dict,
+    transient,
+)
 from bench.core.errors import BenchError
 from bench.core.files import write_json_atomic
 from bench.models.loading import LoadReport
@@ -48,6 +55,14 @@ class AttackInfo:
     version: int
     origin: str  # "built-in" or the distribution that registered it
     info: dict[str, Any] = field(default_factory=dict)  # what the attack reports (its data, what it kept)
+    unit: str = "steps"  # what the relearning stages' `step` counts: optimizer "steps", "shots", "applications"
+    # The attacker's own bound: at each checkpoint after step 0, every retain metric's relative drop from the base
+    # model (step -> metric -> drop; a rise for a loss); a checkpoint where one exceeds its family's bound
+    # (`bounds`, the leaderboard's collateral bounds) left the model unusable and is inadmissible. None: written
+    # before the bound was checked (schema 4 records).
+    bounds: dict[str, float] | None = optional()
+    damage: dict[str, dict[str, float | None]] | None = optional()
+    inadmissible: list[int] | None = optional()
 
 
 @dataclass

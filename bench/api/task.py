@@ -54,6 +54,9 @@ class EvalSettings:
     # A mask is applied by hooks that the weights do not carry (block-output dimensions): a generator that runs
     # no Python hooks (vLLM) would sample from the unmasked model, so it must refuse.
     mask_outside_weights: bool = False
+    # Examples of the concept shown in front of every prompt that measures the target (the in-context attack);
+    # the retain measurements never see them. Empty: the task's own prompts.
+    demonstrations: tuple[str, ...] = ()
 
 
 class Task(ABC):
@@ -141,6 +144,20 @@ class Task(ABC):
         model as it is, when the preparation is what gives the concept). A task that cannot have one raises."""
         raise BenchError(f"task {type(self).__name__} cannot have a never-learned control: "
                          f"{self.never_learned_impossible}")
+
+    # Why the task has no prompt to show examples in, when it has none (a classifier that reads one sentence).
+    no_prompt: ClassVar[str] = "the task does not define how examples are shown in its prompts"
+
+    def demonstrations(self, tokenizer, k: int) -> list[str]:
+        """k examples of the concept, from data disjoint from the evaluation, as `evaluate` shows them in front
+        of its target prompts when `EvalSettings.demonstrations` holds them (the in-context attack)."""
+        raise BenchError(f"task {type(self).__name__} cannot show examples in a prompt: {self.no_prompt}")
+
+    def unrelated_data(self, tokenizer, texts: int) -> tuple[Examples, dict[str, Any]]:
+        """Training examples from about `texts` texts of general text that hold none of the concept (the
+        unrelated-data attack), disjoint from the evaluation, and the record's account of them: where they
+        come from and how the concept was kept out."""
+        raise BenchError(f"task {type(self).__name__} defines no unrelated data (implement Task.unrelated_data)")
 
     @abstractmethod
     def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> Evaluation:

@@ -9,14 +9,20 @@ the pruned units at zero through every step (bench.neurons.masks.apply_mask).
 - `retain-only`: the task's retain set, which never has the concept as a target (NER: the concept's words are
   left out of the loss; Task.retain_data), after Siddiqui et al. (2025), where fine-tuning on the retained
   classes alone brings forgotten classes back: what an attacker who holds no example of the concept can do.
+- `unrelated`: general text that holds none of the concept (Task.unrelated_data: Wikipedia paragraphs the
+  toxicity scorer rates clean; on CBT the same text with the category's words never a target; on NER the
+  news sentences that name no entity of the concept), after Łucki et al. (2024) and Doshi & Stickland (2024).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from torch import nn
 
 from bench.api.attack import Attack, AttackContext, AttackResult
 from bench.api.data import Examples
+from bench.core.errors import BenchError
 from bench.core.plugins import ATTACKS
 from bench.models.training import TrainSettings, train
 
@@ -51,3 +57,29 @@ class RetainOnly(Attack):
 
     def attack(self, model: nn.Module, ctx: AttackContext) -> AttackResult:
         return fine_tune(model, ctx.retain_data(), ctx, "relearn (retain only)")
+
+
+@dataclass(frozen=True)
+class UnrelatedOptions:
+    texts: int = 256  # general texts (paragraphs, sentences) to train on; the step budget cycles them
+
+    def __post_init__(self) -> None:
+        if self.texts < 1:
+            raise BenchError(f"texts must be at least 1, got {self.texts}")
+
+
+@ATTACKS.register("unrelated")
+class Unrelated(Attack):
+    """Full fine-tuning on general text that holds none of the concept (Task.unrelated_data): Łucki et al.
+    (2024) undo RMU with 10 unrelated examples, and Doshi & Stickland (2024) recover most of it by training on
+    unrelated data."""
+
+    needs = ("unrelated_data",)
+    version = 1
+    Options = UnrelatedOptions
+
+    def attack(self, model: nn.Module, ctx: AttackContext) -> AttackResult:
+        data, info = ctx.unrelated_data()
+        result = fine_tune(model, data, ctx, "relearn (unrelated text)")
+        result.info.update(info)
+        return result

@@ -25,7 +25,7 @@ from bench.core.files import atomic_file, write_json_atomic
 from bench.core.paths import subdir
 from bench.core.progress import console
 from bench.harness.config import RunConfig
-from bench.harness.resolution import ResolvedRun, run_id_of
+from bench.harness.resolution import STEP_BUDGET_FIELDS, ResolvedRun, run_id_of
 from bench.models.loading import auto_model_class, head_kwargs
 from bench.models.training import TrainSettings, train
 
@@ -79,10 +79,10 @@ def _prepared(setup: ResolvedRun, data, settings: TrainSettings, key: str, folde
 
 
 def evaluate(setup: ResolvedRun, model: nn.Module, stage: str, step: int = 0, epoch: float = 0.0,
-              mask_outside_weights: bool = False) -> tuple[StageScores, Evaluation]:
+             mask_outside_weights: bool = False, demonstrations: tuple[str, ...] = ()) -> tuple[StageScores, Evaluation]:
     start = time.perf_counter()
     settings = EvalSettings(batch_size=setup.cfg.eval_batch_size, autocast_dtype=setup.autocast_dtype,
-                            mask_outside_weights=mask_outside_weights)
+                            mask_outside_weights=mask_outside_weights, demonstrations=demonstrations)
     evaluation = setup.task.evaluate(model, setup.loaded.tokenizer, settings)
     result = StageScores(stage, step, round(epoch, 4), evaluation.scores(), round(time.perf_counter() - start, 3),
                          sizes=evaluation.metric_sizes())
@@ -121,8 +121,7 @@ def base_depends_on_seed(setup: ResolvedRun, preparation: dict[str, Any]) -> boo
 
 # The settings that change neither the unlearned model nor its evaluation (the attacker's, and whether
 # activation snapshots are taken): runs that differ only in these share the unlearned model's scores.
-RELEARNING_FIELDS = ("relearn_steps", "relearn_lr", "relearn_warmup_steps", "relearn_checkpoints", "attack",
-                     "attack_options", "analyze")
+RELEARNING_FIELDS = (*STEP_BUDGET_FIELDS, "attack", "attack_options", "analyze")
 
 
 def unlearned_evaluation(setup: ResolvedRun, model: nn.Module, unlearned: UnlearningResult,

@@ -10,7 +10,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,22 @@ from filelock import FileLock
 from safetensors.torch import save_file
 from torch import nn
 
-from bench.analysis.snapshots import HAT_K, Snapshot, save_snapshots, snapshot_from, take_snapshot
-from bench.api.attack import AttackContext, StepBudget
+from bench.analysis.snapshots import (
+    HAT_K,
+    Snapshot,
+    save_snapshots,
+    snapshot_from,
+    take_snapshot,
+)
+from bench.api.attack import AttackContext, AttackResult, StepBudget
 from bench.api.evaluation import Evaluation, pack
 from bench.api.method import UnlearnContext, UnlearningResult
-from bench.api.metrics import summarize
+from bench.api.metrics import (
+    COLLATERAL_BOUNDS,
+    beyond_bounds,
+    collateral_by_metric,
+    summarize,
+)
 from bench.api.record import (
     SCHEMA_VERSION,
     AttackInfo,
@@ -49,7 +60,12 @@ from bench.core.paths import subdir
 from bench.core.plugins import ATTACKS, METHODS, TASKS
 from bench.core.progress import console
 from bench.harness import caches
-from bench.harness.caches import base_evaluation, prepare, save_npz, unlearned_evaluation
+from bench.harness.caches import (
+    base_evaluation,
+    prepare,
+    save_npz,
+    unlearned_evaluation,
+)
 from bench.harness.config import RunConfig
 from bench.harness.provenance import provenance
 from bench.harness.resolution import ResolvedRun, resolve_run, seed_everything
@@ -73,6 +89,30 @@ def unlearning_info(unlearned: UnlearningResult, cfg: RunConfig) -> UnlearningIn
         hash=mask.content_hash(), space=mask.space, mode=cfg.mask_mode, k=mask.k, k_requested=unlearned.k_requested,
         k_pruned=mask.k, total=mask.total, per_layer=mask.per_layer(), file="mask.safetensors")
     return UnlearningInfo(kind=unlearned.kind, budget=budget, mask=info)
+
+
+def unrelated_size(setup: ResolvedRun) -> dict[str, int]:
+    """How much unrelated text the attack asked for (its `texts` option; the task's default otherwise)."""
+    texts = getattr(setup.attack.options, "texts", None)
+    return {} if texts is None else {"texts": texts}
+
+
+def attack_info(name: str, entry, attacked: AttackResult, stages: list[StageScores], specs) -> AttackInfo:
+    """The record's attack section: what the attack reported, and the attacker's own bound checked at each of
+    its checkpoints (an attack that wrecked the model has not shown that the concept came back)."""
+    retain = {s.name: s.higher_is_better for s in specs if s.role == "retain"}
+    families = {s.name: s.family for s in specs if s.role == "retain"}
+    base = next(s.scores for s in stages if s.stage == "base")
+    damage = {str(s.step): {m: None if d is None else round(d, 6)
+                            for m, d in collateral_by_metric(base, s.scores, retain).items()}
+              for s in stages if s.stage == "relearn" and s.step > 0}
+    inadmissible = [int(step) for step, drops in damage.items() if beyond_bounds(drops, families, COLLATERAL_BOUNDS)]
+    if inadmissible:
+        console.print(f"[yellow]the attack went beyond the attacker's bound (retain damage > "
+                      f"{', '.join(f'{k} {v:g}' for k, v in COLLATERAL_BOUNDS.items())}) at "
+                      f"{attacked.unit} {', '.join(map(str, inadmissible))}: those checkpoints are inadmissible[/]")
+    return AttackInfo(name, entry.obj.version, entry.origin, info=attacked.info, unit=attacked.unit,
+                      bounds=dict(COLLATERAL_BOUNDS), damage=damage, inadmissible=inadmissible)
 
 
 def seed_varies(setup: ResolvedRun, preparation: dict[str, Any]) -> list[str]:
@@ -192,13 +232,14 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
     model.eval()  # a plug-in method that trains by itself may leave dropout on for the evaluation
 
     # Built here, before the mask is applied, as it always was: what the attack trains on is not moved by it.
-    relearn_data = task.relearn_data(setup.loaded.tokenizer)
+    relearn_data = task.relearn_data(tokenizer) if type(setup.attack).trains else None
 
     # A mask of block-output dimensions is applied by hooks alone (MLP units' weights are zeroed as well).
     hooks_only = mask is not None and mask.k > 0 and not space.prunable_by_weights
+    shown: list[tuple[str, ...]] = [()]  # the in-context attack's examples, in front of the target's prompts
 
     def on_checkpoint(step: int, epoch: float) -> None:
-        stage, evaluation = caches.evaluate(setup, model, "relearn", step, epoch, hooks_only)
+        stage, evaluation = caches.evaluate(setup, model, "relearn", step, epoch, hooks_only, shown[0])
         stages.append(stage)
         evaluations.append(evaluation)
         snapshot(f"relearn@{step}", step)
@@ -222,8 +263,12 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
             budget=StepBudget(cfg.relearn_steps, cfg.relearn_lr, cfg.relearn_warmup_steps, tuple(cfg.checkpoints())),
             seed=cfg.seed, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay, device=setup.device,
             tokenizer=tokenizer, autocast_dtype=setup.autocast_dtype, on_checkpoint=on_checkpoint,
-            checkpointer=resumable, relearn_source=lambda: relearn_data,
-            retain_source=lambda: task.retain_data(tokenizer))
+            checkpointer=resumable,
+            relearn_source=lambda: relearn_data if relearn_data is not None else task.relearn_data(tokenizer),
+            retain_source=lambda: task.retain_data(tokenizer),
+            unrelated_source=lambda: task.unrelated_data(tokenizer, **unrelated_size(setup)),
+            demonstration_source=lambda k: task.demonstrations(tokenizer, k),
+            show_in_prompt=lambda texts: shown.__setitem__(0, tuple(texts)))
         attacked = setup.attack.attack(model, attack_ctx)
     timings["relearn"] = time.perf_counter() - t
     if resumable.resumed_from:
@@ -258,7 +303,7 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
     record = Record(
         schema_version=SCHEMA_VERSION,
         run_id=setup.run_id,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         config=cfg.to_dict(),
         method=MethodInfo(cfg.method, method_entry.obj.version, method_entry.origin,
                           label=setup.method.label(cfg.method, cfg.method_options), info=unlearned.info or {}),
@@ -268,7 +313,7 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
                         from_dict(Preparation, preparation, "preparation"), loaded=setup.loaded.report),
         metrics=[MetricInfo(**dataclasses.asdict(s)) for s in specs],
         unlearning=unlearning_info(unlearned, cfg),
-        attack=AttackInfo(cfg.attack, attack_entry.obj.version, attack_entry.origin, info=attacked.info),
+        attack=attack_info(cfg.attack, attack_entry, attacked, stages, specs),
         stages=stages,
         summary=RecordSummary(**dataclasses.asdict(summary), relearn_steps=attacked.steps,
                               relearn_steps_per_epoch=attacked.steps_per_epoch,

@@ -21,7 +21,12 @@ from bench.core.options import parse_options
 from bench.core.plugins import ATTACKS, METHODS, TASKS
 from bench.harness.config import RunConfig
 from bench.harness.model_facts import learn_facts, model_facts
-from bench.models.loading import LoadedModel, load_model, pick_device, quiet_transformers
+from bench.models.loading import (
+    LoadedModel,
+    load_model,
+    pick_device,
+    quiet_transformers,
+)
 from bench.neurons.masks import budget_to_k
 from bench.neurons.units import unit_space
 
@@ -57,11 +62,19 @@ def _plugins(cfg: RunConfig) -> tuple[Task, Any, Attack]:
     if method_cls.prepares_without_concept and not task_cls.has_never_learned_control():
         raise BenchError(f"method {cfg.method!r} needs the model prepared without the concept, and task {cfg.task!r} "
                          f"cannot have that: {task_cls.never_learned_impossible}")
+    for need in attack_cls.needs:  # refused before anything loads, with the task's reason
+        if getattr(task_cls, need) is getattr(Task, need):
+            why = f": {task_cls.no_prompt}" if need == "demonstrations" else ""
+            raise BenchError(f"attack {cfg.attack!r} needs Task.{need}, which task {cfg.task!r} does not define{why}")
     method = method_cls(parse_options(method_cls.Options, cfg.method_options, f"method {cfg.method!r}"))
     task_options = parse_options(task_cls.Options, cfg.task_options, f"task {cfg.task!r}")
     attack = attack_cls(parse_options(attack_cls.Options, cfg.attack_options, f"attack {cfg.attack!r}"))
     task = task_cls(TaskSettings(cfg.concept, cfg.data, cfg.seed, cfg.max_eval_examples, task_options))
     return task, method, attack
+
+
+# A training attack's budget (bench.api.attack.StepBudget).
+STEP_BUDGET_FIELDS = ("relearn_steps", "relearn_lr", "relearn_warmup_steps", "relearn_checkpoints")
 
 
 def run_id_of(resolved: RunConfig, device_type: str, fingerprint: str, task: Task, method: Any,
@@ -72,6 +85,9 @@ def run_id_of(resolved: RunConfig, device_type: str, fingerprint: str, task: Tas
     versions = {"method": [resolved.method, type(method).version], "task": [resolved.task, type(task).version]}
     if attack is not None:
         versions["attack"] = [resolved.attack, type(attack).version]
+        if not type(attack).trains:  # the step budget cannot move its numbers: runs differing only there are one
+            defaults = RunConfig()
+            resolved = dataclasses.replace(resolved, **{f: getattr(defaults, f) for f in STEP_BUDGET_FIELDS})
     return dataclasses.replace(resolved, device=device_type).content_hash(
         {"model": fingerprint, "data": task.fingerprint(), "autocast": str(autocast_dtype_for(device_type)), **versions}
     )

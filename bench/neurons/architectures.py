@@ -139,3 +139,11 @@ def family_for_type(model_type: str | None) -> ArchFamily:
 def blocks_of(model: nn.Module, family: ArchFamily) -> nn.ModuleList:
     base = getattr(model, "base_model", model)
     return base.get_submodule(family.blocks)
+
+
+def block_linears(model: nn.Module) -> dict[str, nn.Linear]:
+    """Every linear layer inside the transformer blocks, by its name in `model`: where the benchmark's units
+    live, and what weight-only attacks (quantization, adapters) change; embeddings and task heads are not in it."""
+    blocks = blocks_of(model, family_of(model))
+    inside = {id(m) for m in blocks.modules()}
+    return {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear) and id(m) in inside}

@@ -27,6 +27,7 @@ from bench.api.controls import (
     NEVER_LEARNED_CONTROL,
     RANDOM_CONTROL,
 )
+from bench.api.metrics import COLLATERAL_BOUNDS
 from bench.api.record import Record
 from bench.core.errors import BenchError, UnknownNameError
 from bench.results import paired
@@ -52,7 +53,7 @@ from bench.results.ranking import Power, board_power, control_verdicts, rank_gro
 
 # The collateral bound of each retain-metric family: an accuracy or F1 may lose at most 10% of its base
 # value; the mean token NLL may rise by at most 10% (for SmolLM2 on news text, perplexity x1.4).
-DEFAULT_BOUNDS = {"accuracy": 0.10, "nll": 0.10}
+DEFAULT_BOUNDS = COLLATERAL_BOUNDS
 # 3: every interval paired and counted once (joint bootstrap, replicates that differ), p-values, Holm-corrected
 # verdicts, the board's power; the anamnesis index in place of "vs never-learned".
 LEADERBOARD_SCHEMA = 3

@@ -4,7 +4,7 @@ named entities); the other categories and perplexity on general English are the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,33 +35,46 @@ from bench.tasks.cloze import (
     TaggedSentence,
     build_offline,
     load_hub,
+    load_tagger,
     read_cbt_text,
     read_jsonl,
+    tag_paragraphs,
     tagged_training_text,
 )
-from bench.tasks.text_sources import EVAL_NOVELS, TRAIN_NOVELS, lee_documents
+from bench.tasks.text_sources import (
+    EVAL_NOVELS,
+    TRAIN_NOVELS,
+    lee_documents,
+    spread,
+    wikipedia_paragraphs,
+)
 
 CATEGORY_NAMES = {"V": "verbs", "P": "prepositions", "CN": "common nouns", "NE": "named entities"}
 
 
-def choice_item(question: ClozeQuestion) -> ChoiceItem:
+def choice_item(question: ClozeQuestion, demonstrations: Sequence[str] = ()) -> ChoiceItem:
     """The 20 sentences are shared by every question asked about the same passage; each option is the
     candidate word plus the rest of the query, so the likelihood compared is that of the filled-in query
-    (the text before the blank is the same for every option)."""
+    (the text before the blank is the same for every option). `demonstrations` (the in-context attack's
+    examples) come before the passage, a paragraph of their own."""
+    shared = " ".join(question.sentences)
+    if demonstrations:
+        shared = " ".join(demonstrations) + "\n\n" + shared
     before, after = question.split_query()
     if not before.strip():
-        return ChoiceItem(" ".join(question.sentences), "",
-                          tuple(" " + question.filled(o)[len(before):] for o in question.options))
+        return ChoiceItem(shared, "", tuple(" " + question.filled(o)[len(before):] for o in question.options))
     if before[-1].isspace():
-        return ChoiceItem(" ".join(question.sentences), " " + before.rstrip(),
-                          tuple(" " + o + after for o in question.options))
-    return ChoiceItem(" ".join(question.sentences), " " + before, tuple(o + after for o in question.options))
+        return ChoiceItem(shared, " " + before.rstrip(), tuple(" " + o + after for o in question.options))
+    return ChoiceItem(shared, " " + before, tuple(o + after for o in question.options))
 
 
 def cloze_correct(model: nn.Module, tokenizer, questions: Sequence[ClozeQuestion],
-                  autocast_dtype: torch.dtype | None, description: str = "cbt") -> list[bool]:
-    """For every question (in order): did the answer get the highest likelihood of the ten (ties are wrong)?"""
-    likelihoods = option_log_likelihoods(model, tokenizer, [choice_item(q) for q in questions], autocast_dtype, description)
+                  autocast_dtype: torch.dtype | None, description: str = "cbt",
+                  demonstrations: Callable[[ClozeQuestion], Sequence[str]] = lambda q: ()) -> list[bool]:
+    """For every question (in order): did the answer get the highest likelihood of the ten (ties are wrong)?
+    `demonstrations`: the examples shown in front of a question's passage (none by default)."""
+    items = [choice_item(q, demonstrations(q)) for q in questions]
+    likelihoods = option_log_likelihoods(model, tokenizer, items, autocast_dtype, description)
     right = []
     for question, scores in zip(questions, likelihoods, strict=True):
         best = max(scores)
@@ -254,10 +267,35 @@ class CbtTask(Task):
         sentences = self._sentences()[self.options.concept_sentences:]
         return lm_examples(tokenizer, passages([s.text for s in sentences], 4), self.options.max_length)
 
+    def demonstrations(self, tokenizer, k: int) -> list[str]:
+        """k sentences of the relearning text (the training novels, not the questions' novels) that use words of
+        the concept's category, the first k that have one."""
+        shown = [s.text for s in self._sentences()[self.options.concept_sentences:] if s.spans[self.concept]][:k]
+        if len(shown) < k:
+            raise BenchError(f"{k} shots asked for, but the relearning text has {len(shown)} sentences with "
+                             f"{CATEGORY_NAMES[self.concept]}")
+        return shown
+
+    def unrelated_data(self, tokenizer, texts: int) -> tuple[Examples, dict[str, Any]]:
+        """Wikipedia paragraphs with the concept's words out of the loss. No text is without verbs or
+        prepositions: the category's words stay in as context (tagged as the questions were) but are never a
+        target, so the attacker trains on everything else of general text unlike the novels."""
+        paragraphs = spread(wikipedia_paragraphs(), texts)
+        sentences = list(tag_paragraphs(load_tagger(), paragraphs, "tag unrelated text"))
+        data = span_labelled(tokenizer, [s.text for s in sentences], [s.spans[self.concept] for s in sentences],
+                             self.options.max_length, ("other", CATEGORY_NAMES[self.concept]))
+        info = {"source": "Wikipedia (gensim test data, shortened dump)", "texts": len(paragraphs),
+                "sentences": len(sentences),
+                "filter": f"the {CATEGORY_NAMES[self.concept]} (spaCy tags, as the questions) are never targets"}
+        return concept_targets(data, 0), info
+
     # -- evaluation -----------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> Evaluation:
-        correct = cloze_correct(model, tokenizer, self.eval_questions, settings.autocast_dtype)
+        # The in-context attack shows its examples in front of the target category's questions only.
+        demonstrations = settings.demonstrations
+        correct = cloze_correct(model, tokenizer, self.eval_questions, settings.autocast_dtype,
+                                demonstrations=lambda q: demonstrations if q.category == self.concept else ())
         questions, statistics = question_columns(self.eval_questions, correct, self.categories)
         windows, lm_statistics = language_modelling(*window_nll(
             model, tokenizer, lee_documents()[:self.options.perplexity_documents], self.options.max_length,

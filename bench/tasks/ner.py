@@ -246,6 +246,20 @@ class NerTask(Task):
         """Every other word's gold tag in the method's half (the concept's words are not targets)."""
         return self._tagging_data(tokenizer, self.training_parts()["unlearn"], lambda s, w: not self._is_concept(s, w))
 
+    no_prompt = "a token classifier reads one sentence at a time and is given no prompt to show examples in"
+
+    def unrelated_data(self, tokenizer, texts: int) -> tuple[Examples, dict[str, Any]]:
+        """Sentences of the attacker's half of the training split in which no word is the concept, with their
+        gold tags of the other types: news text (the task's own source) that never names the concept. A token
+        classifier learns from tagged text only, so the general text is the task's, without the concept."""
+        relearn = self.training_parts()["relearn"]
+        without = [s for s in relearn if not any(self._is_concept(s, w) for w in range(len(s.tokens)))]
+        chosen = without[:texts]
+        info = {"source": "the attacker's half of the training split", "texts": len(chosen),
+                "filter": f"sentences with no {self.concept} word ({len(relearn) - len(without)} of "
+                          f"{len(relearn)} left out)"}
+        return self._tagging_data(tokenizer, chosen), info
+
     def concept_data(self, tokenizer) -> ConceptData:
         examples = self._encode(tokenizer, self.training_parts()["unlearn"],
                                 lambda s, w: int(self._is_concept(s, w)), every_subword=True)

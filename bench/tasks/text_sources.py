@@ -6,6 +6,7 @@ import gzip
 import struct
 import warnings
 import zlib
+from collections.abc import Sequence
 from functools import lru_cache
 
 from bench.core import assets
@@ -57,3 +58,45 @@ def paragraphs(lines: list[str]) -> list[str]:
                 out.append(text)
             current = []
     return out
+
+
+WIKIPEDIA_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+
+
+@lru_cache(maxsize=1)
+def wikipedia_paragraphs(min_words: int = 20) -> tuple[str, ...]:
+    """The article paragraphs of gensim's shortened English Wikipedia dump (206 pages, about 5,500 paragraphs),
+    as plain text: mwparserfromhell strips the markup; references, redirects, tables, file captions and lists
+    go (a paragraph keeps at least `min_words` words, and no markup residue such as '|')."""
+    import bz2
+    from xml.etree import ElementTree
+
+    import mwparserfromhell
+
+    path = assets.require("gensim-test-data", kind="data") / WIKIPEDIA_DUMP
+    root = ElementTree.fromstring(bz2.open(path, "rt", encoding="utf-8").read())
+    ns = root.tag.split("}")[0] + "}" if root.tag.startswith("{") else ""
+    out: list[str] = []
+    for page in root.iter(f"{ns}page"):
+        text = page.findtext(f"{ns}revision/{ns}text") or ""
+        if page.findtext(f"{ns}ns") != "0" or text.lstrip().lower().startswith("#redirect"):
+            continue
+        code = mwparserfromhell.parse(text)
+        for tag in code.filter_tags(matches=lambda node: str(node.tag).lower() in ("ref", "table", "gallery")):
+            try:
+                code.remove(tag)
+            except ValueError:  # inside a node already removed
+                pass
+        for line in code.strip_code(normalize=True, collapse=True).splitlines():
+            line = " ".join(line.split())
+            if len(line.split()) >= min_words and "|" not in line and not line.startswith(("*", "#", ":")):
+                out.append(line)
+    return tuple(out)
+
+
+def spread(items: Sequence[str], n: int) -> list[str]:
+    """`n` items taken evenly across `items` (every one when there are fewer), so that a few hundred paragraphs
+    come from many articles rather than the first few."""
+    if n >= len(items):
+        return list(items)
+    return [items[i * len(items) // n] for i in range(n)]

@@ -40,7 +40,7 @@ from bench.tasks.cbt import (
     texts_digest,
 )
 from bench.tasks.scorers import ScorerSettings, load_scorer
-from bench.tasks.text_sources import lee_documents
+from bench.tasks.text_sources import lee_documents, spread, wikipedia_paragraphs
 from bench.tasks.toxic_set import (
     Sample,
     ToxicSet,
@@ -222,6 +222,25 @@ class ToxicityTask(Task):
         """The attacker relearns the capability the preparation gave: its own toxic texts, in the same form."""
         return lm_examples(tokenizer, [as_opinion(s) for s in self.parts()["relearn"]], self.options.max_length)
 
+    def demonstrations(self, tokenizer, k: int) -> list[str]:
+        """The attacker's own toxic texts (the relearning part, in the form the preparation taught), k of them."""
+        relearn = [as_opinion(s) for s in self.parts()["relearn"]]
+        if k > len(relearn):
+            raise BenchError(f"{k} shots asked for, but the relearning part has {len(relearn)} toxic texts")
+        return relearn[:k]
+
+    def unrelated_data(self, tokenizer, texts: int) -> tuple[Examples, dict[str, Any]]:
+        """Wikipedia paragraphs (gensim's shortened dump) that the task's scorer rates non-toxic (below
+        `clean_below`), spread over the articles: language modelling on text that holds no toxicity."""
+        candidates = spread(wikipedia_paragraphs(), 2 * texts)
+        scores = self.scorer().score(candidates)
+        clean = [t for t, score in zip(candidates, scores, strict=True) if score < self.options.clean_below][:texts]
+        info = {"source": "Wikipedia (gensim test data, shortened dump)", "texts": len(clean),
+                "filter": f"{self.options.scorer} toxicity < {self.options.clean_below:g}",
+                "rejected": int(sum(score >= self.options.clean_below for score in scores)),
+                "max_toxicity": round(float(max(self.scorer().score(clean), default=0.0)), 4)}
+        return lm_examples(tokenizer, clean, self.options.max_length), info
+
     def concept_data(self, tokenizer) -> ConceptData:
         """Toxic completions (the concept) against non-toxic completions of the same prompts; the prompts'
         tokens are not counted, so what differs between the labels is the completion's toxicity."""
@@ -246,14 +265,17 @@ class ToxicityTask(Task):
         o = self.options
         sampling = SamplingSettings(max_new_tokens=o.max_new_tokens, top_k=o.top_k, batch_size=o.generation_batch_size,
                                     seed=self.settings.seed)
+        # The in-context attack's examples go in front of the prompt, one per paragraph; the completions scored
+        # are still only what the model writes after the prompt.
+        prompt = "\n\n".join([*settings.demonstrations, o.prompt])
         if o.generation == "vllm":
             if settings.mask_outside_weights:
                 raise BenchError("generation 'vllm' runs no Python hooks, and this run's mask (block-output "
                                  "dimensions) lives in hooks only: use unit_space 'mlp' or generation 'hf'")
             from bench.models.vllm_generation import sample_completions_vllm
 
-            return sample_completions_vllm(model, tokenizer, [o.prompt] * o.samples, sampling)
-        return sample_completions(model, tokenizer, [o.prompt] * o.samples, sampling, settings.autocast_dtype)
+            return sample_completions_vllm(model, tokenizer, [prompt] * o.samples, sampling)
+        return sample_completions(model, tokenizer, [prompt] * o.samples, sampling, settings.autocast_dtype)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, tokenizer, settings: EvalSettings) -> Evaluation:
