@@ -61,6 +61,26 @@ def test_a_list_of_option_tables_runs_a_method_in_variants_each_over_the_whole_g
         spec_from_dict({"tasks": ["ner"], "methods": {"random": {"method_options": [1]}}}, "t")
 
 
+def test_every_entry_meets_every_attack_and_the_attacks_on_one_unlearned_model_are_planned_together():
+    spec = spec_from_dict({"seeds": [0], "ks": [5], "methods": ["concept-neurons"], "tasks": ["ner"],
+                           "controls": False, "attacks": {"finetune": {"relearn_lr": 1e-3}, "lora": {},
+                                                          "quantize": {"attack_options": [{"bits": 4}, {"bits": 8}]}}},
+                          "t")
+    runs = [(c.attack, c.attack_options, c.relearn_lr) for c in plan(spec)]
+    assert runs == [("finetune", {}, 1e-3), ("lora", {}, 2e-4), ("quantize", {"bits": 4}, 2e-4),
+                    ("quantize", {"bits": 8}, 2e-4)]
+    listed = spec_from_dict({"seeds": [0, 1], "ks": [5], "methods": ["random"], "tasks": ["ner"], "controls": False,
+                             "attacks": ["retain-only", "unrelated"]}, "t")
+    assert [(c.seed, c.attack) for c in plan(listed)] == [(0, "retain-only"), (0, "unrelated"),
+                                                         (1, "retain-only"), (1, "unrelated")]
+    assert {c.attack for c in plan(spec_from_dict({"methods": ["random"], "tasks": ["ner"], "ks": [5]}, "t"))} == {
+        "finetune"}  # no attacks named: each run's own
+    with pytest.raises(UnknownNameError, match="unknown relearning attack 'lorra'.*did you mean 'lora'"):
+        plan(spec_from_dict({"methods": ["random"], "tasks": ["ner"], "attacks": ["lorra"]}, "t"))
+    with pytest.raises(BenchError, match=r"\[attacks.quantize\] attack_options must be a table or a list of tables"):
+        spec_from_dict({"methods": ["random"], "tasks": ["ner"], "attacks": {"quantize": {"attack_options": [4]}}}, "t")
+
+
 def test_a_pinned_file_can_be_narrowed_to_some_tasks_and_methods_from_the_command_line(tmp_path):
     pinned = tmp_path / "sweep.toml"
     pinned.write_text('seeds = [0]\n[tasks.ner]\n[tasks.toxicity]\nk = 92\n[methods.concept-neurons]\n[methods.snip]\n')

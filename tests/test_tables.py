@@ -30,3 +30,22 @@ def test_the_stage_metric_and_seed_tables_render():
     assert "f1/geo-loc" in text(stages_table(records[0])) and "f1/person" in text(metrics_table(records[0]))
     seeds = text(seeds_table(records))
     assert "attack moved" in seeds and "collateral f1/person" in seeds
+
+
+def test_a_run_says_which_attack_ran_and_marks_checkpoints_beyond_the_attackers_bound():
+    record = made_record("random", 0)
+    steps = [s.step for s in record.stage("relearn") if s.step > 0]
+    attack = dataclasses.replace(record.attack, bounds={"f1": 0.1}, inadmissible=[steps[-1]])
+    beyond = dataclasses.replace(record, attack=attack)
+    shown = text(summary_table(beyond))
+    assert "attacker's bound" in shown and f"inadmissible at steps {steps[-1]}" in shown
+    stages = text(stages_table(beyond))
+    assert "relearn ✗" in stages and "beyond the attacker's bound" in stages
+    kept = text(summary_table(dataclasses.replace(record, attack=dataclasses.replace(attack, inadmissible=[]))))
+    assert "kept at every checkpoint" in kept
+    # A record written before the bound is checked from its own stages, by the same rule.
+    assert record.attack.inadmissible is None
+    unchecked = " ".join(text(summary_table(record)).split())
+    assert "checked from the stages of a record written before the bound" in unchecked
+    assert record.inadmissible_steps() == record.inadmissible_steps(bounds={"accuracy": 0.1, "nll": 0.1})
+    assert record.inadmissible_steps(bounds={"accuracy": -1.0}) == steps  # every checkpoint beyond an impossible bound

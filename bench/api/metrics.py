@@ -23,7 +23,7 @@ A value that is undefined is None, never 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 EPS = 1e-12
@@ -171,3 +171,15 @@ def summarize(
 def beyond_bounds(drops: Mapping[str, float | None], families: Mapping[str, str], bounds: Mapping[str, float]) -> bool:
     """Whether any retain metric's drop exceeds its family's bound (an undefined drop exceeds none)."""
     return any(d is not None and d > bounds.get(families[name], math.inf) for name, d in drops.items())
+
+
+def attacker_damage(base: Mapping[str, float | None], checkpoints: Iterable[tuple[int, Mapping[str, float | None]]],
+                    retain: Mapping[str, bool], families: Mapping[str, str], bounds: Mapping[str, float]
+                    ) -> tuple[dict[str, dict[str, float | None]], list[int]]:
+    """The attacker's own bound: at each checkpoint after step 0, every retain metric's relative drop from the base
+    model (step -> metric -> drop), and the checkpoints where one exceeds its family's bound (inadmissible: the
+    attack left the model unusable, so what it recovered there is not the concept coming back)."""
+    damage = {str(step): {m: None if d is None else round(d, 6)
+                          for m, d in collateral_by_metric(base, scores, retain).items()}
+              for step, scores in checkpoints if step > 0}
+    return damage, [int(step) for step, drops in damage.items() if beyond_bounds(drops, families, bounds)]

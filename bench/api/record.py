@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from bench.api.evaluation import Statistic, unpack
-from bench.api.metrics import Summary, rt90_status
+from bench.api.metrics import COLLATERAL_BOUNDS, Summary, attacker_damage, rt90_status
 from bench.api.typed import (
     constrained,
     from_dict,
@@ -242,6 +242,18 @@ class Record:
 
     def stage(self, name: str) -> list[StageScores]:
         return [s for s in self.stages if s.stage == name]
+
+    def inadmissible_steps(self, bounds: dict[str, float] | None = None) -> list[int]:
+        """The attack's checkpoints beyond the attacker's bound: as recorded, or, for a record written before the
+        bound was checked or against other `bounds`, from its stages (the same rule, bench.api.metrics)."""
+        if bounds is None and self.attack.inadmissible is not None:
+            return list(self.attack.inadmissible)
+        retain = [m for m in self.metrics if m.role == "retain"]
+        base = self.stage("base")[0].scores
+        return attacker_damage(base, [(s.step, s.scores) for s in self.stage("relearn")],
+                               {m.name: m.higher_is_better for m in retain},
+                               {m.name: m.family or "accuracy" for m in retain},
+                               COLLATERAL_BOUNDS if bounds is None else bounds)[1]
 
     def metric_names(self, role: str) -> list[str]:
         """Names of the metrics with `role` ("target", "retain" or "info"), in the task's order."""

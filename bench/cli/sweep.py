@@ -133,17 +133,20 @@ def make_executor(args: argparse.Namespace):
 def grid_overrides(args: argparse.Namespace):
     from bench.harness.sweep import GridOverrides
 
-    return GridOverrides(methods=args.methods, tasks=args.tasks, seeds=args.seeds, fractions=args.fractions,
+    return GridOverrides(methods=args.methods, tasks=args.tasks, seeds=args.seeds, attacks=args.attacks,
+                         fractions=args.fractions,
                          ks=args.ks, controls=not args.no_controls, run=dict(args.set),
                          method_options=dict(args.method_options), task_options=dict(args.task_options))
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("sweep", help="run a grid of methods × tasks × budgets × seeds with their controls (resumable)")
-    p.add_argument("--config", help="sweep TOML file (grid, [run], [tasks.NAME], [methods.NAME]); flags replace its keys")
+    p.add_argument("--config", help="sweep TOML file (grid, [run], [tasks.NAME], [methods.NAME], [attacks.NAME]); flags replace its keys")
     p.add_argument("--methods", type=list_of(str), metavar="M1,M2", help="methods to run")
     p.add_argument("--tasks", type=list_of(str), metavar="T1,T2", help="tasks to run")
     p.add_argument("--seeds", type=seed_list, metavar="S1,S2", help="seeds (default 0,1,2)")
+    p.add_argument("--attacks", type=list_of(str), metavar="A1,A2",
+                   help="attacks every entry meets (default: the run's own, finetune); one unlearning feeds them all")
     p.add_argument("--fractions", type=list_of(float), metavar="F1,F2", help="budgets as fractions of all units")
     p.add_argument("--ks", type=list_of(int), metavar="K1,K2", help="budgets as unit counts")
     p.add_argument("--no-controls", action="store_true", help="do not add the random and none controls")

@@ -124,16 +124,20 @@ def base_depends_on_seed(setup: ResolvedRun, preparation: dict[str, Any]) -> boo
 RELEARNING_FIELDS = (*STEP_BUDGET_FIELDS, "attack", "attack_options", "analyze")
 
 
+def unlearned_id(setup: ResolvedRun) -> str:
+    """The unlearned model's own run id: everything the run id hashes but the attacker's settings."""
+    defaults = RunConfig()
+    before_relearning = dataclasses.replace(setup.cfg, **{f: getattr(defaults, f) for f in RELEARNING_FIELDS})
+    return run_id_of(before_relearning, setup.device.type, setup.loaded.fingerprint, setup.task, setup.method, None)
+
+
 def unlearned_evaluation(setup: ResolvedRun, model: nn.Module, unlearned: UnlearningResult,
                          mask_outside_weights: bool) -> tuple[StageScores, Evaluation]:
     """The unlearned model's scores, shared by runs that differ only in the attack and its budget. The key is
     everything else the run id hashes, and what the method produced: the mask's bits and, when it edited
     weights, their digest (a method whose output is not reproducible, such as an LLM answering differently
     or a GPU kernel's order of sums, then gets its own evaluation instead of another run's)."""
-    defaults = RunConfig()
-    before_relearning = dataclasses.replace(setup.cfg, **{f: getattr(defaults, f) for f in RELEARNING_FIELDS})
-    key_parts = {"unlearned": run_id_of(before_relearning, setup.device.type, setup.loaded.fingerprint, setup.task,
-                                      setup.method, None),
+    key_parts = {"unlearned": unlearned_id(setup),
                  "mask": unlearned.mask.content_hash() if unlearned.mask is not None else None,
                  "weights": weights_digest(model) if unlearned.edited else None, "format": 2}
     return cached_evaluation(setup, model, "unlearned", key_parts, mask_outside_weights)

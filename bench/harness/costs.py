@@ -28,7 +28,7 @@ from typing import Any
 
 from bench.api.record import Record, read_record
 from bench.core.errors import BenchError
-from bench.core.plugins import METHODS, TASKS
+from bench.core.plugins import ATTACKS, METHODS, TASKS
 from bench.harness.config import RunConfig
 
 
@@ -43,7 +43,9 @@ def evaluation_key(config: dict[str, Any], device: str) -> tuple:
 
 
 def step_key(config: dict[str, Any], device: str) -> tuple:
-    return config["task"], config["model"], device, config.get("batch_size"), _options(config["task_options"])
+    # An attack's step costs what its training costs (a LoRA step is not a full fine-tuning step).
+    return (config["task"], config["model"], device, config.get("batch_size"), _options(config["task_options"]),
+            config.get("attack", "finetune"))
 
 
 def unlearn_key(config: dict[str, Any], device: str) -> tuple:
@@ -143,9 +145,10 @@ class CostModel:
             training = timings["relearn"] - evaluations
             if training > 0:
                 self.step[step_key(config, device)].append(training / steps)
-        if "unlearn" in timings:
-            self.unlearn[unlearn_key(config, device)].append(timings["unlearn"])
-            self.unlearn_any_budget[method_key(config, device)].append(timings["unlearn"])
+        if "unlearn" in timings:  # what unlearning costs, also where this run loaded another run's unlearned model
+            seconds = timings.get("unlearn_first", timings["unlearn"])
+            self.unlearn[unlearn_key(config, device)].append(seconds)
+            self.unlearn_any_budget[method_key(config, device)].append(seconds)
         if timings.get("prepare", 0) > 0:
             self.prepare[(config["task"], config["model"], device)].append(timings["prepare"])
 
@@ -185,13 +188,16 @@ class CostModel:
             return statistics.median(values)
 
         evaluation = median(self.evaluation.get(evaluation_key(config, device)), "evaluation")
-        step = median(self.step.get(step_key(config, device)), "relearning step")
+        trains = ATTACKS.get(cfg.attack).trains
+        step = median(self.step.get(step_key(config, device)), "relearning step") if trains else 0.0
         unlearn_times = self.unlearn.get(unlearn_key(config, device)) or self.unlearn_any_budget.get(
             method_key(config, device))
         unlearn = median(unlearn_times, f"unlearning ({cfg.method})")
         # A control that removes nothing reuses the base scores for its unlearned model.
         unlearned_evaluations = 0 if METHODS.get(cfg.method).budget_free else 1
-        checkpoints = sum(1 for c in cfg.checkpoints() if c > 0)
+        # An attack that does not train evaluates once per checkpoint of its own (one for a quantization; an
+        # in-context ladder has more, which this counts as one).
+        checkpoints = sum(1 for c in cfg.checkpoints() if c > 0) if trains else 1
         seconds = unlearn + evaluation * (unlearned_evaluations + checkpoints) + step * cfg.relearn_steps
         if not base_done:
             seconds += evaluation

@@ -28,12 +28,7 @@ from bench.analysis.snapshots import (
 from bench.api.attack import AttackContext, AttackResult, StepBudget
 from bench.api.evaluation import Evaluation, pack
 from bench.api.method import UnlearnContext, UnlearningResult
-from bench.api.metrics import (
-    COLLATERAL_BOUNDS,
-    beyond_bounds,
-    collateral_by_metric,
-    summarize,
-)
+from bench.api.metrics import COLLATERAL_BOUNDS, attacker_damage, summarize
 from bench.api.record import (
     SCHEMA_VERSION,
     AttackInfo,
@@ -72,6 +67,7 @@ from bench.harness.resolution import ResolvedRun, resolve_run, seed_everything
 from bench.harness.resume import RelearnState
 from bench.harness.store import existing_record, index, run_folder
 from bench.harness.uncertainty import rounded, run_uncertainty
+from bench.harness.unlearned_store import unlearn_once
 from bench.neurons.masks import apply_mask
 from bench.neurons.units import unit_space
 
@@ -103,10 +99,8 @@ def attack_info(name: str, entry, attacked: AttackResult, stages: list[StageScor
     retain = {s.name: s.higher_is_better for s in specs if s.role == "retain"}
     families = {s.name: s.family for s in specs if s.role == "retain"}
     base = next(s.scores for s in stages if s.stage == "base")
-    damage = {str(s.step): {m: None if d is None else round(d, 6)
-                            for m, d in collateral_by_metric(base, s.scores, retain).items()}
-              for s in stages if s.stage == "relearn" and s.step > 0}
-    inadmissible = [int(step) for step, drops in damage.items() if beyond_bounds(drops, families, COLLATERAL_BOUNDS)]
+    damage, inadmissible = attacker_damage(base, [(s.step, s.scores) for s in stages if s.stage == "relearn"],
+                                           retain, families, COLLATERAL_BOUNDS)
     if inadmissible:
         console.print(f"[yellow]the attack went beyond the attacker's bound (retain damage > "
                       f"{', '.join(f'{k} {v:g}' for k, v in COLLATERAL_BOUNDS.items())}) at "
@@ -186,10 +180,11 @@ def compute_once(setup: ResolvedRun, *, force: bool = False, setup_seconds: floa
         if not force and (done := existing_record(setup.run_id, setup.cfg)) is not None:
             console.print(f"[green]run {setup.run_id} was recorded by another process meanwhile[/]")
             return done, False
-        return _run_protocol(setup, setup_seconds), True
+        return _run_protocol(setup, setup_seconds, fresh=force), True
 
 
-def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
+def _run_protocol(setup: ResolvedRun, setup_seconds: float, fresh: bool = False) -> Record:
+    """`fresh`: unlearn even where a run with the same unlearned model kept it (`--force` computes everything)."""
     t0 = time.perf_counter() - setup_seconds
     cfg, task = setup.cfg, setup.task
     timings: dict[str, float] = {"setup": setup_seconds}
@@ -223,8 +218,13 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float) -> Record:
         snapshots.append(snapshot_from(ctx.concept_statistics(model, top_k=HAT_K), concept, "base"))
 
     t = time.perf_counter()
-    unlearned = setup.method.unlearn(model, ctx)
+    # Runs that differ only in the attack unlearn once (bench.harness.unlearned_store keeps what the method made).
+    kept = unlearn_once(caches.unlearned_id(setup), setup.run_id, model, lambda: setup.method.unlearn(model, ctx),
+                        fresh=fresh)
+    unlearned = kept.result
     timings["unlearn"] = time.perf_counter() - t
+    if kept.reused_from is not None:  # "unlearn" timed the load; what the unlearning itself cost:
+        timings["unlearn_first"] = kept.seconds
     mask = unlearned.mask
     if mask is not None and mask.k < unlearned.k_requested:
         console.print(f"[yellow]{cfg.method} ranked only {mask.k} units: it prunes {mask.k} of the "

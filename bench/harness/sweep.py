@@ -1,4 +1,5 @@
-"""Sweeps: a grid of runs (methods × tasks × budgets × seeds) with their controls, from a TOML file or flags.
+"""Sweeps: a grid of runs (methods × tasks × budgets × seeds × attacks) with their controls, from a TOML file
+or flags.
 
 Every run is an ordinary protocol run, so a sweep is resumable for free: a run whose record exists (same
 run id) is skipped, and an interrupted sweep picks up at the first run it had not finished. The plan
@@ -28,6 +29,14 @@ The TOML file:
 
     [methods.npo]              # a weight-editing method takes no unit budget: its variants are its budgets
     method_options = [{ steps = 16 }, { steps = 64 }]
+
+    attacks = ["finetune", "quantize"]   # every entry meets every attack (default: the run's own, finetune)
+
+    [attacks.quantize]         # RunConfig fields for one attack's runs; a list of option tables: its variants
+    attack_options = [{ bits = 4 }, { bits = 8 }]
+
+The attacks of one unlearned model are planned next to each other, and share it: it is unlearned once
+(bench.harness.unlearned_store) and evaluated once (bench.harness.caches).
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from bench.api.controls import CONTROLS
 from bench.api.record import Record
 from bench.core.errors import BenchError
-from bench.core.plugins import METHODS, TASKS
+from bench.core.plugins import ATTACKS, METHODS, TASKS
 from bench.harness.config import RunConfig, build_config, coerce_fields, read_toml
 
 if TYPE_CHECKING:
@@ -77,6 +86,11 @@ class SweepSpec:
     # task -> its own seeds (`seeds` in a [tasks.NAME] table), where a board needs more than the sweep's to
     # resolve what it measures (its page states the difference it can detect)
     task_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # The attacks every entry meets (empty: each run's own, from the tables or the default), their settings and
+    # their variants (attack -> option tables).
+    attacks: tuple[str, ...] = ()
+    attack_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attack_variants: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
     def seeds_of(self, task: str) -> tuple[int, ...]:
         return self.task_seeds.get(task, self.seeds)
@@ -100,6 +114,10 @@ class SweepSpec:
             TASKS.entry(name)
         for name in self.method_settings:
             METHODS.entry(name)
+        for name in (*self.attacks, *self.attack_settings):
+            ATTACKS.entry(name)
+        if len(set(self.attacks)) != len(self.attacks):
+            raise BenchError(f"attacks must be distinct, got {list(self.attacks)}")
         for seeds in (self.seeds, *self.task_seeds.values()):
             if not seeds or len(set(seeds)) != len(seeds):
                 raise BenchError(f"seeds must be distinct and at least one, got {list(seeds)}")
@@ -110,15 +128,22 @@ def merge_settings(*layers: dict[str, Any]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():
-            if key in ("method_options", "task_options"):
+            if key in ("method_options", "task_options", "attack_options"):
                 merged[key] = {**merged.get(key, {}), **value}
             else:
                 merged[key] = value
     return merged
 
 
+def attack_layers(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The settings each attack configuration adds to a run (one empty layer when the sweep names no attack)."""
+    return [{"attack": name, **spec.attack_settings.get(name, {}), **({"attack_options": variant} if variant else {})}
+            for name in spec.attacks for variant in spec.attack_variants.get(name, ({},))] or [{}]
+
+
 def plan(spec: SweepSpec, *, has_gpu: bool = False) -> list[RunConfig]:
-    """Every run of the sweep, seeds outermost, then tasks, budgets and methods (controls first)."""
+    """Every run of the sweep, seeds outermost, then tasks, budgets, methods (controls first) and attacks, so that
+    the attacks on one unlearned model run one after another (it is unlearned once, bench.harness.unlearned_store)."""
     spec.validate()
     configs = []
     for seed in sorted({s for task in spec.tasks for s in spec.seeds_of(task)}, key=lambda s: (s not in spec.seeds, s)):
@@ -135,15 +160,17 @@ def plan(spec: SweepSpec, *, has_gpu: bool = False) -> list[RunConfig]:
                         # budget is its own steps (its variants are its budgets).
                         continue
                     for variant in spec.method_variants.get(method, ({},)):
-                        values = merge_settings(spec.run, spec.task_settings.get(task, {}),
-                                                spec.method_settings.get(method, {}), {"method_options": variant})
-                        unit_budget = budget.values() if method_cls.unit_budget else {}
-                        grid = {"method": method, "task": task, "seed": seed, **unit_budget}
-                        if "fraction" in grid or "k" in grid or not method_cls.unit_budget:
-                            # a grid budget replaces any budget in the tables; a weight-editing method takes none
-                            values.pop("fraction", None)
-                            values.pop("k", None)
-                        configs.append(build_config(values, grid, has_gpu=has_gpu))
+                        for attack in attack_layers(spec):
+                            values = merge_settings(spec.run, spec.task_settings.get(task, {}),
+                                                    spec.method_settings.get(method, {}), {"method_options": variant},
+                                                    attack)
+                            unit_budget = budget.values() if method_cls.unit_budget else {}
+                            grid = {"method": method, "task": task, "seed": seed, **unit_budget}
+                            if "fraction" in grid or "k" in grid or not method_cls.unit_budget:
+                                # a grid budget replaces any budget in the tables; a weight-editing method takes none
+                                values.pop("fraction", None)
+                                values.pop("k", None)
+                            configs.append(build_config(values, grid, has_gpu=has_gpu))
     return configs
 
 
@@ -160,26 +187,30 @@ def _tables(raw: Any, key: str, where: str) -> dict[str, dict[str, Any]]:
     return {name: coerce_fields(values, f"{where}: [{key}.{name}]") for name, values in raw.items()}
 
 
-def _variants(methods_raw: dict[str, Any], where: str) -> dict[str, tuple[dict[str, Any], ...]]:
-    """Pop every `method_options` that is a list of tables out of the method tables: those are variants."""
-    variants = {}
-    for name, table in methods_raw.items():
-        options = table.get("method_options") if isinstance(table, dict) else None
+def _variants(raw: dict[str, Any], where: str, kind: str = "method") -> dict[str, tuple[dict[str, Any], ...]]:
+    """Pop every `{kind}_options` that is a list of tables out of the `[{kind}s.NAME]` tables: those are variants."""
+    variants, key = {}, f"{kind}_options"
+    for name, table in raw.items():
+        options = table.get(key) if isinstance(table, dict) else None
         if isinstance(options, list):
             if not options or not all(isinstance(o, dict) for o in options):
-                raise BenchError(f"{where}: [methods.{name}] method_options must be a table or a list of tables")
+                raise BenchError(f"{where}: [{kind}s.{name}] {key} must be a table or a list of tables")
             variants[name] = tuple(dict(o) for o in options)
-            del table["method_options"]
+            del table[key]
     return variants
 
 
 def spec_from_dict(raw: dict[str, Any], where: str) -> SweepSpec:
-    unknown = sorted(set(raw) - {"methods", "tasks", "seeds", "fractions", "ks", "controls", "run"})
+    unknown = sorted(set(raw) - {"methods", "tasks", "seeds", "fractions", "ks", "controls", "run", "attacks"})
     tasks_raw = raw.get("tasks", [])
     methods_raw = raw.get("methods", [])
+    attacks_raw = raw.get("attacks", [])
     if unknown:
         raise BenchError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid: methods, tasks, seeds, "
-                         f"fractions, ks, controls, [run], [tasks.NAME], [methods.NAME]")
+                         f"fractions, ks, controls, attacks, [run], [tasks.NAME], [methods.NAME], [attacks.NAME]")
+    if isinstance(attacks_raw, dict):
+        attacks_raw = {name: dict(table) if isinstance(table, dict) else table for name, table in attacks_raw.items()}
+    attack_variants = _variants(attacks_raw, where, "attack") if isinstance(attacks_raw, dict) else {}
     # `tasks = [...]` lists the tasks; with `[tasks.NAME]` tables (TOML then makes `tasks` a table) the tables
     # list them, and a task without settings gets an empty table. The same goes for methods.
     if isinstance(methods_raw, dict):
@@ -209,6 +240,9 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> SweepSpec:
         method_settings=_tables(methods_raw, "methods", where) if isinstance(methods_raw, dict) else {},
         method_variants=variants,
         task_seeds=task_seeds,
+        attacks=_names(list(attacks_raw) if isinstance(attacks_raw, dict) else attacks_raw, "attacks", where),
+        attack_settings=_tables(attacks_raw, "attacks", where) if isinstance(attacks_raw, dict) else {},
+        attack_variants=attack_variants,
     )
 
 
@@ -289,6 +323,7 @@ class GridOverrides:
     methods: Sequence[str] | None = None
     tasks: Sequence[str] | None = None
     seeds: Sequence[int] | None = None
+    attacks: Sequence[str] | None = None
     fractions: Sequence[float] | None = None
     ks: Sequence[int] | None = None
     controls: bool = True
@@ -300,7 +335,7 @@ class GridOverrides:
 def with_overrides(spec: SweepSpec, overrides: GridOverrides) -> SweepSpec:
     """The sweep of a file with a command line's lists and settings replacing its own."""
     changes: dict[str, Any] = {}
-    for name in ("methods", "tasks", "seeds"):
+    for name in ("methods", "tasks", "seeds", "attacks"):
         if getattr(overrides, name) is not None:
             changes[name] = tuple(getattr(overrides, name))
     if overrides.seeds is not None:

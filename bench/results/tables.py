@@ -6,6 +6,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from bench.api.metrics import COLLATERAL_BOUNDS
 from bench.api.record import Record
 
 
@@ -17,7 +18,25 @@ def fmt(value: float | int | None, digits: int = 3) -> str:
 
 def _title(record: Record) -> str:
     name = escape(record.method.label or record.method.name)  # "[standardized]" is not markup
-    return f"{name} on {record.task.name} ({record.task.concept}): {unlearning_summary(record)}"
+    return (f"{name} on {record.task.name} ({record.task.concept}): {unlearning_summary(record)}; "
+            f"attack {attack_summary(record)}")
+
+
+def attack_summary(record: Record) -> str:
+    """The attack with its options: "finetune", "quantize (bits=8)"."""
+    options = record.config.get("attack_options") or {}
+    return escape(record.attack.name + (f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else ""))
+
+
+def attacker_bound(record: Record) -> str:
+    """Where the attack went beyond the attacker's own bound (its checkpoints that wrecked a retain metric)."""
+    attack = record.attack
+    steps = record.inadmissible_steps()
+    bounds = ", ".join(f"{family} {bound:g}" for family, bound in (attack.bounds or COLLATERAL_BOUNDS).items())
+    checked = "" if attack.inadmissible is not None else "; checked from the stages of a record written before the bound"
+    if not steps:
+        return f"kept at every checkpoint (retain damage ≤ {bounds}{checked})"
+    return f"inadmissible at {attack.unit} {', '.join(map(str, steps))} (retain damage > {bounds}{checked})"
 
 
 def unlearning_summary(record: Record) -> str:
@@ -45,15 +64,20 @@ def stages_table(record: Record) -> Table:
     target, info = record.metric_names("target")[0], record.metric_names("info")[:1]
     retain = record.averaged_retain_names()
     separate = [n for n in record.metric_names("retain") if n not in retain]  # e.g. perplexity
-    table = Table(title=_title(record), caption=_caption(record), box=box.SIMPLE_HEAD)
-    for column in ("stage", "step", "epoch"):
+    beyond = set(record.inadmissible_steps())
+    table = Table(title=_title(record), box=box.SIMPLE_HEAD, caption=_caption(record) + (
+        "\n✗: beyond the attacker's bound (inadmissible)" if beyond else ""))
+    # A relearning stage's step counts the attack's unit (optimizer steps, shots shown, applications).
+    unit = {"shots": "shots", "applications": "applied"}.get(record.attack.unit, "step")
+    for column in ("stage", unit, "epoch"):
         table.add_column(column, justify="right" if column != "stage" else "left")
     table.add_column(f"{target}\n(target)", justify="right", style="bold")
     table.add_column(f"retain mean\n({len(retain)} metrics)", justify="right")
     for name in [*separate, *info]:
         table.add_column(name, justify="right")
     for stage in record.stages:
-        table.add_row(stage.stage, str(stage.step), f"{stage.epoch:.2f}", fmt(stage.scores.get(target)),
+        label = stage.stage + (" ✗" if stage.stage == "relearn" and stage.step in beyond else "")
+        table.add_row(label, str(stage.step), f"{stage.epoch:.2f}", fmt(stage.scores.get(target)),
                       fmt(record.retain_mean(stage.scores)), *[fmt(stage.scores.get(n)) for n in [*separate, *info]])
     return table
 
@@ -91,7 +115,7 @@ def summary_table(record: Record) -> Table:
     table.add_column("metric")
     table.add_column("value", justify="right")
     rt90 = fmt(s.rt90) if s.rt90_status == "reached" else (
-        f"> {s.relearn_steps}" if s.rt90_status == "not reached" else "–")
+        f"> {s.recovery[-1][0] if s.recovery else s.relearn_steps}" if s.rt90_status == "not reached" else "–")
     rows = [
         ("target metric", s.target),
         ("base → unlearned", f"{fmt(s.m_base)} → {fmt(s.m_unlearned)}"),
@@ -101,10 +125,12 @@ def summary_table(record: Record) -> Table:
         *[(f"collateral {name}", with_interval(f"collateral/{name}", drop))
           for name, drop in s.collateral_by_metric.items()],
         ("removed", with_interval("removed", s.removed)),
-        ("rt90 (steps)", rt90),
+        (f"rt90 ({record.attack.unit})", rt90),
         ("aurc", with_interval("aurc", s.aurc)),
         ("resistance", with_interval("resistance", s.resistance)),
         ("recovery r(t)", ", ".join(f"{step}:{fmt(r, 2)}" for step, r in s.recovery)),
+        ("attack", attack_summary(record)),
+        ("attacker's bound", attacker_bound(record)),
         ("wall time", f"{record.timings.get('total', 0):.0f} s on {record.provenance.device['type']}"),
     ]
     for name, value in rows:
