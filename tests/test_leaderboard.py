@@ -300,3 +300,20 @@ def test_the_resolution_is_the_compared_models_not_the_never_learned_controls():
     resolution = board_of(records + never).resolution()
     low, high = (float(x) for x in resolution.split("model is ")[1].split(" ")[0].split("–"))
     assert 0.017 < low <= high < 0.023  # 200 examples with a per-example SD of about 0.14, not the control's 0
+
+
+def test_the_page_names_every_checkpoint_beyond_the_attackers_bound():
+    from tests.made_records import made_sweep
+
+    records = made_sweep({"none": [(0.8, 0.8, 0.8, 0.8)] * 2, "random": [(0.3, 0.5, 0.6, 0.7)] * 2})
+    (board,) = build_boards(records)
+    assert board.attacker_bound().endswith("records written before the bound are checked from their own stages): "
+                                           "held throughout.")
+    last = records[-1].stage("relearn")[-1].step
+    records[-1] = dataclasses.replace(records[-1], attack=dataclasses.replace(
+        records[-1].attack, inadmissible=[last], bounds=dict(board.bounds)))
+    (board,) = build_boards(records)
+    note = board.attacker_bound()
+    assert "random at " in note and "none at" not in note
+    assert f"seed 1 at steps {last}" in note and "inadmissible" in note and "seed 0" not in note
+    assert note in markdown(board)

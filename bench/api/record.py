@@ -245,8 +245,8 @@ class Record:
 
     def inadmissible_steps(self, bounds: dict[str, float] | None = None) -> list[int]:
         """The attack's checkpoints beyond the attacker's bound: as recorded, or, for a record written before the
-        bound was checked or against other `bounds`, from its stages (the same rule, bench.api.metrics)."""
-        if bounds is None and self.attack.inadmissible is not None:
+        bound was checked or against other `bounds` than it was checked with, from its stages (the same rule, bench.api.metrics)."""
+        if self.attack.inadmissible is not None and (bounds is None or bounds == self.attack.bounds):
             return list(self.attack.inadmissible)
         retain = [m for m in self.metrics if m.role == "retain"]
         base = self.stage("base")[0].scores

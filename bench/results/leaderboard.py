@@ -178,6 +178,24 @@ class Board:
         return (f"the target's 95% half-width at the base model is {min(defined):.3f}–{max(defined):.3f} ({on}"
                 f"{_numbers(sizes)} evaluation examples resampled)")
 
+    def attacker_bound(self) -> str:
+        """Where the attack went beyond the attacker's own bound (a retain metric's drop from the base model past
+        the collateral bound at a relearning checkpoint): those checkpoints left the model unusable."""
+        beyond = []
+        for e in self.entries:
+            seeds = [(r.config["seed"], steps) for r in e.records if (steps := r.inadmissible_steps(self.bounds))]
+            if seeds:
+                unit = e.records[0].attack.unit
+                beyond.append(f"{e.label} at {e.budget}: " + ", ".join(
+                    f"seed {seed} at {unit} {', '.join(map(str, steps))}" for seed, steps in seeds))
+        older = any(r.attack.inadmissible is None for e in self.entries for r in e.records)
+        how = "; records written before the bound are checked from their own stages" if older else ""
+        head = f"Attacker's bound (the collateral bounds, against the base model at every relearning checkpoint{how})"
+        if not beyond:
+            return f"{head}: held throughout."
+        return (f"{head}: the attack went beyond it, so these checkpoints are inadmissible (what it recovered there "
+                "is not the concept coming back to a usable model): " + "; ".join(beyond) + ".")
+
     def rule(self) -> str:
         """The board's error rate and its correction, with the sizes of its two families of tests."""
         return (f"Verdicts are two-sided paired tests at α = {ALPHA:g}, {HOLM}-corrected within each family: "

@@ -123,6 +123,7 @@ def board_notes(board: Board) -> list[str]:
              f"Resolution: {board.resolution()}.",
              "Collateral bounds: " + ", ".join(f"{family} {bound:g}" for family, bound in board.bounds.items()) +
              " (relative drop of an accuracy or F1; relative rise of the mean token NLL).",
+             board.attacker_bound(),
              "Forgetting resolved above 0 at a seed (a one-sided test at 2.5%: exact McNemar for an accuracy, else "
              "the bootstrap's error; it decides where r(t) is defined) in: " + "; ".join(
                  f"{e.label} at {e.budget}: {e.resolved}/{len(e.records)} seeds" for e in board.entries
