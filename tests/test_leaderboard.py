@@ -317,3 +317,20 @@ def test_the_page_names_every_checkpoint_beyond_the_attackers_bound():
     assert "random at " in note and "none at" not in note
     assert f"seed 1 at steps {last}" in note and "inadmissible" in note and "seed 0" not in note
     assert note in markdown(board)
+
+
+def test_records_of_another_attack_get_their_own_board_not_a_place_in_the_fine_tunes_ranking():
+    from bench.results.pages import board_slug
+    from tests.made_records import made_sweep
+
+    finetuned = made_sweep({"none": [(0.8, 0.8, 0.8, 0.8)] * 2, "random": [(0.3, 0.5, 0.6, 0.7)] * 2})
+    quantized = [dataclasses.replace(r, config={**r.config, "attack": "quantize", "attack_options": {"bits": 4}},
+                                     attack=dataclasses.replace(r.attack, name="quantize"))
+                 for r in made_sweep({"none": [(0.8, 0.8, 0.8, 0.8)] * 2, "random": [(0.3, 0.3, 0.3, 0.3)] * 2})]
+    boards = build_boards(finetuned + quantized)
+    assert len(boards) == 2 and all(len(b.entries) == 2 for b in boards)
+    variants = sorted(b.variant for b in boards)
+    assert variants == ["cpu, task version 1", "cpu, task version 1, attack quantize (bits=4)"]
+    assert sorted(board_slug(b) for b in boards)[1].endswith("-quantize-bits=4")
+    (alone,) = build_boards(finetuned)
+    assert alone.variant is None

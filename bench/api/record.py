@@ -243,6 +243,11 @@ class Record:
     def stage(self, name: str) -> list[StageScores]:
         return [s for s in self.stages if s.stage == name]
 
+    def attack_label(self) -> str:
+        """The attack with its options: "finetune", "quantize (bits=8)"."""
+        options = self.config.get("attack_options") or {}
+        return self.attack.name + (f" ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})" if options else "")
+
     def inadmissible_steps(self, bounds: dict[str, float] | None = None) -> list[int]:
         """The attack's checkpoints beyond the attacker's bound: as recorded, or, for a record written before the
         bound was checked or against other `bounds` than it was checked with, from its stages (the same rule, bench.api.metrics)."""

@@ -101,6 +101,9 @@ def _mask_counts(records: list[Record]) -> tuple[int | None, int | None, int | N
     return (min(m.k for m in masks), first.k if first.k_requested is None else first.k_requested, first.total)
 
 
+DEFAULT_ATTACK = "finetune"
+
+
 def method_label(record: Record) -> str:
     """The method's own name for what ran (its options included); records from before methods named
     themselves show the name and the explicit options."""
@@ -131,11 +134,16 @@ class Board:
     base_half_widths: list[float] = field(default_factory=list)  # the target's 95% half-width at each base model
     # Where a task's records come from more than one setting (device, task version), one board per setting,
     # named by it: its runs are paired, ranked and plotted among themselves only. None: the task's only setting.
-    split: tuple[str, int] | None = None  # (device type, task version)
+    # (device type, task version, attack): an attack other than the default fine-tune is named on its own board
+    # (the attacker matrix across attacks is another view, not a mixture of them in one ranking).
+    split: tuple[str, int, str] | None = None
 
     @property
     def variant(self) -> str | None:
-        return f"{self.split[0]}, task version {self.split[1]}" if self.split else None
+        if not self.split:
+            return None
+        device, version, attack = self.split
+        return f"{device}, task version {version}" + ("" if attack == DEFAULT_ATTACK else f", attack {attack}")
 
     def title(self) -> str:
         return f"{self.task} ({self.concept})" + (f": {self.variant}" if self.variant else "")
@@ -396,18 +404,19 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None,
     for (key, _label, _budget), recs in groups.items():
         if recs[0].method.name in CONTROL_METHODS and not recs[0].config.get("method_options"):
             controls_by_key[key][recs[0].method.name] = {r.config["seed"]: r for r in recs}
-    by_task: dict[tuple[str, str, str, int], list[Entry]] = defaultdict(list)
+    by_task: dict[tuple[str, str, str, int, str], list[Entry]] = defaultdict(list)
     for recs in groups.values():
         first = recs[0]
         controls = {**controls_by_key.get(pairing_key(first, with_budget=False), {}),
                     **controls_by_key.get(pairing_key(first), {})}
         entry = _entry(recs, controls, resampler)
-        by_task[(entry.task, entry.concept, first.provenance.device["type"], first.task.version)].append(entry)
+        by_task[(entry.task, entry.concept, first.provenance.device["type"], first.task.version,
+                 first.attack_label())].append(entry)
     settings: dict[tuple[str, str], int] = defaultdict(int)
-    for task, concept, _device, _version in by_task:
+    for task, concept, _device, _version, _attack in by_task:
         settings[(task, concept)] += 1
     boards = []
-    for (task, concept, device, version), entries in sorted(by_task.items()):
+    for (task, concept, device, version, attack), entries in sorted(by_task.items()):
         metrics = entries[0].records[0].metrics
         retain = {m.name: m.family or "accuracy" for m in metrics if m.role == "retain"}
         target = entries[0].records[0].summary.target
@@ -416,7 +425,7 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None,
         # Within a rank group, the higher score first (as `ranked()` lists them); then the rest by name.
         entries.sort(key=lambda e: (e.rank is None, e.rank or 0, -e.stats["score"].mean if e.rank is not None else 0,
                                     e.is_control, e.label, e.budget_size))
-        split = (device, version) if settings[(task, concept)] > 1 else None
+        split = (device, version, attack) if settings[(task, concept)] > 1 else None
         none_seeds = max((len(e.records) for e in entries if e.method == BASE_CONTROL), default=0)
         widths = [paired.half_width(resampler.run(r).at("base")) for e in entries
                   if e.method != NEVER_LEARNED_CONTROL for r in e.records]

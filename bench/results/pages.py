@@ -7,12 +7,14 @@ from __future__ import annotations
 import html
 import io
 import math
+import re
 from pathlib import Path
 
 from bench.api.controls import BUDGET_FREE_CONTROLS, NEVER_LEARNED_CONTROL
 from bench.core.files import write_json_atomic, write_text_atomic
 from bench.results.inference import UNDEFINED, Estimate
 from bench.results.leaderboard import (
+    DEFAULT_ATTACK,
     RANKING_RULE,
     UNDEFINED_NOTE,
     Board,
@@ -34,6 +36,8 @@ CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":"), "never-learned"
 
 def board_slug(board: Board) -> str:
     variant = f"-{board.split[0]}-v{board.split[1]}" if board.split else ""
+    if board.split and board.split[2] != DEFAULT_ATTACK:
+        variant += "-" + re.sub(r"[^A-Za-z0-9=.-]+", "-", board.split[2]).strip("-")
     return f"{board.task}-{board.concept}{variant}".replace("/", "_").replace(" ", "_")
 
 

@@ -24,8 +24,7 @@ def _title(record: Record) -> str:
 
 def attack_summary(record: Record) -> str:
     """The attack with its options: "finetune", "quantize (bits=8)"."""
-    options = record.config.get("attack_options") or {}
-    return escape(record.attack.name + (f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else ""))
+    return escape(record.attack_label())
 
 
 def attacker_bound(record: Record) -> str:
