@@ -47,6 +47,11 @@ class MethodInfo:
     info: dict[str, Any] = field(default_factory=dict)  # what the method reports of itself (its ranking, its LLM)
 
 
+def with_options(name: str, options: dict[str, Any] | None) -> str:
+    """A plug-in's name with its explicit options: "quantize (bits=8)"."""
+    return name + (f" ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})" if options else "")
+
+
 @dataclass
 class AttackInfo:
     """The relearning attack that ran (its options are in the config's `attack_options`)."""
@@ -245,8 +250,7 @@ class Record:
 
     def attack_label(self) -> str:
         """The attack with its options: "finetune", "quantize (bits=8)"."""
-        options = self.config.get("attack_options") or {}
-        return self.attack.name + (f" ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})" if options else "")
+        return with_options(self.attack.name, self.config.get("attack_options"))
 
     def inadmissible_steps(self, bounds: dict[str, float] | None = None) -> list[int]:
         """The attack's checkpoints beyond the attacker's bound: as recorded, or, for a record written before the

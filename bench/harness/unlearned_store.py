@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
 from bench.api.method import UnlearningResult
@@ -84,8 +84,7 @@ def _timed(unlearn: Callable[[], UnlearningResult]) -> Unlearned:
 
 def _keep(folder: Path, model: nn.Module, done: Unlearned, run_id: str, limit: int) -> None:
     result = done.result
-    weights = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()} if result.edited else {}
-    size = sum(t.numel() * t.element_size() for t in weights.values())
+    size = sum(t.numel() * t.element_size() for t in model.state_dict().values()) if result.edited else 0
     if size > limit:
         console.print(f"[dim]unlearned weights ({size / 1e9:.1f} GB) exceed BENCH_UNLEARNED_GB; not kept[/]")
         return
@@ -99,9 +98,8 @@ def _keep(folder: Path, model: nn.Module, done: Unlearned, run_id: str, limit: i
             result.mask.save(staging / MASK)
         if result.scores is not None:
             save_file({"scores": result.scores.detach().cpu().contiguous()}, str(staging / SCORES))
-        if weights:
-            # Tied weights share storage; safetensors refuses shared tensors, so each is saved as its own copy.
-            save_file({name: t.clone() for name, t in weights.items()}, str(staging / WEIGHTS))
+        if result.edited:
+            save_model(model, str(staging / WEIGHTS))  # tied weights saved once, restored by load_model
         write_json_atomic(staging / META, meta)  # written last: a folder without it is not kept
         if folder.exists():
             folder.rename(Path(tmp) / "stale")
@@ -114,11 +112,7 @@ def _load(folder: Path, model: nn.Module) -> Unlearned:
     mask = UnitMask.load(folder / MASK) if meta["mask"] else None
     scores = load_file(str(folder / SCORES))["scores"] if meta["scores"] else None
     if meta["edited"]:
-        weights = load_file(str(folder / WEIGHTS))
-        missing = set(model.state_dict()) ^ set(weights)
-        if missing:
-            raise BenchError(f"the kept weights do not match the model's parameters ({sorted(missing)[:3]} ...)")
-        model.load_state_dict(weights, strict=True)
+        load_model(model, str(folder / WEIGHTS), strict=True)  # refuses weights of another architecture
     os.utime(folder / META)  # recently used: evicted last
     result = UnlearningResult(mask=mask, k_requested=meta["k_requested"], scores=scores, info=meta["info"],
                               files=meta["files"], edited=meta["edited"], budget=meta["budget"])

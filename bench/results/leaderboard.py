@@ -28,7 +28,7 @@ from bench.api.controls import (
     RANDOM_CONTROL,
 )
 from bench.api.metrics import COLLATERAL_BOUNDS
-from bench.api.record import Record
+from bench.api.record import Record, with_options
 from bench.core.errors import BenchError, UnknownNameError
 from bench.results import paired
 from bench.results.columns import (
@@ -109,10 +109,7 @@ def method_label(record: Record) -> str:
     themselves show the name and the explicit options."""
     if record.method.label:
         return record.method.label
-    options = record.config.get("method_options") or {}
-    if not options:
-        return record.method.name
-    return f"{record.method.name} ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
+    return with_options(record.method.name, record.config.get("method_options"))
 
 
 def _numbers(values: set) -> str:
