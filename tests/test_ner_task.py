@@ -132,3 +132,16 @@ def test_hub_datasets_with_class_label_tags_are_converted(monkeypatch):
     assert task.splits["train"][0].tags == ("B-PER", "O", "O", "B-LOC", "I-LOC", "O")
     assert len(task.eval_sentences) == 6  # validation (as dev) + test, without the repeat of a dev sentence
     assert task.duplicates_dropped == 2 and task.describe_data()["duplicates_dropped"] == 2
+
+
+def test_default_concept_is_the_location_type_with_the_most_entities(tmp_path):
+    # OntoNotes has two location types: GPE (countries, cities) and LOC (rivers, mountains); the bigger one is
+    # the concept, whichever comes first in the list of names.
+    rows = [f"day\tO\n{i}\tO\n{row}" for i in range(20) for row in
+            ("Paris\tB-GPE\nis\tO\nnice\tO", "the\tO\nAlps\tB-LOC\nand\tO\nRome\tB-GPE",
+             "Bob\tB-PERSON\nleft\tO\nOslo\tB-GPE")]
+    path = tmp_path / "both.conll"
+    path.write_text("\n\n".join(rows) + "\n")
+    task = make_task(path)
+    assert task.concept == "GPE" and set(task.types) == {"GPE", "LOC", "PERSON"}
+    assert make_task(path, concept="LOC").concept == "LOC"

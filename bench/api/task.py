@@ -133,6 +133,9 @@ class Task(ABC):
 
     # Why the task cannot have a never-learned control, when it cannot (its capability comes from pretraining).
     never_learned_impossible: ClassVar[str] = "the task defines no preparation without the concept"
+    # What the attack's recovery means on this task, where it is not "the concept the preparation taught comes
+    # back" (a capability from pretraining, say): every page of the task says it in these words.
+    relearning_reads: ClassVar[str | None] = None
 
     @classmethod
     def has_never_learned_control(cls) -> bool:

@@ -161,7 +161,10 @@ class Board:
         task_versions = sorted({r.task.version for r in records})
         options = ", ".join(f"{k}={v}" for k, v in sorted(cfg["task_options"].items())) or "defaults"
         taken = sorted({r.summary.relearn_steps for r in records}, key=str)
-        return (f"profile {cfg['profile']}; relearning {', '.join(map(str, taken))} steps taken at lr "
+        # Labels a model made (the silver NER corpus) are said on the page, with the model that made them.
+        labels = sorted({str(r.task.data["labels"]) for r in records if "labels" in r.task.data})
+        data = f"labels {'; '.join(labels)}; " if labels else ""
+        return (f"{data}profile {cfg['profile']}; relearning {', '.join(map(str, taken))} steps taken at lr "
                 f"{cfg['relearn_lr']:g} (constant after {cfg.get('relearn_warmup_steps')} warmup steps), batch "
                 f"{cfg['batch_size']}, evaluated at steps {', '.join(map(str, sorted({s.step for r in records for s in r.stage('relearn')})))}; "
                 f"task options: {options}; {cfg['unit_space']} units, {cfg['mask_mode']} masks; "

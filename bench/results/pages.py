@@ -141,6 +141,9 @@ def board_notes(board: Board) -> list[str]:
     never = never_learned_note(board)
     if never:
         notes.append(never)
+    reads = relearning_note(board)
+    if reads:
+        notes.insert(0, reads)
     groups = rank_comparisons(board)
     if groups:
         notes.append(groups)
@@ -152,14 +155,27 @@ def board_notes(board: Board) -> list[str]:
     return notes
 
 
-def never_learned_note(board: Board) -> str | None:
-    """Why the board has no never-learned control, where its task cannot have one."""
+def _task_class(name: str):
     from bench.core.errors import BenchError
     from bench.core.plugins import TASKS
 
     try:
-        task = TASKS.get(board.task)
+        return TASKS.get(name)
     except BenchError:  # records of a task no longer installed: nothing to say about it
+        return None
+
+
+def relearning_note(board: Board) -> str | None:
+    """What the attack's recovery means on this board's task, where the task says it reads differently."""
+    task = _task_class(board.task)
+    reads = getattr(task, "relearning_reads", None)
+    return None if not reads else f"What relearning means here: {reads}."
+
+
+def never_learned_note(board: Board) -> str | None:
+    """Why the board has no never-learned control, where its task cannot have one."""
+    task = _task_class(board.task)
+    if task is None:
         return None
     if not task.has_never_learned_control():
         return f"No never-learned control on this task: {task.never_learned_impossible}."
