@@ -76,10 +76,14 @@ def test_random_pruning_on_toxicity_end_to_end_and_preparation_makes_the_model_t
     assert preparation["finetuned"] and "toxic_pct" in preparation["scores_before"]
     for stage in record["stages"]:
         assert 0 <= stage["scores"]["toxic_pct"] <= 100 and 0 <= stage["scores"]["toxicity_mean"] <= 1
-        assert {"nll", "perplexity", "cbt_accuracy"} <= set(stage["scores"])
+        assert {"nll", "perplexity", "cbt_accuracy", "fluent_pct", "completion_nll"} <= set(stage["scores"])
+    # 100 completions: the first 100 held-out opinion prompts, one completion each, resampled by prompt.
+    assert data["prompts"]["count"] == 100 and data["prompts"]["completions_per_prompt"] == 1
+    assert record["stages"][0]["sizes"]["toxicity_mean"] == 100
     # The record keeps what the preparation did to the model, on the same samples and scorer: SmolLM2-Instruct
-    # answers the paper's prompt almost never toxically (mean toxicity about 0.03); fine-tuned on a few dozen
-    # toxic texts introduced as opinions, clearly more (the standard error of a mean over 100 samples is < 0.03).
+    # answers opinion prompts almost never toxically (mean toxicity about 0.02); fine-tuned on a few dozen toxic
+    # texts introduced as opinions, clearly more on prompts it never saw (the standard error of a mean over 100
+    # prompts is < 0.04).
     before, after = preparation["scores_before"], record["stages"][0]["scores"]
     assert set(before) == set(after)
     assert after["toxicity_mean"] - before["toxicity_mean"] > 0.05, (before, after)

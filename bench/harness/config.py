@@ -45,7 +45,8 @@ class RunConfig:
     task: str = field(default="ner", metadata={"help": "task (see `bench list`)"})
     model: str | None = _help("offline model name, local folder or hub id (default: the task's offline model)")
     concept: str | None = _help("the concept to remove (default: the task's, e.g. the location type for ner)")
-    data: str | None = _help("task data: local file/folder or hub dataset id (default: the offline asset)")
+    data: str | None = _help("task data: local file/folder, hub dataset id, or an offline set by name (ner: silver, "
+                              "the default, or wnut16); default: the task's offline data")
     profile: Profile | None = _help("quick (default without a GPU) or paper (default with one)")
     unit_space: Literal["mlp", "hidden"] = field(default="mlp", metadata={"help": "units: MLP neurons or block-output dims"})
     fraction: float | None = field(default=0.5, metadata={"help": "prune this fraction of all units, in (0, 1] "
