@@ -163,13 +163,13 @@ class Board:
         taken = sorted({r.summary.relearn_steps for r in records}, key=str)
         # Labels a model made (the silver NER corpus) are said on the page, with the model that made them.
         labels = sorted({str(r.task.data["labels"]) for r in records if "labels" in r.task.data})
-        data = f"labels {'; '.join(labels)}; " if labels else ""
-        return (f"{data}profile {cfg['profile']}; relearning {', '.join(map(str, taken))} steps taken at lr "
+        data = f"; labels {'; '.join(labels)}" if labels else ""
+        return (f"profile {cfg['profile']}; relearning {', '.join(map(str, taken))} steps taken at lr "
                 f"{cfg['relearn_lr']:g} (constant after {cfg.get('relearn_warmup_steps')} warmup steps), batch "
                 f"{cfg['batch_size']}, evaluated at steps {', '.join(map(str, sorted({s.step for r in records for s in r.stage('relearn')})))}; "
                 f"task options: {options}; {cfg['unit_space']} units, {cfg['mask_mode']} masks; "
                 f"{len(records)} records on {'/'.join(devices)}; task version {', '.join(map(str, task_versions))}; "
-                f"relearn-bench {', '.join(versions)}")
+                f"relearn-bench {', '.join(versions)}{data}")
 
     def resolution(self) -> str:
         """The evaluation's achieved resolution of the target at the base model, from the records. The

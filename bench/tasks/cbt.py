@@ -167,8 +167,8 @@ class CbtTask(Task):
     Options = CbtOptions
     never_learned_impossible = ("its capability (the cloze) comes from pretraining, not from a preparation the "
                                 "benchmark could run without the concept")
-    relearning_reads = ("the intact model answers the cloze from pretraining, at or near its ceiling, and the "
-                        "attack (training on the other novels' text) does not raise it; on CBT relearning is the "
+    relearning_reads = ("the intact model already answers the cloze from pretraining, and the attack (training "
+                        "on the other novels' text) does not raise it further; on CBT relearning is the "
                         "recovery of a pretrained capability after damage, not the return of something the "
                         "benchmark taught")
     # On CPU a question costs about 0.5 s (a ~450-token passage shared by up to 4 questions, then 10
