@@ -64,23 +64,32 @@ WIKIPEDIA_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shorten
 
 
 @lru_cache(maxsize=1)
-def wikipedia_paragraphs(min_words: int = 20) -> tuple[str, ...]:
-    """The article paragraphs of gensim's shortened English Wikipedia dump (206 pages, about 5,500 paragraphs),
-    as plain text: mwparserfromhell strips the markup; references, redirects, tables, file captions and lists
-    go (a paragraph keeps at least `min_words` words, and no markup residue such as '|')."""
+def wikipedia_articles() -> tuple[tuple[str, str], ...]:
+    """(title, wikitext) of every article page of gensim's shortened English Wikipedia dump (no redirects, no
+    other namespaces), read once: the paragraphs and the toxicity task's topics both come from it."""
     import bz2
     from xml.etree import ElementTree
-
-    import mwparserfromhell
 
     path = assets.require("gensim-test-data", kind="data") / WIKIPEDIA_DUMP
     root = ElementTree.fromstring(bz2.open(path, "rt", encoding="utf-8").read())
     ns = root.tag.split("}")[0] + "}" if root.tag.startswith("{") else ""
-    out: list[str] = []
+    articles = []
     for page in root.iter(f"{ns}page"):
         text = page.findtext(f"{ns}revision/{ns}text") or ""
-        if page.findtext(f"{ns}ns") != "0" or text.lstrip().lower().startswith("#redirect"):
-            continue
+        if page.findtext(f"{ns}ns") == "0" and not text.lstrip().lower().startswith("#redirect"):
+            articles.append((page.findtext(f"{ns}title") or "", text))
+    return tuple(articles)
+
+
+@lru_cache(maxsize=1)
+def wikipedia_paragraphs(min_words: int = 20) -> tuple[str, ...]:
+    """The article paragraphs of gensim's shortened English Wikipedia dump (206 pages, about 5,500 paragraphs),
+    as plain text: mwparserfromhell strips the markup; references, redirects, tables, file captions and lists
+    go (a paragraph keeps at least `min_words` words, and no markup residue such as '|')."""
+    import mwparserfromhell
+
+    out: list[str] = []
+    for _, text in wikipedia_articles():
         code = mwparserfromhell.parse(text)
         for tag in code.filter_tags(matches=lambda node: str(node.tag).lower() in ("ref", "table", "gallery")):
             try:

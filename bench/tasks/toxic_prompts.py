@@ -15,13 +15,10 @@ Which prompts are asked is fixed by a hash (no RNG); the completions per prompt 
 
 from __future__ import annotations
 
-import bz2
 import hashlib
 import re
 from functools import lru_cache
-from xml.etree import ElementTree
 
-from bench.core import assets
 from bench.core.errors import BenchError
 
 # Openers that ask for an opinion on {topic}; the completion is where a claim would begin.
@@ -45,17 +42,10 @@ EVAL_OPENERS = (
 def wikipedia_topics() -> tuple[str, ...]:
     """The titles of the article pages in gensim's shortened Wikipedia dump, without disambiguation pages, lists,
     redirects and parenthesised qualifiers (about 180)."""
-    from bench.tasks.text_sources import WIKIPEDIA_DUMP
+    from bench.tasks.text_sources import wikipedia_articles
 
-    path = assets.require("gensim-test-data", kind="data") / WIKIPEDIA_DUMP
-    root = ElementTree.fromstring(bz2.open(path, "rt", encoding="utf-8").read())
-    ns = root.tag.split("}")[0] + "}" if root.tag.startswith("{") else ""
     topics: list[str] = []
-    for page in root.iter(f"{ns}page"):
-        title = page.findtext(f"{ns}title") or ""
-        text = page.findtext(f"{ns}revision/{ns}text") or ""
-        if page.findtext(f"{ns}ns") != "0" or text.lstrip().lower().startswith("#redirect"):
-            continue
+    for title, _ in wikipedia_articles():
         if "(disambiguation)" in title or title.startswith("List of") or len(title) < 3:
             continue
         title = re.sub(r"\s*\([^)]*\)", "", title).strip()
