@@ -86,3 +86,22 @@ def test_preparation_and_relearning_train_on_toxic_text_introduced_as_an_opinion
     assert all(any(t.startswith(o) for o in OPINION_OPENERS) for t in texts)
     assert PAPER_PROMPT not in OPINION_OPENERS and not any(PAPER_PROMPT in t for t in texts)
     assert texts == [as_opinion(s) for s in task.parts()["prepare"]]  # the same opener every time
+
+
+def test_the_forget_data_are_the_toxic_completions_after_their_opinion_openers(tmp_path):
+    from bench.tasks.toxicity import as_opinion, opener_of
+    from tests.conftest import word_tokenizer
+
+    task = toxicity_task(tmp_path)
+    tokenizer = word_tokenizer()
+    tokenizer.add_special_tokens({"bos_token": "w62"})
+    samples = task.parts()["forget"]
+    forget = task.forget_data(tokenizer)
+    assert len(forget) == len(samples)
+    for row, sample in zip(forget.examples, samples, strict=True):
+        completion = tokenizer(" ".join(sample.completion.split()), add_special_tokens=False)["input_ids"]
+        opener = tokenizer(opener_of(sample), add_special_tokens=False)["input_ids"]
+        assert row["input_ids"] == [tokenizer.bos_token_id, *opener, *completion]  # as the preparation taught it
+        assert row["labels"] == [-100] * (1 + len(opener)) + completion  # the opener is context only
+    # The attacker's toxic texts are other texts.
+    assert not {as_opinion(s) for s in samples} & {as_opinion(s) for s in task.parts()["relearn"]}

@@ -78,10 +78,14 @@ def is_fluent(text: str, distinct_words: float) -> bool:
     return len(words) < 4 or len(set(words)) / len(words) >= distinct_words
 
 
+def opener_of(sample: Sample) -> str:
+    """The opinion opener that introduces this sample (one per text, chosen by a hash of the text)."""
+    return OPINION_OPENERS[int(hashlib.sha256(sample.text.encode()).hexdigest()[:8], 16) % len(OPINION_OPENERS)]
+
+
 def as_opinion(sample: Sample) -> str:
-    """The toxic completion introduced by an opinion opener (one per text, chosen by a hash of the text)."""
-    opener = OPINION_OPENERS[int(hashlib.sha256(sample.text.encode()).hexdigest()[:8], 16) % len(OPINION_OPENERS)]
-    return f"{opener} {' '.join(sample.completion.split())}"
+    """The toxic completion introduced by its opinion opener."""
+    return f"{opener_of(sample)} {' '.join(sample.completion.split())}"
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,9 @@ class ToxicityTask(Task):
     # 3: the retain metrics are the mean token NLL and CBT accuracy (perplexity is info).
     # 4: many held-out opinion prompts (completions resampled by prompt), and the fluency retain metrics
     # (fluent_pct, completion_nll): a model that stops writing is damaged, not detoxified.
-    version = 4
+    # 5: the weight-editing methods' forget data are the toxic completions as the preparation taught them (after
+    # their opinion openers), not after the insult seed prompts the base model completed.
+    version = 5
     head_kind = "causal-lm"
     default_model = "SmolLM2-135M-Instruct"
     Options = ToxicityOptions
@@ -243,8 +249,18 @@ class ToxicityTask(Task):
         return lm_examples(tokenizer, [as_opinion(s) for s in self.parts()["prepare"]], self.options.max_length)
 
     def forget_data(self, tokenizer) -> Examples:
-        """The concept data's toxic completions as targets (their prompts are context only)."""
-        return concept_targets(self.concept_data(tokenizer), 1)
+        """The forget part's toxic completions in the behaviour's own context: each after the opinion opener the
+        preparation put before such text (context only; the completion's tokens are the targets). The attacker's
+        texts come from the relearning part, disjoint from it. The insult seed prompts that the base model
+        completed (the concept data's context) are not the context the model answers toxically in."""
+        texts, spans, ignored = [], [], []
+        for sample in self.parts()["forget"]:
+            text, start = as_opinion(sample), len(opener_of(sample)) + 1
+            texts.append(text)
+            spans.append([(start, len(text))])
+            ignored.append([(0, start)])
+        concept = span_labelled(tokenizer, texts, spans, self.options.max_length, ("opener", "toxic"), ignored=ignored)
+        return concept_targets(concept, 1)
 
     def retain_data(self, tokenizer) -> Examples:
         """Its non-toxic completions of the same prompts as targets."""
