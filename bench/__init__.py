@@ -29,6 +29,7 @@ _EXPORTS = {
     "PruningMethod": "bench.api.method",
     "WeightEditingMethod": "bench.api.method",
     "StepBudget": "bench.api.method",
+    "ObjectiveRule": "bench.api.method",
     "METHODS": "bench.core.plugins",
     "UnlearningResult": "bench.api.method",
     "UnlearnContext": "bench.api.method",

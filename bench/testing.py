@@ -13,6 +13,9 @@ a CPU, nothing downloaded):
   scores of that shape;
 - **edits** (a weight-editing method): `unlearn` reports edited weights, changes some, and leaves every weight
   trainable for relearning;
+- **objective** (a `WeightEditingMethod`): the record keeps the objective's terms at the start and the end, and
+  the term its `objective` rule watches is among them (the rule may fail on the tiny run: it is measured, not
+  required);
 - **deterministic**: the same seed gives the same mask (the same edited weights);
 - **no hooks left**: every forward, pre-forward and backward hook the method added is removed;
 - **record**: a whole protocol run with the method writes a record that validates (schema and consistency).
@@ -169,10 +172,13 @@ def _context(setup, model: nn.Module):
 
 
 def _unlearn(setup, model: nn.Module, ctx, check: str):
+    from bench.api.method import ObjectiveMismatch
     from bench.core.errors import BenchError
 
     try:
         return setup.method.unlearn(model, ctx)
+    except ObjectiveMismatch as exc:
+        raise AssertionError(f"objective: {exc}") from None
     except BenchError as exc:  # the harness refused what the method returned
         raise AssertionError(f"{check}: {exc}") from None
 
@@ -216,8 +222,10 @@ def _check_edits(setup) -> list[str]:
     weight trainable for relearning, and edits the same way twice from the same weights and seed."""
     import copy
 
+    from bench.api.method import WeightEditingMethod
+
     original = setup.loaded.model.eval()
-    hooks, states = hook_count(original), []
+    hooks, states, passed = hook_count(original), [], ["edits"]
     for _ in range(2):
         model = copy.deepcopy(original)
         result = _unlearn(setup, model, _context(setup, model), "edits")
@@ -229,9 +237,23 @@ def _check_edits(setup) -> list[str]:
         if not all(p.requires_grad for p in model.parameters()):
             raise AssertionError("edits: some weights were left frozen (relearning trains every weight)")
         states.append(model.state_dict())
+    if isinstance(setup.method, WeightEditingMethod):
+        passed.append(_check_objective(setup.method, result.info or {}))
     if not all(torch.equal(states[0][key], states[1][key]) for key in states[0]):
         raise AssertionError("deterministic: two calls with the same seed edited the weights differently")
-    return ["edits", "deterministic", _no_hooks_left(model, hooks)]
+    return [*passed, "deterministic", _no_hooks_left(model, hooks)]
+
+
+def _check_objective(method, info: dict[str, Any]) -> str:
+    objective = info.get("objective")
+    if not objective or not objective.get("start") or not objective.get("end"):
+        raise AssertionError("objective: the result's info has no objective with its terms at the start and the end "
+                             "(WeightEditingMethod.unlearn records it; an override must keep it)")
+    rule = type(method).objective
+    if rule is not None and (rule.term not in objective["start"] or rule.term not in objective["end"]):
+        raise AssertionError(f"objective: its rule watches {rule.term!r}, but objective_terms gives "
+                             f"{sorted(objective['start'])}")
+    return "objective"
 
 
 def check_attack(name: str, folder: Path, attack_options: dict[str, Any] | None = None) -> list[str]:

@@ -33,7 +33,7 @@ def test_list_shows_methods_and_tasks_with_their_origin(capsys):
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["--method", "randm"], "unknown method 'randm' (did you mean 'random'?); choices: concept-neurons, grad-ascent, grad-diff, keyword, llm-select, never-learned, none, npo, random, rmu, selective-pruning, simnpo, snip"),
+        (["--method", "randm"], "unknown method 'randm' (did you mean 'random'?); choices: concept-neurons, grad-ascent, grad-diff, keyword, llm-select, never-learned, none, npo, random, retain-tuning, rmu, selective-pruning, simnpo, snip"),
         (["--task", "tox"], "unknown task 'tox'; choices: cbt, ner, toxicity"),
         (["--attack", "fine-tune"], "unknown relearning attack 'fine-tune' (did you mean 'finetune'?); choices: "),
         (["--fraction", "1.5"], "--fraction must be in (0, 1], got 1.5"),

@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from bench.api.attack import Attack, AttackResult
-from bench.api.method import PruningMethod
+from bench.api.method import ObjectiveRule, PruningMethod, WeightEditingMethod
 from bench.core.plugins import ATTACKS, METHODS
 from bench.core.registry import Entry
 from bench.testing import check_attack, check_method
 
 ALL_CHECKS = ["registered", "units", "deterministic", "no hooks left", "record"]
-EDIT_CHECKS = ["registered", "edits", "deterministic", "no hooks left", "record"]
+EDIT_CHECKS = ["registered", "edits", "objective", "deterministic", "no hooks left", "record"]
 
 
 def test_the_example_plugin_passes_every_check(installed_plugin, tmp_path):
@@ -27,7 +27,7 @@ def test_built_in_methods_pass_every_check(name, tmp_path):
     assert check_method(name, tmp_path) == ALL_CHECKS
 
 
-@pytest.mark.parametrize("name", ["grad-ascent", "grad-diff", "npo", "simnpo", "rmu"])
+@pytest.mark.parametrize("name", ["grad-ascent", "grad-diff", "npo", "simnpo", "rmu", "retain-tuning"])
 def test_built_in_weight_editing_methods_pass_every_check(name, tmp_path):
     assert check_method(name, tmp_path, {"steps": "4", "lr": "1e-3"}) == EDIT_CHECKS
 
@@ -58,8 +58,18 @@ class WrongShape(PruningMethod):
         return torch.ones(ctx.space.shape[0], ctx.space.shape[1] + 1)
 
 
+class WatchesAnUnmeasuredTerm(WeightEditingMethod):
+    """Ascends on the forget NLL, but its rule watches a term its objective_terms never reports."""
+
+    version = 1
+    objective = ObjectiveRule("kl", "fall", 0.5, "its KL term halved")
+
+    def loss(self, model, batch):
+        return -model(**batch["forget"]).loss
+
+
 @pytest.mark.parametrize(("cls", "check"), [(LeavesAHook, "no hooks left"), (Unseeded, "deterministic"),
-                                            (WrongShape, "units")])
+                                            (WrongShape, "units"), (WatchesAnUnmeasuredTerm, "objective")])
 def test_a_method_that_breaks_a_rule_fails_that_check(cls, check, tmp_path, monkeypatch):
     METHODS.names()  # the built-ins are loaded, so the stand-in is only added
     monkeypatch.setitem(METHODS._entries, "broken", Entry("broken", cls, "tests"))

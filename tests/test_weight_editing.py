@@ -22,15 +22,15 @@ from bench.harness.sweep import Budget, SweepSpec, plan
 from bench.methods.grad_ascent import ascent_loss
 from bench.methods.grad_diff import difference_loss
 from bench.methods.npo import npo_loss
-from bench.methods.objectives import example_nll, nll_from_logits
-from bench.methods.rmu import activation_loss, block_states
+from bench.methods.rmu import activation_loss, block_states, predicting
 from bench.methods.selective_pruning import rms_ratio
 from bench.methods.simnpo import simnpo_loss
+from bench.models.nll import example_nll, nll_from_logits
 from bench.neurons.units import unit_space
 from bench.tasks.causal_lm import concept_targets, pad_collate
 from tests.conftest import WIRED, concept_data, tiny_model, wired_bert
 
-WEIGHT_METHODS = ("grad-ascent", "grad-diff", "npo", "simnpo", "rmu")
+WEIGHT_METHODS = ("grad-ascent", "grad-diff", "npo", "simnpo", "rmu", "retain-tuning")
 
 
 def log_sigmoid(x: float) -> float:
@@ -74,11 +74,19 @@ def test_simnpo_loss_is_the_published_formula():
     assert loss.item() == pytest.approx(-(2 / 4.5) * (log_sigmoid(4.0) + log_sigmoid(8.5)) / 2)
 
 
-def test_rmu_activation_loss_counts_only_labelled_tokens():
+def test_rmu_activation_loss_counts_only_the_counted_positions():
     states = torch.tensor([[[1.0, 3.0], [100.0, 100.0]]])
     target = torch.zeros_like(states)
-    labels = torch.tensor([[5, -100]])
-    assert activation_loss(states, target, labels).item() == pytest.approx((1 + 9) / 2)
+    assert activation_loss(states, target, torch.tensor([[True, False]])).item() == pytest.approx((1 + 9) / 2)
+
+
+def test_rmu_steers_the_positions_that_predict_the_targets():
+    labels = torch.tensor([[-100, -100, 7, 8, -100], [-100, 3, -100, -100, 4]])
+    # A causal LM predicts token t at position t - 1: the states before each target are the ones to steer.
+    assert predicting(labels, causal=True).tolist() == [[False, True, True, False, False],
+                                                        [True, False, False, True, False]]
+    # A token classifier predicts each position's own label.
+    assert predicting(labels, causal=False).tolist() == (labels != -100).tolist()
 
 
 def test_selective_pruning_scores_the_rms_ratio_with_the_others_pooled():
@@ -114,14 +122,25 @@ def token_sets(seed: int = 0) -> tuple[Examples, Examples]:
     return Examples(forget, pad_collate(0)), Examples(retain, pad_collate(0))
 
 
+def topic_sets(seed: int = 0) -> tuple[Examples, Examples]:
+    """Forget sequences of tokens below 32 and retain sequences of tokens from 32 on, every token a target: the
+    positions that predict a forget target see forget tokens, as a concept's context does in text (in
+    `token_sets` a target's predecessor is any token, and no state before it can tell)."""
+    g = torch.Generator().manual_seed(seed)
+    forget = [torch.randint(1, 32, (12,), generator=g).tolist() for _ in range(24)]
+    retain = [torch.randint(32, 64, (12,), generator=g).tolist() for _ in range(24)]
+    return tuple(Examples([{"input_ids": ids, "labels": ids} for ids in part], pad_collate(0))
+                 for part in (forget, retain))
+
+
 def mean_nll(model, examples: Examples) -> float:
     with torch.no_grad():
         return float(example_nll(model, next(iter(examples.loader(len(examples))))).batch_mean())
 
 
-def unlearn_tiny(name: str, **options):
+def unlearn_tiny(name: str, sets=token_sets, **options):
     model = tiny_model("llama")
-    forget, retain = token_sets()
+    forget, retain = sets()
     cls = METHODS.get(name)
     method = cls(parse_options(cls.Options, {"lr": 1e-3, "steps": 8, **options}, name))
     ctx = UnlearnContext(space=unit_space(model), concept=None, fraction=None, k=None, seed=0, batch_size=8,
@@ -150,8 +169,10 @@ def test_a_gradient_method_raises_the_forget_loss_and_keeps_the_retain_loss(name
 
 
 def test_rmu_steers_the_forget_states_trains_only_its_layers_and_keeps_the_retain_states():
-    model, method, ctx, before, forget, retain = unlearn_tiny("rmu", layer=1, layers_trained=1, alpha=10.0, lr=1e-2,
-                                                                steps=16)
+    # Every MLP weight trains here: a random 2-layer model's MLP activations are too small for its output
+    # projections alone (the default, WMDP's) to carry the states far within a test's 16 steps.
+    model, method, ctx, before, forget, retain = unlearn_tiny("rmu", topic_sets, layer=1, layers_trained=1,
+                                                                alpha=10.0, lr=1e-2, steps=16, trained="mlp")
     forget_batch, retain_batch = (next(iter(d.loader(len(d)))) for d in (forget, retain))
     reference = tiny_model("llama")
     with torch.no_grad():
@@ -161,15 +182,80 @@ def test_rmu_steers_the_forget_states_trains_only_its_layers_and_keeps_the_retai
     with torch.no_grad():
         after, original = block_states(model, 1, forget_batch), block_states(reference, 1, forget_batch)
         target = method.control.expand_as(after)
-        steered = activation_loss(after, target, forget_batch["labels"])
-        unsteered = activation_loss(original, target, forget_batch["labels"])
-        drift = activation_loss(block_states(model, 1, retain_batch), kept, retain_batch["labels"])
-    # Measured: the forget states' distance to the target falls 9-fold; the retain states move 1% of it.
+        counted, kept_positions = (predicting(b["labels"], causal=True) for b in (forget_batch, retain_batch))
+        steered = activation_loss(after, target, counted)
+        unsteered = activation_loss(original, target, counted)
+        drift = activation_loss(block_states(model, 1, retain_batch), kept, kept_positions)
+    # Measured: the forget states' distance to the target falls 8-fold; the retain states move 1% of it.
     assert steered < 0.5 * unsteered
     assert drift < 0.05 * unsteered
     changed = {key for key, value in model.state_dict().items() if not torch.equal(value, before[key])}
     assert changed and all(key.startswith("model.layers.1.mlp.") for key in changed)
     assert all(p.requires_grad for p in model.parameters())
+    objective = result.info["objective"]
+    assert objective["reached"] and objective["end"]["forget"] <= 0.5 * objective["start"]["forget"]
+    assert objective["end"]["cosine"] > objective["start"]["cosine"]
+
+
+@pytest.mark.parametrize("trained, names", [("mlp_out", ("down",)), ("mlp", ("gate", "up", "down"))])
+def test_rmu_trains_the_mlp_output_projections_as_wmdp_does_or_every_mlp_weight(trained, names):
+    model, method, ctx, before, *_ = unlearn_tiny("rmu", topic_sets, layer=1, layers_trained=2, steps=2,
+                                                  trained=trained)
+    method.unlearn(model, ctx)
+    changed = {key for key, value in model.state_dict().items() if not torch.equal(value, before[key])}
+    assert changed == {f"model.layers.{layer}.mlp.{name}_proj.weight" for layer in (0, 1) for name in names}
+
+
+def test_rmu_sets_its_steering_norm_from_the_median_state_not_a_few_huge_ones():
+    model, method, ctx, *_ = unlearn_tiny("rmu", layer=1, layers_trained=1)
+    method.prepare(model, ctx)
+    forget = next(iter(ctx.forget_data().loader(len(ctx.forget_data()))))
+    with torch.no_grad():
+        norms = block_states(model, 1, forget).norm(dim=-1)[predicting(forget["labels"], causal=True)]
+    method.finish(model)
+    assert method.norm == pytest.approx(float(norms.median()), rel=1e-5)
+    assert method.control.norm().item() == pytest.approx(4.0 * method.norm, rel=1e-5)
+
+
+# -- each method shows whether it reached its own objective --------------------------------------------------------
+@pytest.mark.parametrize("name", ["grad-ascent", "grad-diff", "npo", "simnpo"])
+def test_a_gradient_method_records_its_objective_at_the_start_and_the_end(name):
+    model, method, ctx, _, forget, retain = unlearn_tiny(name, steps=16)
+    forget_before = mean_nll(model, forget)
+    objective = method.unlearn(model, ctx).info["objective"]
+    assert objective["probe_pairs"] == 24 and objective["start"]["forget_nll"] == pytest.approx(forget_before, rel=1e-4)
+    assert objective["end"]["forget_nll"] > objective["start"]["forget_nll"]
+    assert objective["rule"].startswith("the forget targets' mean NLL rose by at least ln 2")
+    assert objective["reached"] == (objective["end"]["forget_nll"] - objective["start"]["forget_nll"] >= math.log(2))
+    if name in ("npo", "simnpo"):  # the forget term's effective weight falls as the examples are forgotten
+        assert objective["end"]["forget_weight"] < objective["start"]["forget_weight"]
+
+
+def test_a_method_whose_objective_did_not_move_is_recorded_as_such():
+    model, method, ctx, *_ = unlearn_tiny("grad-ascent", lr=1e-9, steps=1)
+    objective = method.unlearn(model, ctx).info["objective"]
+    assert objective["reached"] is False
+
+
+def test_simnpo_sets_beta_from_the_forget_data_so_that_beta_times_nll_is_one():
+    model, method, ctx, _, forget, _ = unlearn_tiny("simnpo")
+    with torch.no_grad():
+        nll = example_nll(model, next(iter(forget.loader(len(forget)))))
+    result = method.unlearn(model, ctx)
+    assert result.info["beta"] * float(nll.mean_per_token.median()) == pytest.approx(1.0, rel=1e-4)
+    # At the start the forget term weighs 2γσ(−1) ≈ 0.067 of gradient ascent, not TOFU's β = 4.5's 1e-5 here.
+    start = result.info["objective"]["start"]["forget_weight"]
+    assert 0.04 < start < 0.1
+    _, fixed, fixed_ctx, *_ = unlearn_tiny("simnpo", beta=4.5)
+    assert fixed.unlearn(tiny_model("llama"), fixed_ctx).info["beta"] == 4.5
+
+
+def test_retain_tuning_trains_on_the_retain_data_alone_and_has_no_objective_to_reach():
+    model, method, ctx, _, forget, retain = unlearn_tiny("retain-tuning")
+    retain_before = mean_nll(model, retain)
+    result = method.unlearn(model, ctx)
+    assert mean_nll(model, retain) < retain_before
+    assert result.info["objective"]["reached"] is None and result.info["objective"]["rule"] is None
 
 
 def test_the_rmu_forward_pass_stops_at_its_block():
@@ -333,6 +419,23 @@ def test_gradient_methods_share_the_board_with_pruning_each_at_its_best_step_bud
     # Forgetting resolved from 0 in the wrong direction (the concept got stronger) is never ranked.
     assert by_budget[("npo", "8 steps at lr 1e-05")].status.startswith("not ranked: it strengthens the concept")
     assert "anamnesis" not in [f.name for f in board.figures()]  # no never-learned control on this board
+
+
+def test_an_entry_whose_method_did_not_reach_its_objective_is_not_ranked_under_its_name():
+    from bench.results.leaderboard import build_boards
+    from tests.made_records import made_record
+
+    none = [made_record("none", s, unlearned=0.8, relearn=(0.8, 0.8, 0.8, 0.8), retain_unlearned=0.9) for s in range(3)]
+    moved = [made_record("grad-ascent", s, steps=8, unlearned=0.2, relearn=(0.2, 0.3, 0.5, 0.7)) for s in range(3)]
+    stuck = [made_record("rmu", s, steps=8, unlearned=0.2, relearn=(0.2, 0.3, 0.5, 0.7)) for s in range(3)]
+    for records, missed_at in ((moved, ()), (stuck, (1,))):
+        for r in records:
+            r.method.info = {"objective": {"reached": r.config["seed"] not in missed_at, "rule": "its forget term fell"}}
+    board = build_boards(none + moved + stuck)[0]
+    by_method = {e.method: e for e in board.entries}
+    assert by_method["grad-ascent"].status == "ranked"
+    assert by_method["rmu"].status == "not ranked: did not reach its objective at seed 1 (its forget term fell)"
+    assert by_method["rmu"].rank is None
 
 
 def test_the_never_learned_control_gives_each_entry_its_anamnesis_index_a_ratio_of_times_not_of_levels():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from bench.api.data import ConceptData, Examples, Paired
 from bench.core.errors import BenchError
 from bench.core.options import NoOptions
 from bench.core.paths import subdir
-from bench.models.training import TrainSettings, train
+from bench.models.nll import example_nll
+from bench.models.training import TrainSettings, to_device, train
 from bench.neurons.activations import (
     UnitStatistics,
     collect_unit_statistics,
@@ -199,15 +201,52 @@ class StepBudget:
             raise BenchError(f"batch_size must be at least 1, got {self.batch_size}")
 
 
+PROBE_PAIRS = 32  # forget/retain pairs on which a method's objective is measured before and after unlearning
+
+
+class ObjectiveMismatch(BenchError):
+    """A method's objective rule names a term its objective_terms does not report."""
+
+
+@dataclass(frozen=True)
+class ObjectiveRule:
+    """When a method has reached its own objective: one of its terms (as `objective_terms` names it) moved far
+    enough between the start and the end of unlearning. `rise`: end − start ≥ threshold; `fall`: end ≤ threshold ×
+    start. A run that misses it is recorded so, and the leaderboard does not rank it under the method's name."""
+
+    term: str
+    direction: Literal["rise", "fall"]
+    threshold: float
+    text: str  # the rule in words, for the record and the page
+
+    def reached(self, start: dict[str, float], end: dict[str, float]) -> bool:
+        if self.term not in start or self.term not in end:
+            raise ObjectiveMismatch(f"the objective rule watches {self.term!r}, but the method's objective_terms "
+                                    f"reports {sorted(start)}")
+        before, after = start[self.term], end[self.term]
+        return after - before >= self.threshold if self.direction == "rise" else after <= self.threshold * before
+
+
+# The gradient methods' rule: the concept's targets got at least half as likely per target (their mean NLL rose by
+# ln 2 nats). Below it the forget term did not act, whatever the retain term did to the evaluation.
+FORGET_NLL_ROSE = ObjectiveRule("forget_nll", "rise", math.log(2),
+                                "the forget targets' mean NLL rose by at least ln 2 (their likelihood at least halved)")
+
+
 class WeightEditingMethod(Method):
     """Implement `loss(model, batch)`: the objective the one training loop minimises for `options.steps` steps
     over `{"forget": batch, "retain": batch}` pairs (bench.api.data.Paired). `prepare` runs before the first step
-    (a frozen reference model, which parameters train) and `finish` after the last, even on failure."""
+    (a frozen reference model, which parameters train) and `finish` after the last, even on failure.
+
+    The objective's terms (`objective_terms`) are measured on a fixed probe batch before the first step and after
+    the last, and `objective` says which term must move how far for the method to have done what it is named for
+    (None: a control with no forget term)."""
 
     unit_budget = False
     uses_seed = True
     seed_effect = "the unlearning's data order"
     Options: ClassVar[type] = StepBudget
+    objective: ClassVar[ObjectiveRule | None] = FORGET_NLL_ROSE
 
     def label(self, name: str, explicit: dict[str, Any]) -> str:
         """Its options but the budget (steps, learning rate, ...): the leaderboard shows the budget in a column
@@ -229,21 +268,48 @@ class WeightEditingMethod(Method):
         """What the record should say about this run's unlearning beyond its budget (a layer chosen, a norm)."""
         return {}
 
+    def objective_terms(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+        """The objective's parts on one batch, without gradient: by default the mean NLL per target of the forget
+        and of the retain targets. Methods add their own (a term's effective weight, a cosine)."""
+        return {"forget_nll": float(example_nll(model, batch["forget"]).batch_mean()),
+                "retain_nll": float(example_nll(model, batch["retain"]).batch_mean())}
+
+    @torch.no_grad()
+    def _measure(self, model: nn.Module, probe: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+        was_training = model.training
+        model.eval()  # no dropout: start and end are measured alike
+        try:
+            return {key: round(value, 6) for key, value in self.objective_terms(model, probe).items()}
+        finally:
+            model.train(was_training)
+
+    def trajectory(self, start: dict[str, float], end: dict[str, float], probe_pairs: int) -> dict[str, Any]:
+        """What the record keeps of the objective: its terms at the start and end, and whether the rule held."""
+        rule = self.objective
+        return {"start": start, "end": end, "probe_pairs": probe_pairs,
+                "rule": None if rule is None else rule.text,
+                "reached": None if rule is None else rule.reached(start, end)}
+
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> UnlearningResult:
         o = self.options
         settings = TrainSettings(lr=o.lr, weight_decay=o.weight_decay, batch_size=o.batch_size or ctx.train_batch_size,
                                  epochs=None, warmup_ratio=0.0, seed=ctx.seed, max_steps=o.steps,
                                  schedule="constant", warmup_steps=o.warmup_steps)
         data = Paired(ctx.forget_data(), ctx.retain_data())
+        device = next(model.parameters()).device
+        probe = to_device(next(iter(data.loader(min(PROBE_PAIRS, len(data))))), device)  # the first pairs, in order
         self.prepare(model, ctx)
         try:
+            start = self._measure(model, probe)
             result = train(model, data, settings, autocast_dtype=ctx.autocast_dtype, loss_fn=self.loss,
                            description=f"unlearn ({type(self).__name__})")
+            objective = self.trajectory(start, self._measure(model, probe), len(probe["forget"]["input_ids"]))
         finally:
             self.finish(model)
             for parameter in model.parameters():  # relearning trains every weight, whatever the method froze
                 parameter.requires_grad_(True)
         budget = {"steps": result.steps, "lr": o.lr, "batch_size": settings.batch_size, "warmup_steps": o.warmup_steps}
         info = {"final_loss": result.final_loss, "seconds": round(result.seconds, 2),
-                "forget_examples": len(data.forget), "retain_examples": len(data.retain), **self.describe()}
+                "forget_examples": len(data.forget), "retain_examples": len(data.retain), **self.describe(),
+                "objective": objective}
         return UnlearningResult(edited=True, budget=budget, info=info)

@@ -3,16 +3,31 @@ same relearning), so a leaderboard can show how the target moves under relearnin
 unlearned model still is from a model that was never unlearned once both are retrained. `never-learned`: the
 model prepared *without* the concept (NER: the concept's words out of the loss; toxicity: the model before the toxic
 preparation), relearned the same way, so its curve says how fast the concept is learned from nothing and a
-leaderboard can say whether an unlearned model relearns faster than that."""
+leaderboard can say whether an unlearned model relearns faster than that. `retain-tuning`: the retain term of
+the gradient methods alone, at their step budget, so forgetting that the retain data produce by themselves is
+visible as such."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from bench.api.controls import BASE_CONTROL, NEVER_LEARNED_CONTROL
-from bench.api.method import Method, UnlearnContext, UnlearningResult
+from bench.api.controls import (
+    BASE_CONTROL,
+    NEVER_LEARNED_CONTROL,
+    RETAIN_TUNING_CONTROL,
+)
+from bench.api.method import (
+    Method,
+    StepBudget,
+    UnlearnContext,
+    UnlearningResult,
+    WeightEditingMethod,
+)
 from bench.core.plugins import METHODS
+from bench.models.nll import example_nll
 from bench.neurons.masks import UnitMask
 
 
@@ -40,3 +55,21 @@ class NeverLearned(Method):
 
     def unlearn(self, model: nn.Module, ctx: UnlearnContext) -> UnlearningResult:
         return UnlearningResult(mask=UnitMask(ctx.space.name, torch.zeros(ctx.space.shape, dtype=torch.bool)), k_requested=0)
+
+
+@dataclass(frozen=True)
+class RetainTuningOptions(StepBudget):
+    alpha: float = 1.0  # weight of the retain NLL (grad-diff's, NPO's and SimNPO's default)
+
+
+@METHODS.register(RETAIN_TUNING_CONTROL)
+class RetainTuning(WeightEditingMethod):
+    """Descend on the retain NLL alone: grad-diff without its forget term, at the same step budget."""
+
+    description = "Control: fine-tuning on the retain data alone at a weight-editing budget (no forget term)."
+    version = 1
+    Options = RetainTuningOptions
+    objective = None  # it has no forget term to reach; its forgetting is what the retain data alone do
+
+    def loss(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
+        return self.options.alpha * example_nll(model, batch["retain"]).batch_mean()

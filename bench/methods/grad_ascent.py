@@ -14,7 +14,7 @@ from torch import nn
 
 from bench.api.method import WeightEditingMethod
 from bench.core.plugins import METHODS
-from bench.methods.objectives import example_nll
+from bench.models.nll import example_nll
 
 
 def ascent_loss(forget_nll: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ from torch import nn
 
 from bench.api.method import StepBudget, WeightEditingMethod
 from bench.core.plugins import METHODS
-from bench.methods.objectives import example_nll
+from bench.models.nll import example_nll
 
 
 @dataclass(frozen=True)

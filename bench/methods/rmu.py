@@ -1,31 +1,44 @@
 """Representation misdirection for unlearning (RMU; Li et al. 2024, the WMDP paper).
 
 At one block ℓ, push the hidden states of the forget data toward a fixed random direction of large norm and
-keep those of the retain data where the frozen model had them, training only the MLPs of blocks ℓ−2..ℓ:
+keep those of the retain data where the frozen model had them, training only the MLP output projections of
+blocks ℓ−2..ℓ (WMDP's choice):
 
     L(θ) = mean_t ‖h_θ^ℓ(x_f)_t − c·u‖² / d  +  α · mean_t ‖h_θ^ℓ(x_r)_t − h_ref^ℓ(x_r)_t‖² / d
 
-over the labelled tokens t of forget (x_f) and retain (x_r) batches; u is a unit vector drawn uniformly from
-[0, 1)^d and normalised (seeded by the run), d the hidden size.
+over the positions t that predict a target of the forget (x_f) and retain (x_r) batches; u is a unit vector drawn
+uniformly from [0, 1)^d and normalised (seeded by the run), d the hidden size.
 
-Where this departs from WMDP: their c (6.5 for Zephyr-7B, 300 for Mixtral) and α (1200) are tuned to one
-model's activation scale, so here c = `steering` × the mean norm of the frozen model's block-ℓ states on the
-forget tokens (measured before the first step), and the default block is ℓ = max(2, round(7/32 · layers)),
-WMDP's depth (block 7 of Zephyr's 32; 7 of SmolLM2's 30, 2 of MiniLM's 6). Only the MLP weights of ℓ−2..ℓ
-train, as in WMDP (they update the MLPs' output projections; here every weight of those MLPs, as the
-architecture table names them).
+Where this departs from WMDP, and why:
+- *Positions.* WMDP steers every token of a forget document. Here the forget data label the concept's targets
+  only, so the loss sits on the positions whose states predict them: on a causal LM the position before each
+  target (the same shift as the NLL's), on a token classifier the target's own position. Version 1 steered the
+  target tokens themselves on causal LMs, positions that predict whatever follows the concept.
+- *Scale.* WMDP's c (6.5 for Zephyr-7B, 300 for Mixtral) and α (1200) are tuned to one model's activation scale,
+  so here c = `steering` × the median norm of the frozen model's block-ℓ states at the forget positions
+  (measured before the first step). The median, not the mean: a decoder's residual stream carries a few states
+  of enormous norm (attention sinks, massive activations), and version 1's mean set c beyond any state the MLPs
+  could reach: its forget loss ended where states of norm 0 would leave it.
+- *Depth.* ℓ = max(2, round(7/32 · layers)), WMDP's depth (block 7 of Zephyr's 32; 7 of SmolLM2's 30, 2 of
+  MiniLM's 6). `trained="mlp"` trains every weight of those MLPs (version 1's choice) instead of the output
+  projections.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from bench.api.method import StepBudget, UnlearnContext, WeightEditingMethod
+from bench.api.method import (
+    ObjectiveRule,
+    StepBudget,
+    UnlearnContext,
+    WeightEditingMethod,
+)
 from bench.core.errors import BenchError
 from bench.core.plugins import METHODS
 from bench.models.training import to_device
@@ -44,15 +57,33 @@ class RmuOptions(StepBudget):
     lr: float = 5e-5
     layer: int | None = None  # the block whose output is steered (None: WMDP's relative depth)
     layers_trained: int = 3  # the MLPs of this many blocks, ending at `layer`, train
-    steering: float = 4.0  # c as a multiple of the forget states' mean norm at `layer`
+    steering: float = 4.0  # c as a multiple of the forget states' median norm at `layer`
     alpha: float = 100.0  # weight of the retain term
+    trained: Literal["mlp_out", "mlp"] = "mlp_out"  # the MLPs' output projections (WMDP) or all their weights
 
 
-def activation_loss(states: torch.Tensor, target: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean over labelled tokens of the mean squared difference over hidden dimensions (WMDP's MSE)."""
-    counted = (labels != IGNORE).to(states.dtype)
+# RMU's own objective: the forget states' distance to c·u at least halved. States that never turned toward u stay
+# at ‖h‖² + c² from it, and the term does not move.
+FORGET_TERM_HALVED = ObjectiveRule("forget", "fall", 0.5, "its forget term (the forget states' mean squared "
+                                   "distance to the steering vector) fell to at most half its start")
+
+
+def predicting(labels: torch.Tensor, causal: bool) -> torch.Tensor:
+    """The positions whose states predict a target ([batch, positions], bool): on a causal LM the one before each
+    labelled token (position t predicts token t + 1), on a token classifier the labelled token's own."""
+    targets = labels != IGNORE
+    if not causal:
+        return targets
+    shifted = torch.zeros_like(targets)
+    shifted[:, :-1] = targets[:, 1:]
+    return shifted
+
+
+def activation_loss(states: torch.Tensor, target: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+    """Mean over the counted positions of the mean squared difference over hidden dimensions (WMDP's MSE)."""
+    weight = counted.to(torch.float32)
     per_token = (states.float() - target.float()).square().mean(dim=-1)
-    return (per_token * counted).sum() / counted.sum().clamp(min=1)
+    return (per_token * weight).sum() / weight.sum().clamp(min=1)
 
 
 class _Reached(Exception):
@@ -82,9 +113,10 @@ class Rmu(WeightEditingMethod):
     """Misdirect one block's forget states toward a random direction; keep its retain states."""
 
     description = "RMU: steer one block's forget activations to a random direction, keep retain ones (weight editing)."
-    version = 1
+    version = 2  # 2: the predicting positions, c from the median norm, the MLP output projections
     Options = RmuOptions
     seed_effect = "the unlearning's data order and random direction"
+    objective = FORGET_TERM_HALVED
 
     def prepare(self, model: nn.Module, ctx: UnlearnContext) -> None:
         o = self.options
@@ -95,48 +127,70 @@ class Rmu(WeightEditingMethod):
         if o.layers_trained < 1:
             raise BenchError(f"rmu option layers_trained must be at least 1, got {o.layers_trained}")
         self.trained_layers = list(range(max(0, self.layer - o.layers_trained + 1), self.layer + 1))
+        self.causal = family_of(model).causal
         self.reference = copy.deepcopy(model).eval().requires_grad_(False)
         model.requires_grad_(False)
-        space = unit_space(model, "mlp")
-        for layer in self.trained_layers:
-            for parameter, _ in space.unit_weights(model, layer):
-                parameter.requires_grad_(True)
+        for parameter in self._trained_parameters(model):
+            parameter.requires_grad_(True)
         device = next(model.parameters()).device
         width = model.config.hidden_size
         direction = torch.rand(width, generator=torch.Generator().manual_seed(ctx.seed))
-        self.norm = self._mean_norm(ctx)
-        self.control = (direction / direction.norm() * o.steering * self.norm).to(device)
+        self.direction = (direction / direction.norm()).to(device)
+        self.norm = self._median_norm(ctx)
+        self.control = self.direction * o.steering * self.norm
+
+    def _trained_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        if self.options.trained == "mlp":
+            space = unit_space(model, "mlp")
+            return [p for layer in self.trained_layers for p, _ in space.unit_weights(model, layer)]
+        family = family_of(model)
+        blocks = blocks_of(model, family)
+        return [p for layer in self.trained_layers for p in blocks[layer].get_submodule(family.mlp_out).parameters()]
 
     @torch.no_grad()
-    def _mean_norm(self, ctx: UnlearnContext) -> float:
+    def _median_norm(self, ctx: UnlearnContext) -> float:
         device = next(self.reference.parameters()).device
-        total, count = 0.0, 0
+        norms = []
         for number, batch in enumerate(ctx.forget_data().loader(ctx.train_batch_size)):
             if number == NORM_BATCHES:
                 break
             batch = to_device(batch, device)
             states = block_states(self.reference, self.layer, batch).float()
-            counted = batch["labels"] != IGNORE
-            total += float(states.norm(dim=-1)[counted].sum())
-            count += int(counted.sum())
-        if count == 0:
-            raise BenchError("rmu: the forget data has no labelled tokens")
-        return total / count
+            norms.append(states.norm(dim=-1)[predicting(batch["labels"], self.causal)])
+        found = torch.cat(norms) if norms else torch.zeros(0)
+        if len(found) == 0:
+            raise BenchError("rmu: the forget data has no position that predicts a target")
+        return float(found.median())
 
     def finish(self, model: nn.Module) -> None:
         self.reference = None
 
     def describe(self) -> dict[str, Any]:
-        return {"layer": self.layer, "trained_layers": self.trained_layers, "forget_norm": round(self.norm, 4),
-                "steering_norm": round(self.options.steering * self.norm, 4)}
+        return {"layer": self.layer, "trained_layers": self.trained_layers, "trained": self.options.trained,
+                "forget_norm_median": round(self.norm, 4), "steering_norm": round(self.options.steering * self.norm, 4)}
+
+    def _forget_term(self, model: nn.Module, forget: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                        torch.Tensor]:
+        states = block_states(model, self.layer, forget)
+        counted = predicting(forget["labels"], self.causal)
+        return activation_loss(states, self.control.expand_as(states), counted), states, counted
+
+    def _retain_term(self, model: nn.Module, retain: dict[str, torch.Tensor]) -> torch.Tensor:
+        with torch.no_grad():
+            kept = block_states(self.reference, self.layer, retain)
+        return activation_loss(block_states(model, self.layer, retain), kept,
+                               predicting(retain["labels"], self.causal))
+
+    def objective_terms(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+        forget, states, counted = self._forget_term(model, batch["forget"])
+        states = states.float()[counted]
+        cosine = nn.functional.cosine_similarity(states, self.direction.expand_as(states), dim=-1)
+        return {"forget": float(forget), "retain": float(self._retain_term(model, batch["retain"])),
+                "cosine": float(cosine.mean()),  # the forget states' alignment with u (1: steered)
+                "norm_ratio": float(states.norm(dim=-1).mean() / (self.options.steering * self.norm))}
 
     def loss(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
-        forget, retain = batch["forget"], batch["retain"]
-        states = block_states(model, self.layer, forget)
-        loss = activation_loss(states, self.control.expand_as(states), forget["labels"])
+        loss = self._forget_term(model, batch["forget"])[0]
         if self.options.alpha:
-            with torch.no_grad():
-                kept = block_states(self.reference, self.layer, retain)
-            loss = loss + self.options.alpha * activation_loss(block_states(model, self.layer, retain), kept,
-                                                               retain["labels"])
+            loss = loss + self.options.alpha * self._retain_term(model, batch["retain"])
         return loss

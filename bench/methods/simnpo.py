@@ -2,30 +2,46 @@
 
     L(θ) = −(2/β) · γ · mean_i log σ(−(β/|y_i|) · log π_θ(y_i|x_i) − δ)  +  α · NLL_θ(retain)
 
-|y_i| is the number of concept targets of example i, so (−1/|y_i|) log π_θ is its mean NLL per target.
-β = 4.5, δ = 0, γ = 0.125 and α = 1 as published for TOFU (open-unlearning's SimNPO).
+|y_i| is the number of concept targets of example i, so m_i = (−1/|y_i|) log π_θ is its mean NLL per target.
+δ = 0, γ = 0.125 and α = 1 as published for TOFU (open-unlearning's SimNPO).
+
+β: the forget term's gradient is gradient ascent's on m_i weighted 2γ·σ(δ − β·m_i), so what matters is β·m.
+TOFU's β = 4.5 meets a forget NLL of 0.1–0.5 per token (β·m ≈ 0.45–2.25: weights 0.02–0.1 of the retain term's).
+This project's forget data sit at 2–3 nats per target, where β = 4.5 gives β·m ≈ 10 and a weight of 1e-5 to 1e-7:
+the loss is the retain NLL alone (version 1 did that). By default (β unset) β = 1 / the median m_i of the forget
+probe under the model before unlearning, so β·m = 1 at the start, the middle of TOFU's range; the record keeps
+the β used. The authors' own β moves the same way with the data (≈ 0.7 on MUSE, 0.1 on WMDP).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from bench.api.method import StepBudget, WeightEditingMethod
+from bench.api.method import StepBudget, UnlearnContext, WeightEditingMethod
+from bench.core.errors import BenchError
 from bench.core.plugins import METHODS
-from bench.methods.objectives import example_nll
+from bench.models.nll import example_nll
+from bench.models.training import to_device
+
+BETA_PROBE = 64  # forget examples whose median NLL per target sets β
 
 
 @dataclass(frozen=True)
 class SimNpoOptions(StepBudget):
-    # Its forget term saturates (γ = 0.125): on NER (seed 0, lr 1e-5) 32 steps forget 0.17 and 128 steps 0.79.
     steps: int = 128
-    beta: float = 4.5
+    beta: float | None = None  # None: 1 / the forget data's median NLL per target before unlearning
     delta: float = 0.0  # the reward margin
     gamma: float = 0.125  # weight of the forget term
     alpha: float = 1.0  # weight of the retain NLL
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.beta is not None and not self.beta > 0:
+            raise BenchError(f"beta must be positive, got {self.beta}")
 
 
 def simnpo_loss(mean_nll: torch.Tensor, beta: float, delta: float) -> torch.Tensor:
@@ -33,19 +49,54 @@ def simnpo_loss(mean_nll: torch.Tensor, beta: float, delta: float) -> torch.Tens
     return -(2.0 / beta) * nn.functional.logsigmoid(beta * mean_nll - delta).mean()
 
 
+def forget_weight(mean_nll: torch.Tensor, beta: float, delta: float, gamma: float) -> torch.Tensor:
+    """The forget term's gradient on each m_i as a multiple of gradient ascent's: 2γ·σ(δ − β·m_i), averaged."""
+    return (2 * gamma * torch.sigmoid(delta - beta * mean_nll)).mean()
+
+
 @METHODS.register("simnpo")
 class SimNpo(WeightEditingMethod):
     """Reference-free, length-normalised NPO, plus a retain NLL term."""
 
     description = "SimNPO: reference-free, length-normalised NPO (weight editing)."
-    version = 1
+    version = 2  # 2: β from the forget data's NLL by default (1: TOFU's 4.5, which switched the forget term off)
     Options = SimNpoOptions
 
-    def loss(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
-        forget = example_nll(model, batch["forget"])
-        has_targets = forget.count > 0
+    def prepare(self, model: nn.Module, ctx: UnlearnContext) -> None:
+        self.beta = self.options.beta if self.options.beta is not None else 1.0 / self._median_nll(model, ctx)
+
+    @torch.no_grad()
+    def _median_nll(self, model: nn.Module, ctx: UnlearnContext) -> float:
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        try:
+            batch = to_device(next(iter(ctx.forget_data().loader(BETA_PROBE))), device)
+            forget = example_nll(model, batch)
+        finally:
+            model.train(was_training)
+        nll = forget.mean_per_token[forget.count > 0]
+        if len(nll) == 0 or not float(nll.median()) > 0:
+            raise BenchError("simnpo: the forget data has no target with a positive NLL to set β from")
+        return float(nll.median())
+
+    def describe(self) -> dict[str, Any]:
+        return {"beta": round(self.beta, 6), "beta_from": "option" if self.options.beta is not None else
+                "1 / the forget data's median NLL per target before unlearning"}
+
+    def _forget_nll(self, model: nn.Module, forget: dict[str, torch.Tensor]) -> torch.Tensor:
+        nll = example_nll(model, forget)
+        return nll.mean_per_token[nll.count > 0]
+
+    def objective_terms(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
         o = self.options
-        loss = o.gamma * simnpo_loss(forget.mean_per_token[has_targets], o.beta, o.delta)
+        return {**super().objective_terms(model, batch),
+                "forget_weight": float(forget_weight(self._forget_nll(model, batch["forget"]), self.beta, o.delta,
+                                                     o.gamma))}
+
+    def loss(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
+        o = self.options
+        loss = o.gamma * simnpo_loss(self._forget_nll(model, batch["forget"]), self.beta, o.delta)
         if o.alpha:
             loss = loss + o.alpha * example_nll(model, batch["retain"]).batch_mean()
         return loss

@@ -360,6 +360,17 @@ def collateral_problem(e: Entry, retain: dict[str, str], bounds: dict[str, float
     return None
 
 
+def objective_problem(e: Entry) -> str | None:
+    """Why the entry is not what its method is named for: at some seed the method did not reach its own objective
+    (the rule its records state, bench.api.method.ObjectiveRule). Records from before objectives were recorded
+    say nothing, and are not judged."""
+    missed = [r for r in e.records if (r.method.info.get("objective") or {}).get("reached") is False]
+    if not missed:
+        return None
+    seeds = ", ".join(str(r.config["seed"]) for r in sorted(missed, key=lambda r: r.config["seed"]))
+    return f"did not reach its objective at seed {seeds} ({missed[0].method.info['objective']['rule']})"
+
+
 def rank(entries: list[Entry], retain: dict[str, str], bounds: dict[str, float], crossed: bool) -> tuple[int, int]:
     """Apply the ranking rule in place (RANKING_RULE); return the sizes of its two families of tests."""
     # The none control runs at every seed of a configuration; an entry with fewer seeds is a sweep still under way,
@@ -371,7 +382,10 @@ def rank(entries: list[Entry], retain: dict[str, str], bounds: dict[str, float],
             e.status = "control"
             continue
         expected = none_seeds.get(e.setting_key, 0)
-        if e.stats["score"].mean is None:
+        missed = objective_problem(e)
+        if missed:
+            e.status = f"not ranked: {missed}"
+        elif e.stats["score"].mean is None:
             e.status = "not ranked: no score (needs the none control at every seed)"
         elif len(e.records) < expected:
             e.status = (f"not ranked: {len(e.records)} of the none control's {expected} seeds "
@@ -499,7 +513,10 @@ RANKING_RULE = (
     f"method: the none control's 0) by a two-sided test at α = {ALPHA:g} with {HOLM}'s correction over the "
     "board's entries (else \"not distinguishable\", or, significantly below, \"forgets less than random\" / "
     "\"strengthens the concept\"), and the upper end of every retain metric's 95% collateral interval is within "
-    "its family's bound (else \"within the bound not established\"). Each method is ranked at its best such "
+    "its family's bound (else \"within the bound not established\"). A weight-editing method must also have "
+    "reached its own objective at every seed, as its records measure it (the gradient methods: the forget "
+    "targets' mean NLL up by at least ln 2; RMU: its forget term down to half its start; else \"did not reach its "
+    "objective\"). Each method is ranked at its best such "
     "budget. A ranked entry joins its group's leader unless the paired test of their scores, "
     f"{HOLM}-corrected over every pair of rankable entries, separates them. Every cell is the mean over the "
     "seeds whose runs differ ± the half-width of its 95% interval: the seeds' spread (Student's t), plus, where "
