@@ -438,6 +438,32 @@ def test_an_entry_whose_method_did_not_reach_its_objective_is_not_ranked_under_i
     assert by_method["rmu"].rank is None
 
 
+def test_a_method_that_trains_on_retain_data_is_compared_with_retain_tuning_at_its_budget():
+    from bench.results.leaderboard import build_boards
+    from tests.made_records import made_record
+
+    def records(method, unlearned, relearn, retain_term=True):
+        made = [made_record(method, s, steps=8, unlearned=unlearned, relearn=relearn) for s in range(3)]
+        for r in made:
+            r.method.info = {"retain_term": retain_term}
+        return made
+
+    none = [made_record("none", s, unlearned=0.8, relearn=(0.8, 0.8, 0.8, 0.8), retain_unlearned=0.9) for s in range(3)]
+    detox = records("retain-tuning", 0.3, (0.3, 0.4, 0.5, 0.6))  # the retain data alone take most of the concept
+    same = records("grad-diff", 0.3, (0.3, 0.4, 0.5, 0.6))  # its forget term adds nothing to that
+    ascent = records("grad-ascent", 0.3, (0.3, 0.4, 0.5, 0.6), retain_term=False)  # no retain data: against none
+    board = build_boards(none + detox + same + ascent)[0]
+    by_method = {e.method: e for e in board.entries}
+    assert by_method["retain-tuning"].status == "control"
+    assert by_method["grad-diff"].control == "retain-tuning"
+    assert by_method["grad-diff"].status.startswith("not distinguishable from retain-tuning (forgetting minus "
+                                                    "retain-tuning's at the same step budget")
+    assert by_method["grad-ascent"].control == "none" and by_method["grad-ascent"].status == "ranked"
+    # Without retain-tuning on the board, grad-diff is judged against the none control's 0, as before.
+    alone = {e.method: e for e in build_boards(none + same)[0].entries}
+    assert alone["grad-diff"].control == "none" and alone["grad-diff"].status == "ranked"
+
+
 def test_the_never_learned_control_gives_each_entry_its_anamnesis_index_a_ratio_of_times_not_of_levels():
     from bench.results.leaderboard import build_boards
     from tests.made_records import made_record

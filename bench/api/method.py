@@ -268,6 +268,12 @@ class WeightEditingMethod(Method):
         """What the record should say about this run's unlearning beyond its budget (a layer chosen, a norm)."""
         return {}
 
+    def uses_retain_data(self) -> bool:
+        """Whether its loss trains on the retain data: a board then compares its forgetting with the retain-tuning
+        control's at the same step budget. By default, whether it has an `alpha` option (the retain term's
+        weight, as grad-diff, NPO, SimNPO and RMU have) that is not 0."""
+        return bool(getattr(self.options, "alpha", 0))
+
     def objective_terms(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
         """The objective's parts on one batch, without gradient: by default the mean NLL per target of the forget
         and of the retain targets. Methods add their own (a term's effective weight, a cosine)."""
@@ -311,5 +317,5 @@ class WeightEditingMethod(Method):
         budget = {"steps": result.steps, "lr": o.lr, "batch_size": settings.batch_size, "warmup_steps": o.warmup_steps}
         info = {"final_loss": result.final_loss, "seconds": round(result.seconds, 2),
                 "forget_examples": len(data.forget), "retain_examples": len(data.retain), **self.describe(),
-                "objective": objective}
+                "retain_term": self.uses_retain_data(), "objective": objective}
         return UnlearningResult(edited=True, budget=budget, info=info)

@@ -44,6 +44,7 @@ class SeedRuns:
     never: RunDraws | None
     random: RunDraws | None
     resolved: bool  # the run's forgetting is resolved above 0 (bench.results.paired.resolved)
+    retain_tuning: RunDraws | None = None  # the retain-tuning control at the entry's step budget
     _recovery: list[tuple[int, np.ndarray | None]] | None = None
 
     def recovery(self) -> list[tuple[int, np.ndarray | None]]:

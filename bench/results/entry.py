@@ -75,6 +75,7 @@ class Entry:
     target_curve: list[tuple[int, Estimate]] = field(default_factory=list)  # step -> target metric over seeds
     removed_draws: dict[int, SeedValue] = field(default_factory=dict)  # seed -> `removed` on the draws
     control_test: Estimate | None = None  # forgetting against the control, paired at each seed
+    control: str = "none"  # which control control_test is against: random, retain-tuning or none
     control_p: float | None = None  # its Holm-adjusted p-value
     leader_p: float | None = None  # Holm-adjusted p of the score difference from its rank group's leader
     rank: int | None = None  # rank group

@@ -26,6 +26,7 @@ from bench.api.controls import (
     CONTROL_METHODS,
     NEVER_LEARNED_CONTROL,
     RANDOM_CONTROL,
+    RETAIN_TUNING_CONTROL,
 )
 from bench.api.metrics import COLLATERAL_BOUNDS
 from bench.api.record import Record, with_options
@@ -309,7 +310,8 @@ def _entry(records: list[Record], controls: dict[str, dict[int, Record]], resamp
         seed = r.config["seed"]
         run = resampler.run(r)
         seeds.append(SeedRuns(seed, run, control(BASE_CONTROL, seed), control(NEVER_LEARNED_CONTROL, seed),
-                              control(RANDOM_CONTROL, seed), paired.resolved(run)))
+                              control(RANDOM_CONTROL, seed), paired.resolved(run),
+                              retain_tuning=control(RETAIN_TUNING_CONTROL, seed)))
     columns = [*own_columns(first), *(c for c in BOARD_COLUMNS if c.per_seed and c.needs_none)]
     never = first.method.name == NEVER_LEARNED_CONTROL
     for column in columns:
@@ -322,7 +324,7 @@ def _entry(records: list[Record], controls: dict[str, dict[int, Record]], resamp
     entry.resolved = sum(s.resolved for s in seeds)
     entry.removed_draws = {s.seed: SeedValue(s.seed, paired.removed(s.run), s.run.key("base", "unlearned", "relearn"))
                            for s in seeds}
-    entry.control_test = _control_test(entry, seeds)
+    entry.control, entry.control_test = _control_test(entry, seeds)
     attack = max(r.summary.relearn_steps or 0 for r in records)
     entry.rt90 = censored_median([rt90_of(s) if s.none is not None else (None, "undefined") for s in seeds], attack)
     entry.anamnesis = None if never else anamnesis(seeds)
@@ -331,17 +333,31 @@ def _entry(records: list[Record], controls: dict[str, dict[int, Record]], resamp
     return entry
 
 
-def _control_test(entry: Entry, seeds: list[SeedRuns]) -> Estimate | None:
-    """The entry's forgetting against its control's at each seed: random pruning of the same size for a
-    pruning method, the none control's 0 for a weight-editing one (its forgetting itself)."""
+def _control_test(entry: Entry, seeds: list[SeedRuns]) -> tuple[str, Estimate | None]:
+    """The entry's control and its forgetting against the control's at each seed: random pruning of the same size
+    for a pruning method; for a weight-editing method with a retain term, the retain-tuning control at the same
+    step budget where the board has it at every seed (what the retain data alone do to the concept), else the
+    none control's 0 (its forgetting itself)."""
     if entry.is_control:
-        return None
+        return "none", None
+    crossed = seeds[0].run.crossed(seeds[0].run.target)
     if entry.k is None:
-        return entry.stats["forgetting"]
+        if uses_retain_data(entry.records) and all(s.retain_tuning is not None for s in seeds):
+            values = [SeedValue(s.seed, paired.forgetting(s.run) - paired.forgetting(s.retain_tuning),
+                                s.run.key("base", "unlearned") + s.retain_tuning.key("base", "unlearned"))
+                      for s in seeds]
+            return RETAIN_TUNING_CONTROL, over_seeds(values, crossed=crossed)
+        return BASE_CONTROL, entry.stats["forgetting"]
     values = [SeedValue(s.seed, paired.forgetting(s.run) - paired.forgetting(s.random),
                         s.run.key("base", "unlearned") + s.random.key("base", "unlearned"))
               for s in seeds if s.random is not None]
-    return over_seeds(values, crossed=seeds[0].run.crossed(seeds[0].run.target)) if values else None
+    return RANDOM_CONTROL, over_seeds(values, crossed=crossed) if values else None
+
+
+def uses_retain_data(records: list[Record]) -> bool:
+    """Whether a weight-editing method trained on the retain data (its records say so; records from before they
+    did: not known, so no)."""
+    return all(r.method.info.get("retain_term") is True for r in records)
 
 
 def collateral_problem(e: Entry, retain: dict[str, str], bounds: dict[str, float]) -> str | None:
@@ -510,7 +526,8 @@ RANKING_RULE = (
     "runs of that seed, with the evaluation examples resampled jointly, so what two runs share is counted once. "
     f"An entry is ranked when it has run at every seed of its none control, its forgetting is significantly "
     f"above its control's (a pruning method: random pruning of the same size at the same seeds; a weight-editing "
-    f"method: the none control's 0) by a two-sided test at α = {ALPHA:g} with {HOLM}'s correction over the "
+    f"method that trains on the retain data: the retain-tuning control at the same step budget where the board "
+    f"has it, else the none control's 0) by a two-sided test at α = {ALPHA:g} with {HOLM}'s correction over the "
     "board's entries (else \"not distinguishable\", or, significantly below, \"forgets less than random\" / "
     "\"strengthens the concept\"), and the upper end of every retain metric's 95% collateral interval is within "
     "its family's bound (else \"within the bound not established\"). A weight-editing method must also have "

@@ -22,7 +22,15 @@ from itertools import combinations
 import numpy as np
 
 from bench.results.entry import Entry
-from bench.results.inference import ALPHA, HOLM, POWER, Estimate, detectable, holm, seeds_to_detect
+from bench.results.inference import (
+    ALPHA,
+    HOLM,
+    POWER,
+    Estimate,
+    detectable,
+    holm,
+    seeds_to_detect,
+)
 from bench.results.paired import SeedValue, over_seeds
 
 RESOLUTION_GOAL = 0.1  # the difference in score a board should be able to detect (the sweep's seed counts aim here)
@@ -112,7 +120,7 @@ def control_verdicts(candidates: Sequence[Entry], alpha: float = ALPHA) -> list[
     passed = []
     for e in candidates:
         test = e.control_test
-        control = "random" if e.k is not None else "none"
+        control = e.control
         if test is None or test.mean is None:
             e.status = f"not ranked: no paired comparison with the {control} control at its seeds"
             continue
@@ -121,14 +129,16 @@ def control_verdicts(candidates: Sequence[Entry], alpha: float = ALPHA) -> list[
                         "test it against (records without per-example columns)")
             continue
         e.control_p = adjusted[id(e)]
-        what = ("forgetting minus random pruning's at each seed" if control == "random"
-                else "forgetting against the none control's 0")
+        what = {"random": "forgetting minus random pruning's at each seed",
+                "retain-tuning": "forgetting minus retain-tuning's at the same step budget, at each seed"}.get(
+            control, "forgetting against the none control's 0")
         shown = f"{what}: {test.format()}, {HOLM}-adjusted p = {_p(e.control_p)}"
         if e.control_p >= alpha:
             e.status = f"not distinguishable from {control} ({shown})"
         elif test.mean < 0:
-            e.status = (f"not ranked: it forgets less than random pruning ({shown})" if control == "random"
-                        else f"not ranked: it strengthens the concept ({shown})")
+            e.status = {"random": f"not ranked: it forgets less than random pruning ({shown})",
+                        "retain-tuning": f"not ranked: it forgets less than retain-tuning alone ({shown})"}.get(
+                control, f"not ranked: it strengthens the concept ({shown})")
         else:
             passed.append(e)
     return passed
