@@ -33,6 +33,19 @@ def test_the_committed_pages_are_what_the_committed_records_build(tmp_path, caps
         assert (tmp_path / name).read_text() == (BOARDS / "current" / name).read_text(), name
 
 
+EVIDENCE_PAGES = sorted(p.parent for p in (BOARDS / "evidence").glob("*/page/leaderboard.json"))
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("page", EVIDENCE_PAGES, ids=[p.parent.name for p in EVIDENCE_PAGES])
+def test_an_evidence_page_is_what_its_records_build(page, tmp_path, capsys):
+    assert main(["leaderboard", "build", "--records", str(page.parent / "records"), "--out", str(tmp_path)]) == 0
+    built = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".md", ".json"))
+    assert built == sorted(p.name for p in page.iterdir() if p.suffix in (".md", ".json"))
+    for name in built:
+        assert (tmp_path / name).read_text() == (page / name).read_text(), name
+
+
 def _columns(path: Path) -> dict[str, np.ndarray]:
     with np.load(path.with_suffix(".npz")) as arrays:
         return dict(arrays)
