@@ -334,3 +334,21 @@ def test_records_of_another_attack_get_their_own_board_not_a_place_in_the_fine_t
     assert sorted(board_slug(b) for b in boards)[1].endswith("-quantize-bits=4")
     (alone,) = build_boards(finetuned)
     assert alone.variant is None
+
+
+def test_the_page_sets_what_the_defender_spent_beside_what_the_attacker_spent():
+    from bench.results.pages import cost_cell
+
+    none = [made_record("none", s, unlearned=0.8, relearn=(0.8, 0.8, 0.8, 0.8)) for s in range(3)]
+    edited = [made_record("grad-diff", s, steps=128) for s in range(3)]
+    pruned = [made_record("random", s) for s in range(3)]
+    for seed, r in enumerate(edited + pruned):
+        r.method.info = {"forget_examples": 507}
+        # Three relearning evaluations after step 0 take 1 s each: the attack itself took the rest.
+        r.timings = {"unlearn": 300.0 + seed % 3, "relearn": 43.0}
+        r.attack.info = {"examples": 68}
+    edited[2].timings = {"unlearn": 0.1, "unlearn_first": 301.0, "relearn": 43.0}  # loaded a kept model
+    entries = {e.method: e for e in build_boards(none + edited + pruned)[0].entries}
+    assert cost_cell(entries["grad-diff"]) == ("128 × lr 1e-05 on 507, 301 s · 64 × lr 2e-05 on 68, 40 s", 301.0)
+    assert cost_cell(entries["random"])[0] == "10 units, 301 s · 64 × lr 2e-05 on 68, 40 s"
+    assert "defender vs attacker" in markdown(build_boards(none + edited)[0])

@@ -27,11 +27,12 @@ from bench.results.leaderboard import (
 def columns(board: Board) -> list[tuple[str, Column | None]]:
     """The columns of a board's table, in order: (header, figure or None for a descriptive column)."""
     return [("rank", None), ("method", None), *[(f.label, f) for f in board.figures()],
-            ("model", None), ("budget", None), ("seeds", None), ("records", None)]
+            ("model", None), ("budget", None), ("defender vs attacker", None), ("seeds", None), ("records", None)]
 
 
 # controls in greys, apart from the methods' colours
-CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":"), "never-learned": ("0.3", "-.")}
+CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":"), "never-learned": ("0.3", "-."),
+                 "retain-tuning": ("0.6", (0, (5, 1, 1, 1)))}
 
 
 def board_slug(board: Board) -> str:
@@ -198,9 +199,60 @@ def row_cells(board: Board, entry: Entry) -> list[tuple[str, float | str | None]
         s = entry.stats.get(f.name, UNDEFINED)
         cells.append((cell(s, len(entry.records)), s.mean))
     budget = "any (ignores it)" if entry.method in BUDGET_FREE_CONTROLS else budget_cell(entry)
-    cells += [(entry.model, entry.model), (budget, entry.budget_size),
+    cells += [(entry.model, entry.model), (budget, entry.budget_size), cost_cell(entry),
               (", ".join(map(str, entry.seeds)), len(entry.seeds)), (" ".join(r[:8] for r in entry.run_ids), None)]
     return cells
+
+
+def _median(values: list[float]) -> float | None:
+    values = sorted(values)
+    return None if not values else values[len(values) // 2]
+
+
+def _defender_seconds(record) -> float | None:
+    """The unlearning's own wall time (`unlearn_first` where this run loaded a kept unlearned model)."""
+    return record.timings.get("unlearn_first", record.timings.get("unlearn"))
+
+
+def _attacker_seconds(record) -> float | None:
+    """The attack's wall time without its checkpoints' evaluations (what it spent attacking, not measuring); step
+    0 is the unlearned model's evaluation, made before the attack. None for a run resumed after an interruption:
+    its `relearn` time covers only the part after the resume."""
+    if "relearn" not in record.timings or "relearn_resumed_at_step" in record.timings:
+        return None
+    measuring = sum(s.seconds for s in record.stage("relearn") if s.step > 0)
+    return max(0.0, record.timings["relearn"] - measuring)
+
+
+def _spend(what: str, seconds: float | None) -> str:
+    return what + ("" if seconds is None else f", {seconds:,.0f} s")
+
+
+def cost_cell(entry: Entry) -> tuple[str, float | None]:
+    """What the defender spent beside what the attacker spent, from the records: optimizer steps × learning rate
+    (or the units pruned) and the examples each trained on, and the median wall seconds over the seeds (the
+    unlearning's own, where a run loaded a kept unlearned model; the attack's without its evaluations). Sorted
+    by the defender's seconds."""
+    r = entry.records[0]
+    budget, info = r.unlearning.budget, r.method.info
+    if budget.get("steps") is not None:
+        examples = info.get("forget_examples")
+        defender = f"{budget['steps']} × lr {budget['lr']:g}" + (f" on {examples:,}" if examples else "")
+    elif entry.k:
+        defender = f"{entry.k:,} units"
+    else:
+        defender = "nothing"
+    attack, unit = r.attack, r.attack.unit
+    if unit == "steps":
+        lr = attack.info.get("lr", r.config.get("relearn_lr"))
+        examples = attack.info.get("examples")
+        attacker = f"{r.summary.relearn_steps} × lr {lr:g}" + (f" on {examples:,}" if examples else "")
+    else:
+        last = max((s.step for s in r.stage("relearn")), default=0)
+        attacker = r.attack_label() + (f", {last} {unit}" if unit != "applications" else "")
+    seconds = _median([v for v in map(_defender_seconds, entry.records) if v is not None])
+    attacking = _median([v for v in map(_attacker_seconds, entry.records) if v is not None])
+    return f"{_spend(defender, seconds)} · {_spend(attacker, attacking)}", seconds
 
 
 def _md_escape(text: str) -> str:
