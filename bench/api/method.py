@@ -212,10 +212,11 @@ class ObjectiveMismatch(BenchError):
 class ObjectiveRule:
     """When a method has reached its own objective: one of its terms (as `objective_terms` names it) moved far
     enough between the start and the end of unlearning. `rise`: end − start ≥ threshold; `fall`: end ≤ threshold ×
-    start. A run that misses it is recorded so, and the leaderboard does not rank it under the method's name."""
+    start; `at_least`: end ≥ threshold. A run that misses it is recorded so, and the leaderboard does not rank it
+    under the method's name."""
 
     term: str
-    direction: Literal["rise", "fall"]
+    direction: Literal["rise", "fall", "at_least"]
     threshold: float
     text: str  # the rule in words, for the record and the page
 
@@ -224,7 +225,11 @@ class ObjectiveRule:
             raise ObjectiveMismatch(f"the objective rule watches {self.term!r}, but the method's objective_terms "
                                     f"reports {sorted(start)}")
         before, after = start[self.term], end[self.term]
-        return after - before >= self.threshold if self.direction == "rise" else after <= self.threshold * before
+        if self.direction == "rise":
+            return after - before >= self.threshold
+        if self.direction == "fall":
+            return after <= self.threshold * before
+        return after >= self.threshold
 
 
 # The gradient methods' rule: the concept's targets got at least half as likely per target (their mean NLL rose by

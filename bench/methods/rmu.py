@@ -51,10 +51,12 @@ NORM_BATCHES = 4  # forget batches whose states measure the steering norm
 
 @dataclass(frozen=True)
 class RmuOptions(StepBudget):
-    # WMDP's rate, and a budget of WMDP's order (it trains on 80-150 batches): on NER (seed 0) 32 steps moved
-    # nothing (forgetting 0.000 [−0.024, 0.024]) and 128 removed most of the concept within the bound.
+    # A budget of WMDP's order (it trains on 80-150 batches). Not WMDP's rate (5e-5, for Zephyr-7B's output
+    # projections of 14,336 inputs): on SmolLM2 and MiniLM (1,536) it does not turn the states (seed 0, 128 steps:
+    # NER forgetting -0.006 [-0.018, 0.007] at cosine 0.31; toxicity cosine 0.06). At 1e-3: NER forgetting 0.90
+    # [0.86, 0.93] at collateral 0.014 and cosine 0.52; toxicity cosine 0.97, retain drift 0.017.
     steps: int = 128
-    lr: float = 5e-5
+    lr: float = 1e-3
     layer: int | None = None  # the block whose output is steered (None: WMDP's relative depth)
     layers_trained: int = 3  # the MLPs of this many blocks, ending at `layer`, train
     steering: float = 4.0  # c as a multiple of the forget states' median norm at `layer`
@@ -62,10 +64,12 @@ class RmuOptions(StepBudget):
     trained: Literal["mlp_out", "mlp"] = "mlp_out"  # the MLPs' output projections (WMDP) or all their weights
 
 
-# RMU's own objective: the forget states' distance to c·u at least halved. States that never turned toward u stay
-# at ‖h‖² + c² from it, and the term does not move.
-FORGET_TERM_HALVED = ObjectiveRule("forget", "fall", 0.5, "its forget term (the forget states' mean squared "
-                                   "distance to the steering vector) fell to at most half its start")
+# RMU's own objective: the forget states turned toward the steering direction u, their mean cosine with it at least
+# 0.5 (about 0 at the start: u is random). Not "the forget term halved": with c = 4 × the states' norm, halving
+# ‖h − c·u‖² needs the states to grow 1.4-fold *and* align, and on NER (seed 0, lr 1e-3) the concept was gone
+# (GPE F1 0.83 -> 0.09) with the states at cosine 0.52 and the term down 23%.
+STEERED = ObjectiveRule("cosine", "at_least", 0.5, "the forget states turned toward the steering direction "
+                        "(mean cosine with it at least 0.5)")
 
 
 def predicting(labels: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -113,10 +117,11 @@ class Rmu(WeightEditingMethod):
     """Misdirect one block's forget states toward a random direction; keep its retain states."""
 
     description = "RMU: steer one block's forget activations to a random direction, keep retain ones (weight editing)."
-    version = 2  # 2: the predicting positions, c from the median norm, the MLP output projections
+    # 2: the predicting positions, c from the median norm, the MLP output projections; 3: lr 1e-3 by default
+    version = 3
     Options = RmuOptions
     seed_effect = "the unlearning's data order and random direction"
-    objective = FORGET_TERM_HALVED
+    objective = STEERED
 
     def prepare(self, model: nn.Module, ctx: UnlearnContext) -> None:
         o = self.options

@@ -532,7 +532,7 @@ RANKING_RULE = (
     "\"strengthens the concept\"), and the upper end of every retain metric's 95% collateral interval is within "
     "its family's bound (else \"within the bound not established\"). A weight-editing method must also have "
     "reached its own objective at every seed, as its records measure it (the gradient methods: the forget "
-    "targets' mean NLL up by at least ln 2; RMU: its forget term down to half its start; else \"did not reach its "
+    "targets' mean NLL up by at least ln 2; RMU: its forget states at cosine 0.5 or more with its steering direction; else \"did not reach its "
     "objective\"). Each method is ranked at its best such "
     "budget. A ranked entry joins its group's leader unless the paired test of their scores, "
     f"{HOLM}-corrected over every pair of rankable entries, separates them. Every cell is the mean over the "
