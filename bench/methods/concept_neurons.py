@@ -26,6 +26,7 @@ from bench.api.method import PruningMethod, UnlearnContext
 from bench.core.errors import BenchError
 from bench.core.plugins import METHODS
 from bench.core.progress import progress_bar
+from bench.models.training import evaluating
 from bench.neurons.activations import IGNORE, concept_labels
 from bench.neurons.ranking import probeless_scores, standardized_scores
 
@@ -87,9 +88,7 @@ def sample_activations(model: nn.Module, ctx: UnlearnContext, batches, concept_l
     def keep(layer: int, acts: torch.Tensor) -> None:
         current[layer] = acts.reshape(-1, acts.shape[-1])[chosen.to(acts.device)].float().cpu()
 
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         with ctx.space.hooked(model, keep):
             for batch in progress_bar(batches, "activations for the probe"):
                 labels = concept_labels(batch["labels"], batch["attention_mask"], ctx.space).reshape(-1)
@@ -100,8 +99,6 @@ def sample_activations(model: nn.Module, ctx: UnlearnContext, batches, concept_l
                 model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
                 rows.append(torch.cat([current[layer] for layer in range(ctx.space.n_layers)], dim=1))
                 targets.append(is_concept[chosen])
-    finally:
-        model.train(was_training)
     return torch.cat(rows).numpy(), torch.cat(targets).numpy()
 
 

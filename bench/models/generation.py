@@ -10,6 +10,7 @@ from torch import nn
 
 from bench.core.progress import progress_bar
 from bench.models.precision import autocast_for
+from bench.models.training import evaluating
 
 
 @dataclass(frozen=True)
@@ -39,19 +40,17 @@ def sample_completions(model: nn.Module, tokenizer, prompts: Sequence[str], sett
     """One sampled completion per prompt (repeat a prompt to sample it N times). Batch i is seeded with
     (seed, i), so the same seed gives the same texts on the same device and batch size."""
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    completions: list[str] = []
-    starts = range(0, len(prompts), settings.batch_size)
-    for number, start in enumerate(progress_bar(starts, description, total=len(starts))):
-        batch = left_padded(tokenizer, prompts[start:start + settings.batch_size], device)
-        generator_seed = settings.seed * 1_000_003 + number
-        torch.manual_seed(generator_seed)  # generate() samples from the global generator (CUDA's too)
-        with autocast_for(device, autocast_dtype):
-            out = model.generate(**batch, do_sample=True, top_k=settings.top_k, top_p=1.0,
-                                 temperature=settings.temperature, max_new_tokens=settings.max_new_tokens,
-                                 pad_token_id=tokenizer.pad_token_id)
-        new_tokens = out[:, batch["input_ids"].shape[1]:]
-        completions += tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-    model.train(was_training)
+    with evaluating(model):
+        completions: list[str] = []
+        starts = range(0, len(prompts), settings.batch_size)
+        for number, start in enumerate(progress_bar(starts, description, total=len(starts))):
+            batch = left_padded(tokenizer, prompts[start:start + settings.batch_size], device)
+            generator_seed = settings.seed * 1_000_003 + number
+            torch.manual_seed(generator_seed)  # generate() samples from the global generator (CUDA's too)
+            with autocast_for(device, autocast_dtype):
+                out = model.generate(**batch, do_sample=True, top_k=settings.top_k, top_p=1.0,
+                                     temperature=settings.temperature, max_new_tokens=settings.max_new_tokens,
+                                     pad_token_id=tokenizer.pad_token_id)
+            new_tokens = out[:, batch["input_ids"].shape[1]:]
+            completions += tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
     return completions

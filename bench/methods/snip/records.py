@@ -16,6 +16,7 @@ from torch import nn
 
 from bench.api.data import Examples
 from bench.core.progress import progress_bar
+from bench.models.training import evaluating
 from bench.neurons.activations import IGNORE, concept_labels
 from bench.neurons.units import UnitSpace
 
@@ -86,9 +87,7 @@ def activation_records(model: nn.Module, space: UnitSpace, data: Examples, units
         best_pos[:, rows] = torch.cat([best_pos[:, rows], where]).gather(0, order)
         return None
 
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         with space.hooked(model, top_sequences):
             offset = 0
             for batch in progress_bar(data.loader(batch_size), "activation records (pass 1: top sequences)"):
@@ -126,8 +125,6 @@ def activation_records(model: nn.Module, space: UnitSpace, data: Examples, units
                 state["sequences"] = sequences[number * batch_size:(number + 1) * batch_size]
                 state["valid"] = _valid(batch, space).to(device)
                 model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
-    finally:
-        model.train(was_training)
 
     records = []
     for unit in range(n_units):
