@@ -510,13 +510,16 @@ def test_npo_asks_the_frozen_model_once_per_forget_example(monkeypatch):
     real = npo.example_nll
 
     def counting(model, batch):
-        calls.append(model.training)  # the frozen reference is in eval mode, the trained model is not
+        # The frozen reference is in eval mode, the trained model is not; each call's rows, by their tokens.
+        calls.append((model.training, [tuple(row.tolist()) for row in batch["input_ids"]]))
         return real(model, batch)
 
     monkeypatch.setattr(npo, "example_nll", counting)
     model, method, ctx, _, forget, _ = unlearn_tiny("npo", steps=6)  # 24 forget examples, batch 8: two passes
     method.unlearn(model, ctx)
-    assert calls.count(False) == 3 and calls.count(True) == 12  # forget and retain NLL at every step
+    asked = [row for training, rows in calls if not training for row in rows]
+    assert len(asked) == len(set(asked)) == 24  # the reference saw every forget example, each once
+    assert sum(training for training, _ in calls) == 12  # forget and retain NLL at every step
 
 
 def test_a_version_4_record_migrates_to_the_finetune_attack_it_ran():

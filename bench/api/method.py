@@ -22,8 +22,8 @@ from bench.api.data import ConceptData, Examples, Paired
 from bench.core.errors import BenchError
 from bench.core.options import NoOptions
 from bench.core.paths import subdir
-from bench.models.nll import example_nll
-from bench.models.training import TrainSettings, to_device, train
+from bench.models.nll import ExampleNll, example_nll
+from bench.models.training import TrainSettings, evaluating, to_device, train
 from bench.neurons.activations import (
     UnitStatistics,
     collect_unit_statistics,
@@ -281,18 +281,22 @@ class WeightEditingMethod(Method):
 
     def objective_terms(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
         """The objective's parts on one batch, without gradient: by default the mean NLL per target of the forget
-        and of the retain targets. Methods add their own (a term's effective weight, a cosine)."""
-        return {"forget_nll": float(example_nll(model, batch["forget"]).batch_mean()),
-                "retain_nll": float(example_nll(model, batch["retain"]).batch_mean())}
+        and of the retain targets, plus what `forget_terms` adds. A method whose objective is not about the NLL
+        (RMU) replaces it."""
+        forget = example_nll(model, batch["forget"])
+        return {"forget_nll": float(forget.batch_mean()),
+                "retain_nll": float(example_nll(model, batch["retain"]).batch_mean()),
+                **self.forget_terms(forget, batch["forget"])}
+
+    def forget_terms(self, forget: ExampleNll, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Terms of the method's own computed from the forget batch's per-example NLL (already computed: no
+        second forward pass), such as the forget term's effective weight."""
+        return {}
 
     @torch.no_grad()
     def _measure(self, model: nn.Module, probe: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
-        was_training = model.training
-        model.eval()  # no dropout: start and end are measured alike
-        try:
+        with evaluating(model):  # no dropout: start and end are measured alike
             return {key: round(value, 6) for key, value in self.objective_terms(model, probe).items()}
-        finally:
-            model.train(was_training)
 
     def trajectory(self, start: dict[str, float], end: dict[str, float], probe_pairs: int) -> dict[str, Any]:
         """What the record keeps of the objective: its terms at the start and end, and whether the rule held."""

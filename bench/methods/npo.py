@@ -17,7 +17,7 @@ from torch import nn
 
 from bench.api.method import StepBudget, UnlearnContext, WeightEditingMethod
 from bench.core.plugins import METHODS
-from bench.models.nll import example_nll
+from bench.models.nll import ExampleNll, example_nll
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,11 @@ class Npo(WeightEditingMethod):
             self.reference_nll.update(zip(keys, totals, strict=True))
         return torch.tensor([self.reference_nll[key] for key in keys], device=forget["input_ids"].device)
 
-    def objective_terms(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+    def forget_terms(self, forget: ExampleNll, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         # The forget term's gradient is gradient ascent's scaled per example by 2σ(β(log π_θ − log π_ref)): 1 at the
         # start, falling toward 0 as the example is forgotten (Zhang et al. 2024, eq. 4).
-        gap = -example_nll(model, batch["forget"]).total + self._reference(batch["forget"])
-        return {**super().objective_terms(model, batch),
-                "forget_weight": float((2 * torch.sigmoid(self.options.beta * gap)).mean())}
+        gap = -forget.total + self._reference(batch)
+        return {"forget_weight": float((2 * torch.sigmoid(self.options.beta * gap)).mean())}
 
     def loss(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
         forget = batch["forget"]

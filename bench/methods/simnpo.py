@@ -8,9 +8,9 @@
 β: the forget term's gradient is gradient ascent's on m_i weighted 2γ·σ(δ − β·m_i), so what matters is β·m.
 TOFU's β = 4.5 meets a forget NLL of 0.1–0.5 per token (β·m ≈ 0.45–2.25: weights 0.02–0.1 of the retain term's).
 This project's forget data sit at 3–6 nats per target (seed 0 medians: toxicity 3.0, CBT 6.3), where β = 4.5
-weights the forget term 3e-7 and 1e-13: the loss is the retain NLL alone (version 1 did that). By default (β unset) β = 1 / the median m_i of the forget
-probe under the model before unlearning, so β·m = 1 at the start, the middle of TOFU's range; the record keeps
-the β used. The authors' own β moves the same way with the data (≈ 0.7 on MUSE, 0.1 on WMDP).
+weights the forget term 3e-7 and 1e-13: the loss is the retain NLL alone (version 1 did that). By default
+(β unset) β = 1 / the median m_i of the first forget examples under the model before unlearning, so β·m = 1 at
+the start, the middle of TOFU's range; the record keeps the β used. The authors' own β moves the same way with the data (≈ 0.7 on MUSE, 0.1 on WMDP).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from torch import nn
 from bench.api.method import StepBudget, UnlearnContext, WeightEditingMethod
 from bench.core.errors import BenchError
 from bench.core.plugins import METHODS
-from bench.models.nll import example_nll
-from bench.models.training import to_device
+from bench.models.nll import ExampleNll, example_nll
+from bench.models.training import evaluating, to_device
 
 BETA_PROBE = 64  # forget examples whose median NLL per target sets β
 
@@ -67,15 +67,10 @@ class SimNpo(WeightEditingMethod):
 
     @torch.no_grad()
     def _median_nll(self, model: nn.Module, ctx: UnlearnContext) -> float:
-        device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
-        try:
-            batch = to_device(next(iter(ctx.forget_data().loader(BETA_PROBE))), device)
+        batch = to_device(next(iter(ctx.forget_data().loader(BETA_PROBE))), next(model.parameters()).device)
+        with evaluating(model):
             forget = example_nll(model, batch)
-        finally:
-            model.train(was_training)
-        nll = forget.mean_per_token[forget.count > 0]
+        nll = self._per_target(forget)
         if len(nll) == 0 or not float(nll.median()) > 0:
             raise BenchError("simnpo: the forget data has no target with a positive NLL to set β from")
         return float(nll.median())
@@ -84,19 +79,18 @@ class SimNpo(WeightEditingMethod):
         return {"beta": round(self.beta, 6), "beta_from": "option" if self.options.beta is not None else
                 "1 / the forget data's median NLL per target before unlearning"}
 
-    def _forget_nll(self, model: nn.Module, forget: dict[str, torch.Tensor]) -> torch.Tensor:
-        nll = example_nll(model, forget)
-        return nll.mean_per_token[nll.count > 0]
+    @staticmethod
+    def _per_target(forget: ExampleNll) -> torch.Tensor:
+        """Each forget example's mean NLL per target (examples without a target left out)."""
+        return forget.mean_per_token[forget.count > 0]
 
-    def objective_terms(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+    def forget_terms(self, forget: ExampleNll, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         o = self.options
-        return {**super().objective_terms(model, batch),
-                "forget_weight": float(forget_weight(self._forget_nll(model, batch["forget"]), self.beta, o.delta,
-                                                     o.gamma))}
+        return {"forget_weight": float(forget_weight(self._per_target(forget), self.beta, o.delta, o.gamma))}
 
     def loss(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
         o = self.options
-        loss = o.gamma * simnpo_loss(self._forget_nll(model, batch["forget"]), self.beta, o.delta)
+        loss = o.gamma * simnpo_loss(self._per_target(example_nll(model, batch["forget"])), self.beta, o.delta)
         if o.alpha:
             loss = loss + o.alpha * example_nll(model, batch["retain"]).batch_mean()
         return loss
