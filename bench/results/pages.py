@@ -8,6 +8,7 @@ import html
 import io
 import math
 import re
+import statistics
 from pathlib import Path
 
 from bench.api.controls import BUDGET_FREE_CONTROLS, NEVER_LEARNED_CONTROL
@@ -204,9 +205,9 @@ def row_cells(board: Board, entry: Entry) -> list[tuple[str, float | str | None]
     return cells
 
 
-def _median(values: list[float]) -> float | None:
-    values = sorted(values)
-    return None if not values else values[len(values) // 2]
+def _median_of(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def _defender_seconds(record) -> float | None:
@@ -250,8 +251,8 @@ def cost_cell(entry: Entry) -> tuple[str, float | None]:
     else:
         last = max((s.step for s in r.stage("relearn")), default=0)
         attacker = r.attack_label() + (f", {last} {unit}" if unit != "applications" else "")
-    seconds = _median([v for v in map(_defender_seconds, entry.records) if v is not None])
-    attacking = _median([v for v in map(_attacker_seconds, entry.records) if v is not None])
+    seconds = _median_of([_defender_seconds(r) for r in entry.records])
+    attacking = _median_of([_attacker_seconds(r) for r in entry.records])
     return f"{_spend(defender, seconds)} · {_spend(attacker, attacking)}", seconds
 
 
