@@ -102,6 +102,12 @@ class Evaluation:
         sums = {name: {c: np.asarray([v.sum()]) for c, v in cols.items()} for name, cols in self.samples.items()}
         return {m: _scalar(s.of_sums(sums[s.sample])[0]) for m, s in self.statistics.items()}
 
+    def rows(self, kept: Mapping[str, np.ndarray]) -> Evaluation:
+        """The same evaluation on a subset of its examples: `kept[sample]` is a boolean mask over its rows (a
+        validation or test split, bench.api.split)."""
+        return Evaluation({name: {c: v[kept[name]] for c, v in cols.items()} for name, cols in self.samples.items()},
+                          dict(self.statistics))
+
     def resampled(self, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every metric under each bootstrap replicate: `weights[sample]` is (replicates × examples) counts."""
         sums = {name: {c: weights[name] @ v for c, v in cols.items()} for name, cols in self.samples.items()}

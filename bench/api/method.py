@@ -52,6 +52,12 @@ class UnlearnContext:
     # What the harness knows of the model being unlearned (its weights' or preparation's key, the device and
     # precision): with it, the concept statistics are cached on disk by content and shared across runs.
     statistics_key: str | None = field(default=None, compare=False)
+    # A frontier's steps axis (bench.harness.frontier): a weight-editing method calls `on_checkpoint(step,
+    # objective)` at each of these steps of its one unlearning, with its objective measured there. Its schedule is
+    # constant after the warmup, so the model at step s is the model an s-step run ends with: shorter budgets cost
+    # no extra unlearning.
+    checkpoints: tuple[int, ...] = ()
+    on_checkpoint: Callable[[int, dict[str, Any]], None] | None = field(default=None, compare=False, repr=False)
     _statistics: dict[str, UnitStatistics] = field(default_factory=dict, compare=False, repr=False)
     _data: dict[str, Examples] = field(default_factory=dict, compare=False, repr=False)
 
@@ -133,6 +139,36 @@ class UnlearningResult:
         return "mask" if masked else "weights" if self.edited else "none"
 
 
+@dataclass(frozen=True)
+class Grid:
+    """The configurations a method is tuned over (`bench frontier`), chosen on validation examples (bench.api.split).
+
+    options: each option's values, crossed (a value that is the default is still named: the grid is explicit).
+    epochs: for a weight-editing method, the longest unlearning in passes over its forget data; one unlearning per
+    option setting runs that long and is evaluated at log-spaced steps on the way (`steps_axis`).
+    fractions: for a pruning method, the shares of the unit space it prunes."""
+
+    options: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    epochs: float | None = None
+    fractions: tuple[float, ...] = ()
+
+    def settings(self) -> list[dict[str, Any]]:
+        """Every combination of the option values, in the grid's order (the first option varies slowest)."""
+        combos: list[dict[str, Any]] = [{}]
+        for name, values in self.options.items():
+            combos = [{**combo, name: value} for combo in combos for value in values]
+        return combos
+
+
+def steps_axis(longest: int) -> list[int]:
+    """The steps at which one unlearning of `longest` steps is evaluated: powers of 2 from 4, and `longest`."""
+    steps, step = [], 4
+    while step < longest:
+        steps.append(step)
+        step *= 2
+    return [*steps, longest]
+
+
 class Method(ABC):
     version: ClassVar[int] = 1
     description: ClassVar[str] = ""
@@ -151,6 +187,8 @@ class Method(ABC):
     Options: ClassVar[type] = NoOptions
     # Per profile, options that replace the defaults (a config file or the command line still override them).
     profile_options: ClassVar[dict[str, dict[str, Any]]] = {}
+    # What `bench frontier` tunes it over (None: nothing to tune, as for the controls).
+    grid: ClassVar[Grid | None] = None
 
     def __init__(self, options: Any = None) -> None:
         self.options = options if options is not None else self.Options()
@@ -167,6 +205,8 @@ class Method(ABC):
 
 class PruningMethod(Method):
     """Implement `score_units` (higher = remove first); selection by budget is the harness's job."""
+
+    grid = Grid(fractions=(0.001, 0.01, 0.1))  # the SNIP paper sweeps 0-10% of the units
 
     @abstractmethod
     def score_units(self, model: nn.Module, ctx: UnlearnContext) -> torch.Tensor:
@@ -316,8 +356,17 @@ class WeightEditingMethod(Method):
         self.prepare(model, ctx)
         try:
             start = self._measure(model, probe)
+
+            def checkpoint(step: int, epoch: float) -> None:
+                # What the caller does there (an evaluation that samples) must not move the training's random
+                # state, or the steps after it would differ from an uninterrupted run's.
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    ctx.on_checkpoint(step, self.trajectory(start, self._measure(model, probe), len(probe["forget"]["input_ids"])))
+
+            wanted = [s for s in ctx.checkpoints if 0 < s <= o.steps] if ctx.on_checkpoint is not None else []
             result = train(model, data, settings, autocast_dtype=ctx.autocast_dtype, loss_fn=self.loss,
-                           description=f"unlearn ({type(self).__name__})")
+                           description=f"unlearn ({type(self).__name__})", checkpoints=wanted,
+                           on_checkpoint=checkpoint if wanted else None)
             objective = self.trajectory(start, self._measure(model, probe), len(probe["forget"]["input_ids"]))
         finally:
             self.finish(model)

@@ -160,6 +160,19 @@ class _Resumable:
         return saved.step
 
 
+def unlearn_context(setup: ResolvedRun, space, concept, preparation: dict[str, Any], **more: Any) -> UnlearnContext:
+    """What a method sees of the run: the unit space, the concept data, the task's forget and retain sets (built
+    when first asked for), the budget and the run's batching; `more` adds a frontier's checkpoints."""
+    cfg, task, tokenizer = setup.cfg, setup.task, setup.loaded.tokenizer
+    return UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
+                          batch_size=cfg.eval_batch_size, device=setup.device, tokenizer=tokenizer,
+                          autocast_dtype=setup.autocast_dtype, train_batch_size=cfg.batch_size,
+                          forget_source=lambda: task.forget_data(tokenizer),
+                          retain_source=lambda: task.retain_data(tokenizer),
+                          statistics_key=json.dumps([preparation.get("cache_key") or setup.loaded.fingerprint,
+                                                     setup.device.type, str(setup.autocast_dtype)]), **more)
+
+
 def run(cfg: RunConfig, *, force: bool = False) -> Record:
     t0 = time.perf_counter()
     return run_resolved(resolve_run(cfg), force=force, setup_seconds=time.perf_counter() - t0)
@@ -207,13 +220,7 @@ def _run_protocol(setup: ResolvedRun, setup_seconds: float, fresh: bool = False)
     stages, evaluations = [base_stage], [base_eval]
     seed_everything(cfg.seed)  # the method sees the same global RNG state whether the base scores were cached or not
     tokenizer = setup.loaded.tokenizer
-    ctx = UnlearnContext(space=space, concept=concept, fraction=cfg.fraction, k=cfg.k, seed=cfg.seed,
-                         batch_size=cfg.eval_batch_size, device=setup.device, tokenizer=tokenizer,
-                         autocast_dtype=setup.autocast_dtype, train_batch_size=cfg.batch_size,
-                         forget_source=lambda: task.forget_data(tokenizer),
-                         retain_source=lambda: task.retain_data(tokenizer),
-                         statistics_key=json.dumps([preparation.get("cache_key") or setup.loaded.fingerprint,
-                                                    setup.device.type, str(setup.autocast_dtype)]))
+    ctx = unlearn_context(setup, space, concept, preparation)
     if cfg.analyze:  # the base snapshot and a method's own pass over the concept data share one stream
         snapshots.append(snapshot_from(ctx.concept_statistics(model, top_k=HAT_K), concept, "base"))
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.api.method import PruningMethod, UnlearnContext
+from bench.api.method import Grid, PruningMethod, UnlearnContext
 from bench.core.errors import BenchError
 from bench.core.plugins import METHODS
 from bench.core.progress import progress_bar
@@ -50,6 +50,7 @@ class ConceptNeurons(PruningMethod):
     # model's first position (attention sink) and BOS; rankers raw (Eq. 1) and standardized.
     version = 3
     Options = ConceptNeuronOptions
+    grid = Grid(fractions=(0.001, 0.01, 0.1, 0.5))  # the paper prunes half of the units
 
     def label(self, name: str, explicit: dict[str, Any]) -> str:
         """The ranker decides what a row measures, so pages name it, default or not."""

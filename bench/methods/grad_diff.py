@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench.api.method import StepBudget, WeightEditingMethod
+from bench.api.method import Grid, StepBudget, WeightEditingMethod
 from bench.core.plugins import METHODS
 from bench.models.nll import example_nll
 
@@ -34,6 +34,7 @@ class GradientDifference(WeightEditingMethod):
 
     description = "Gradient difference: ascent on the concept's targets, descent on the rest (weight editing)."
     version = 1
+    grid = Grid({"lr": (1e-5, 1e-4), "alpha": (1.0, 0.1)}, epochs=10)
     Options = GradDiffOptions
 
     def loss(self, model: nn.Module, batch: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:

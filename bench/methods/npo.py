@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench.api.method import StepBudget, UnlearnContext, WeightEditingMethod
+from bench.api.method import Grid, StepBudget, UnlearnContext, WeightEditingMethod
 from bench.core.plugins import METHODS
 from bench.models.nll import ExampleNll, example_nll
 
@@ -37,6 +37,8 @@ class Npo(WeightEditingMethod):
 
     description = "Negative preference optimisation against the frozen model before unlearning (weight editing)."
     version = 1
+    # NPO's β of 0.1 (its paper's) and a stiffer 0.5; the retain term on and weakened.
+    grid = Grid({"lr": (1e-5, 1e-4), "beta": (0.1, 0.5), "alpha": (1.0, 0.1)}, epochs=10)
     Options = NpoOptions
 
     def prepare(self, model: nn.Module, ctx: UnlearnContext) -> None:

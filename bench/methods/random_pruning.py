@@ -16,6 +16,7 @@ class RandomPruning(PruningMethod):
     description = "Prune uniformly random units across all layers (seeded control)."
     version = 1
     uses_seed = True
+    grid = None  # a control: it runs at the budget of the method it is compared with
 
     def score_units(self, model: nn.Module, ctx: UnlearnContext) -> torch.Tensor:
         # i.i.d. uniform scores: the top k of them are a uniformly random k-subset of all units, drawn

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from bench.api.method import (
+    Grid,
     ObjectiveRule,
     StepBudget,
     UnlearnContext,
@@ -119,6 +120,9 @@ class Rmu(WeightEditingMethod):
     description = "RMU: steer one block's forget activations to a random direction, keep retain ones (weight editing)."
     # 2: the predicting positions, c from the median norm, the MLP output projections; 3: lr 1e-3 by default
     version = 3
+    # WMDP's rate (5e-5) beside this default; c at 2-8 median norms (WMDP's 6.5-300 are absolute, on Zephyr-7B);
+    # the retain weight at WMDP's 100 and 10. The layer stays at WMDP's relative depth (`--grid layer=2,3` tunes it).
+    grid = Grid({"lr": (5e-5, 1e-3), "steering": (2.0, 4.0, 8.0), "alpha": (100.0, 10.0)}, epochs=10)
     Options = RmuOptions
     seed_effect = "the unlearning's data order and random direction"
     objective = STEERED

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.api.method import StepBudget, UnlearnContext, WeightEditingMethod
+from bench.api.method import Grid, StepBudget, UnlearnContext, WeightEditingMethod
 from bench.core.errors import BenchError
 from bench.core.plugins import METHODS
 from bench.models.nll import ExampleNll, example_nll
@@ -60,6 +60,9 @@ class SimNpo(WeightEditingMethod):
 
     description = "SimNPO: reference-free, length-normalised NPO (weight editing)."
     version = 2  # 2: β from the forget data's NLL by default (1: TOFU's 4.5, which switched the forget term off)
+    # β: from the forget data (None) or 1 (β·NLL of 2-6 here); γ: TOFU's 0.125 and a forget term as heavy as the
+    # retain term; δ: no margin and the MUSE recipe's 1.
+    grid = Grid({"lr": (1e-5, 1e-4), "beta": (None, 1.0), "gamma": (0.125, 1.0), "delta": (0.0, 1.0)}, epochs=10)
     Options = SimNpoOptions
 
     def prepare(self, model: nn.Module, ctx: UnlearnContext) -> None:
