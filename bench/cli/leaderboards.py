@@ -24,9 +24,10 @@ def _records(args: argparse.Namespace):
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.results.leaderboard import build_boards, parse_bounds
     from bench.results.pages import write_leaderboard
+    from bench.results.paired import Resampler
 
     records = _records(args)
-    boards = build_boards(records, bounds=parse_bounds(args.bound))
+    boards = build_boards(records, bounds=parse_bounds(args.bound), resampler=Resampler(part=args.examples))
     if args.scope:
         from bench.results.scope import read_scope, scope_notes
 
@@ -104,6 +105,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--records", metavar="DIR", help="a folder of record files, e.g. leaderboards/records (default: the store)")
     p.add_argument("--config", help="a sweep TOML file: its recorded runs (`bench sweep --config` runs them)")
     p.add_argument("--out", default="leaderboards", metavar="DIR", help="where to write the pages (default: leaderboards)")
+    p.add_argument("--examples", choices=("all", "test"), default="all",
+                   help="report on every evaluation example, or on the test part only (where configurations were "
+                        "chosen on the validation part with `bench frontier`)")
     p.add_argument("--bound", action="append", type=key_value, default=[], metavar="FAMILY=X",
                    help="collateral bound of a retain-metric family; an entry above it on any retain metric is listed "
                         "but not ranked (default " + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_BOUNDS.items()) + ")")

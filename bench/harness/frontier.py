@@ -4,9 +4,9 @@ validation rows) and the report (on the test rows) come from the same evaluation
 
 A weight-editing method unlearns once per option setting, for its grid's longest budget, and is evaluated at
 log-spaced steps on the way (its schedule is constant, so the model at step s is what an s-step run ends with):
-the steps axis costs evaluations, not unlearnings. A pruning method scores its units once per fraction (its
-statistics are cached, so the ranking pass runs once). Each setting's points are written when it finishes, so
-a killed frontier resumes at the next setting.
+the steps axis costs evaluations, not unlearnings. A pruning method (any method with a unit budget) unlearns
+once per fraction (its concept statistics are cached, so their pass runs once). Each setting's points are
+written when it finishes, so a killed frontier resumes at the next setting.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bench.api.evaluation import Evaluation, Statistic, pack, unpack
-from bench.api.method import Grid, PruningMethod, WeightEditingMethod, steps_axis
+from bench.api.method import Grid, WeightEditingMethod, steps_axis
 from bench.core.errors import BenchError
 from bench.core.files import write_json_atomic
 from bench.core.paths import subdir
@@ -187,7 +187,7 @@ def run_frontier(cfg: RunConfig, grid: Grid, max_steps: int | None = None) -> Fr
         todo: list[tuple[dict[str, Any], RunConfig]] = [
             (setting, dataclasses.replace(cfg, method_options={**cfg.method_options, **setting, "steps": longest}))
             for setting in grid.settings()]
-    elif issubclass(cls, PruningMethod):
+    elif cls.unit_budget:  # a pruning method (the SNIP family too): its budget is a share of the units
         if not grid.fractions:
             raise BenchError(f"method {cfg.method!r}: its grid has no fractions to prune")
         todo = [({"fraction": f}, dataclasses.replace(cfg, fraction=f, k=None)) for f in grid.fractions]

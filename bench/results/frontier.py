@@ -11,6 +11,7 @@ grid's order: the smaller budget first).
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,16 @@ def _cell(value: float | None, bounds: list[float] | None = None) -> str:
     return f"{value:.3f}" + (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else "")
 
 
+def sweep_entry(report: Mapping[str, Any]) -> str:
+    """The chosen configuration as a sweep file's method entry (an option at None is the method's default, and
+    TOML has no None: it is left out)."""
+    options = report["chosen_options"] or {}
+    if "fraction" in options:
+        return f"[methods.{report['method']}]  # at fractions = [{options['fraction']}]"
+    shown = ", ".join(f"{k} = {json.dumps(v)}" for k, v in options.items() if v is not None)
+    return f"[methods.{report['method']}]\nmethod_options = {{ {shown} }}"
+
+
 def frontier_page(report: Mapping[str, Any], plot: str | None = None) -> str:
     """The frontier as Markdown: the rule, the chosen configuration, and every configuration's figures."""
     chosen = report["chosen"]
@@ -135,7 +146,8 @@ def frontier_page(report: Mapping[str, Any], plot: str | None = None) -> str:
         lines += [f"**Chosen**: {point['name']}: on the test examples, forgetting "
                   f"{_cell(test['forgetting'], test['forgetting_interval'])}, collateral "
                   f"{_cell(test['collateral'], test['collateral_interval'])} (95% paired bootstrap over the examples; "
-                  "one seed, so the seeds' spread is not in it).", ""]
+                  "one seed, so the seeds' spread is not in it). In a sweep file:", "", "```toml",
+                  sweep_entry(report), "```", ""]
     if plot:
         lines += [f"![forgetting against collateral, validation and test]({plot})", ""]
     lines += ["| configuration | objective | validation forgetting | validation collateral | test forgetting | "
@@ -177,11 +189,11 @@ def plot_frontier(report: Mapping[str, Any], fmt: str = "png") -> bytes:
             shown = [(x, y, i) for x, y, i in zip(xs, ys, indices, strict=True) if x is not None and y is not None]
             if not shown:
                 continue
-            ax.plot([x for x, _, _ in shown], [y for _, y, _ in shown], "-", color=color, alpha=0.5, linewidth=0.8)
+            ax.plot([x for x, _, _ in shown], [y for _, y, _ in shown], "-", color=color, alpha=0.6, linewidth=1,
+                    label=label)
             for x, y, i in shown:
                 missed = report["points"][i]["why_not"] == "did not reach its objective"
-                ax.plot(x, y, "o", color=color, markersize=4, markerfacecolor="none" if missed else color,
-                        label=label if i == indices[0] else None)
+                ax.plot(x, y, "o", color=color, markersize=4, markerfacecolor="none" if missed else color)
         if report["chosen"] is not None:
             p = report["points"][report["chosen"]][part]
             if p["collateral"] is not None and p["forgetting"] is not None:

@@ -135,6 +135,9 @@ class Board:
     # (device type, task version, attack): an attack other than the default fine-tune is named on its own board
     # (the attacker matrix across attacks is another view, not a mixture of them in one ranking).
     split: tuple[str, int, str] | None = None
+    # Which examples its figures are computed on: "test" leaves out the third that chose each method's
+    # configuration (bench.api.split, `bench frontier`); "all" every example.
+    examples: str = "all"
 
     @property
     def variant(self) -> str | None:
@@ -184,8 +187,9 @@ class Board:
             return "the records carry no per-example columns to resample"
         on = "" if None in support else (f"support {_numbers(support)}: the gold entities, questions or completions "
                                          f"the target is computed on; ")
+        part = "" if self.examples == "all" else ", of which the test part, two thirds, is resampled"
         return (f"the target's 95% half-width at the base model is {min(defined):.3f}–{max(defined):.3f} ({on}"
-                f"{_numbers(sizes)} evaluation examples resampled)")
+                f"{_numbers(sizes)} evaluation examples{part or ' resampled'})")
 
     def attacker_bound(self) -> str:
         """Where the attack went beyond the attacker's own bound (a retain metric's drop from the base model past
@@ -461,7 +465,8 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None,
                   if e.method != NEVER_LEARNED_CONTROL for r in e.records]
         boards.append(Board(task, concept, target, entries, bounds, retain, split=split,
                             power=board_power(entries, none_seeds, crossed), control_tests=control_tests,
-                            pair_tests=pair_tests, base_half_widths=[w for w in widths if w is not None]))
+                            pair_tests=pair_tests, base_half_widths=[w for w in widths if w is not None],
+                            examples=resampler.part))
     return boards
 
 
@@ -495,6 +500,7 @@ def board_json(board: Board) -> dict[str, Any]:
         "wall_seconds": round(sum(r.timings.get("total", 0.0) for r in records), 2),
         "commits": sorted({r.provenance.git_commit or "unknown" for r in records}),
         "collateral_bounds": board.bounds, "retain": board.retain, "resolution": board.resolution(),
+        **({"examples": board.examples} if board.examples != "all" else {}),  # boards of every example stay as they were
         "alpha": ALPHA, "correction": HOLM, "control_tests": board.control_tests, "pair_tests": board.pair_tests,
         "power": None if power is None else {
             "seeds": power.seeds, "seed_sd": power.seed_sd, "eval_se": power.eval_se, "crossed": power.crossed,

@@ -136,6 +136,9 @@ def board_notes(board: Board) -> list[str]:
                  if not e.is_control) + ".",
              "What a seed varies: " + seed_varies(board) + ".",
              interval_note(board)]
+    if board.examples == "test":
+        notes.insert(0, "Examples: every figure is computed on the test part of each evaluation sample, two thirds of "
+                        "it; the other third chose each method's configuration (`bench frontier`) and is not reported.")
     if board.left_out:
         notes.insert(0, board.left_out)
     if any("(ablation: no LLM)" in e.label for e in board.entries):

@@ -24,6 +24,7 @@ import numpy as np
 
 from bench.api.evaluation import ANALYSIS_SEED, Evaluation, Z, binary_counts, is_resolved, unpack
 from bench.api.metrics import EPS
+from bench.api.split import Part, part_of
 from bench.api.record import Record
 from bench.results.inference import UNDEFINED, Estimate, combine, paired_accuracy_drop
 
@@ -100,8 +101,10 @@ class Resampler:
     """The board's one set of bootstrap counts per (sample, size), and every record's stage scores under them
     (computed once per record)."""
 
-    def __init__(self, replicates: int = REPLICATES, seed: int = BOOTSTRAP_SEED) -> None:
-        self.replicates, self.seed = replicates, seed
+    def __init__(self, replicates: int = REPLICATES, seed: int = BOOTSTRAP_SEED, part: Part = "all") -> None:
+        """`part`: the examples the board reports ("test": the two thirds that chose no configuration,
+        bench.api.split; "all": every example)."""
+        self.replicates, self.seed, self.part = replicates, seed, part
         self._weights: dict[tuple[str, int], np.ndarray] = {}
         self._runs: dict[int, RunDraws] = {}
 
@@ -137,7 +140,7 @@ class Resampler:
         with np.load(path) as arrays:
             columns = dict(arrays)
         statistics = record.evaluation.statistics
-        evaluations = [unpack(columns, f"stage{i}", statistics) for i in range(len(record.stages))]
+        evaluations = [part_of(unpack(columns, f"stage{i}", statistics), self.part) for i in range(len(record.stages))]
         stages, signatures = [], []
         for evaluation in evaluations:
             digest = hashlib.blake2b(digest_size=16)

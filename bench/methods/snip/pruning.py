@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from bench.api.method import Method, UnlearnContext, UnlearningResult
+from bench.api.method import Grid, Method, UnlearnContext, UnlearningResult
 from bench.core.errors import BenchError
 from bench.core.plugins import EXPLAINERS, METHODS
 from bench.core.progress import console
@@ -131,6 +131,7 @@ class SnipFamily(Method):
     version = 2
     Options: ClassVar[type] = SnipOptions
     profile_options = {"paper": {"explain_top": 0}}  # the paper explains every unit
+    grid = Grid(fractions=(0.001, 0.01, 0.1))  # the SNIP paper sweeps 0-10% of the units
     score_name: ClassVar[str] = "score"
     needs_llm: ClassVar[bool] = False  # True: the method asks the LLM itself, beyond explanations
 
