@@ -18,7 +18,13 @@ from bench.core.plugins import METHODS
 from bench.harness.config import RunConfig
 from bench.harness.frontier import FrontierPoint, FrontierRun, grid_of
 from bench.neurons.units import unit_space
-from bench.results.frontier import choose, frontier_page, frontier_report, plot_frontier
+from bench.results.frontier import (
+    Figures,
+    choose,
+    frontier_page,
+    frontier_report,
+    plot_frontier,
+)
 from tests.conftest import tiny_model
 from tests.test_weight_editing import tiny_config, token_sets
 
@@ -231,3 +237,18 @@ def test_the_chosen_configuration_is_given_as_a_sweep_entry_that_reads_back():
 
     entry = sweep_entry({"method": "simnpo", "chosen_options": {"lr": 1e-4, "beta": None, "gamma": 1.0, "steps": 64}})
     assert tomllib.loads(entry) == {"methods": {"simnpo": {"method_options": {"lr": 1e-4, "gamma": 1.0, "steps": 64}}}}
+
+
+def test_every_committed_frontier_page_is_what_its_report_builds():
+    from pathlib import Path
+
+    committed = sorted(Path(__file__).parent.parent.glob("leaderboards/evidence/frontiers/*/*/frontier.json"))
+    assert committed, "the issue-37 frontiers are committed under leaderboards/evidence/frontiers"
+    for path in committed:
+        report = json.loads(path.read_text())
+        assert (path.parent / "README.md").read_text() == frontier_page(report, "frontier.png"), path
+        chosen = report["chosen"]
+        if chosen is not None:  # the choice is the rule applied to the validation figures the report holds
+            validations = [Figures(**p["validation"]) for p in report["points"]]
+            assert choose(validations, [p["objective"] for p in report["points"]], report["retain"],
+                          report["bounds"]) == chosen

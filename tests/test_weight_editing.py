@@ -464,6 +464,27 @@ def test_a_method_that_trains_on_retain_data_is_compared_with_retain_tuning_at_i
     assert alone["grad-diff"].control == "none" and alone["grad-diff"].status == "ranked"
 
 
+def test_retain_tuning_controls_only_the_entries_at_its_own_step_budget():
+    """Real runs carry their budget as method options; retain-tuning at 16 steps says nothing about grad-diff at 8."""
+    from bench.results.leaderboard import build_boards
+    from tests.made_records import made_record
+
+    def records(method, steps, unlearned):
+        made = [made_record(method, s, steps=steps, unlearned=unlearned, relearn=(unlearned,) * 4,
+                            method_options={"steps": steps, "lr": 1e-5}) for s in range(3)]
+        for r in made:
+            r.method.info = {"retain_term": True}
+        return made
+
+    none = [made_record("none", s, unlearned=0.8, relearn=(0.8,) * 4, retain_unlearned=0.9) for s in range(3)]
+    grad_diff = records("grad-diff", 8, 0.3)
+    at_8, at_16 = records("retain-tuning", 8, 0.3), records("retain-tuning", 16, 0.3)
+    matched = {(e.method, e.budget): e for e in build_boards(none + grad_diff + at_8 + at_16)[0].entries}
+    assert matched[("grad-diff", "8 steps at lr 1e-05")].control == "retain-tuning"
+    other = {e.method: e for e in build_boards(none + grad_diff + at_16)[0].entries}
+    assert other["grad-diff"].control == "none"
+
+
 def test_the_never_learned_control_gives_each_entry_its_anamnesis_index_a_ratio_of_times_not_of_levels():
     from bench.results.leaderboard import build_boards
     from tests.made_records import made_record

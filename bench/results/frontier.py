@@ -107,7 +107,7 @@ def frontier_report(run) -> dict[str, Any]:
                      "fractions": list(run.grid.fractions), "longest_steps": run.longest},
             "split": {"validation_share": round(VALIDATION_SHARE, 4),
                       "rows": {name: {"validation": rows[name], "test": n - rows[name]} for name, n in sizes.items()}},
-            "rule": CHOICE_RULE, "bounds": dict(COLLATERAL_BOUNDS), "points": points, "chosen": chosen,
+            "rule": CHOICE_RULE, "bounds": dict(COLLATERAL_BOUNDS), "retain": families, "points": points, "chosen": chosen,
             "chosen_options": options, "seconds": run.seconds}
 
 

@@ -83,6 +83,15 @@ def pairing_key(record: Record, *, with_budget: bool = True) -> str:
                       sort_keys=True, default=str)
 
 
+def step_budget(record: Record) -> str:
+    """A weight-editing run's training budget (steps, learning rate, batch, warmup), what retain-tuning must match
+    to control it; "" for a unit budget."""
+    budget = record.unlearning.budget
+    if budget.get("steps") is None:
+        return ""
+    return json.dumps([budget.get(k) for k in ("steps", "lr", "batch_size", "warmup_steps")])
+
+
 def budget_label(record: Record) -> str:
     """The budget in the method's family's units: a share or number of units, or optimizer steps."""
     config = record.config
@@ -435,14 +444,23 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None,
     resampler = resampler or Resampler()
     groups = _group(records)
     controls_by_key: dict[str, dict[str, dict[int, Record]]] = defaultdict(dict)
+    # retain-tuning controls a weight-editing entry at the same step budget only (its steps and learning rate are
+    # its method options, as the entry's are): keyed by the setting and that budget.
+    retain_tuning: dict[tuple[str, str], dict[int, Record]] = {}
     for (key, _label, _budget), recs in groups.items():
-        if recs[0].method.name in CONTROL_METHODS and not recs[0].config.get("method_options"):
+        if recs[0].method.name == RETAIN_TUNING_CONTROL:
+            retain_tuning[(pairing_key(recs[0], with_budget=False), step_budget(recs[0]))] = {
+                r.config["seed"]: r for r in recs}
+        elif recs[0].method.name in CONTROL_METHODS and not recs[0].config.get("method_options"):
             controls_by_key[key][recs[0].method.name] = {r.config["seed"]: r for r in recs}
     by_task: dict[tuple[str, str, str, int, str], list[Entry]] = defaultdict(list)
     for recs in groups.values():
         first = recs[0]
         controls = {**controls_by_key.get(pairing_key(first, with_budget=False), {}),
                     **controls_by_key.get(pairing_key(first), {})}
+        same_budget = retain_tuning.get((pairing_key(first, with_budget=False), step_budget(first)))
+        if same_budget is not None:
+            controls[RETAIN_TUNING_CONTROL] = same_budget
         entry = _entry(recs, controls, resampler)
         by_task[(entry.task, entry.concept, first.provenance.device["type"], first.task.version,
                  first.attack_label())].append(entry)

@@ -16,11 +16,11 @@ import json
 import sys
 import time
 
-from bench.api.method import UnlearnContext
 from bench.core.options import parse_options
 from bench.core.plugins import METHODS
 from bench.harness.caches import prepare
 from bench.harness.config import build_config
+from bench.harness.protocol import unlearn_context
 from bench.harness.resolution import resolve_run, seed_everything
 from bench.neurons.units import unit_space
 
@@ -28,19 +28,14 @@ from bench.neurons.units import unit_space
 def main(method_name: str, task: str, *grid: str) -> None:
     cfg = build_config({"method": method_name, "task": task, "seed": 0})
     setup = resolve_run(cfg)
-    base, _ = prepare(setup)
+    base, preparation = prepare(setup)
     base.to(setup.device).eval()
-    tokenizer = setup.loaded.tokenizer
-    forget, retain = setup.task.forget_data(tokenizer), setup.task.retain_data(tokenizer)
     cls = METHODS.get(method_name)
     for raw in grid or ("{}",):
         options = json.loads(raw)
         model = copy.deepcopy(base)
         seed_everything(cfg.seed)
-        ctx = UnlearnContext(space=unit_space(model, cfg.unit_space), concept=None, fraction=None, k=None,
-                             seed=cfg.seed, batch_size=cfg.eval_batch_size, device=setup.device, tokenizer=tokenizer,
-                             autocast_dtype=setup.autocast_dtype, train_batch_size=cfg.batch_size,
-                             forget_source=lambda: forget, retain_source=lambda: retain)
+        ctx = unlearn_context(setup, unit_space(model, cfg.unit_space), None, preparation)
         method = cls(parse_options(cls.Options, {k: str(v) for k, v in options.items()}, method_name))
         start = time.perf_counter()
         info = dict(method.unlearn(model, ctx).info)
