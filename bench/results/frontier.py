@@ -27,6 +27,7 @@ from bench.api.metrics import (
 )
 from bench.api.split import VALIDATION_SHARE, Part, part_of, split_rows
 from bench.core.files import atomic_file, write_json_atomic, write_text_atomic
+from bench.core.plugins import METHODS
 from bench.harness.uncertainty import rounded, run_uncertainty
 
 CHOICE_RULE = ("the most forgetting on the validation examples among the configurations whose collateral there is "
@@ -101,13 +102,15 @@ def frontier_report(run) -> dict[str, Any]:
               for p, v, t in zip(run.points, validations, tests, strict=True)]
     choice = None if chosen is None else run.points[chosen]
     options = None if choice is None else {**choice.setting, **({"steps": choice.steps} if choice.steps else {})}
+    rule = getattr(METHODS.get(run.cfg.method), "objective", None)  # a pruning method has no objective of its own
     return {"format": 1, "method": run.cfg.method, "task": run.cfg.task, "seed": run.cfg.seed,
             "model": run.cfg.model, "profile": run.cfg.profile, "versions": run.versions,
             "grid": {"options": {k: list(v) for k, v in run.grid.options.items()}, "epochs": run.grid.epochs,
                      "fractions": list(run.grid.fractions), "longest_steps": run.longest},
             "split": {"validation_share": round(VALIDATION_SHARE, 4),
                       "rows": {name: {"validation": rows[name], "test": n - rows[name]} for name, n in sizes.items()}},
-            "rule": CHOICE_RULE, "bounds": dict(COLLATERAL_BOUNDS), "retain": families, "points": points, "chosen": chosen,
+            "rule": CHOICE_RULE, "bounds": dict(COLLATERAL_BOUNDS), "retain": families,
+            "objective_term": None if rule is None else rule.term, "points": points, "chosen": chosen,
             "chosen_options": options, "seconds": run.seconds}
 
 
@@ -153,9 +156,11 @@ def frontier_page(report: Mapping[str, Any], plot: str | None = None) -> str:
     lines += ["| configuration | objective | validation forgetting | validation collateral | test forgetting | "
               "test collateral | unlearning s | not eligible |", "|---|---|---|---|---|---|---|---|"]
     for i, p in enumerate(report["points"]):
-        objective = p["objective"]
+        objective, term = p["objective"], report.get("objective_term")
         reached = "—" if objective is None or objective.get("reached") is None else (
             "reached" if objective["reached"] else "missed")
+        if objective is not None and term in objective.get("start", {}):
+            reached += f": {term} {objective['start'][term]:.3g} → {objective['end'][term]:.3g}"
         v, t = p["validation"], p["test"]
         name = f"**{p['name']}** (chosen)" if i == chosen else p["name"]
         lines.append(f"| {name} | {reached} | {_cell(v['forgetting'])} | {_cell(v['collateral'])} | "
