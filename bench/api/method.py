@@ -361,7 +361,8 @@ class WeightEditingMethod(Method):
                 # What the caller does there (an evaluation that samples) must not move the training's random
                 # state, or the steps after it would differ from an uninterrupted run's.
                 with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                    ctx.on_checkpoint(step, self.trajectory(start, self._measure(model, probe), len(probe["forget"]["input_ids"])))
+                    reached = self.trajectory(start, self._measure(model, probe), len(probe["forget"]["input_ids"]))
+                    ctx.on_checkpoint(step, reached)
 
             wanted = [s for s in ctx.checkpoints if 0 < s <= o.steps] if ctx.on_checkpoint is not None else []
             result = train(model, data, settings, autocast_dtype=ctx.autocast_dtype, loss_fn=self.loss,
