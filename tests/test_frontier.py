@@ -125,6 +125,7 @@ def test_a_grid_crosses_its_options_and_the_steps_axis_is_log_spaced():
     assert grid.settings() == [{"lr": 1e-5, "beta": None}, {"lr": 1e-5, "beta": 1.0},
                                {"lr": 1e-4, "beta": None}, {"lr": 1e-4, "beta": 1.0}]
     assert steps_axis(208) == [4, 8, 16, 32, 64, 128, 208] and steps_axis(4) == [4] and steps_axis(3) == [3]
+    assert steps_axis(32, per_octave=2) == [4, 6, 8, 11, 16, 23, 32]
 
 
 @pytest.mark.parametrize("name", ["grad-ascent", "grad-diff", "npo", "simnpo", "rmu", "concept-neurons",

@@ -160,12 +160,15 @@ class Grid:
         return combos
 
 
-def steps_axis(longest: int) -> list[int]:
-    """The steps at which one unlearning of `longest` steps is evaluated: powers of 2 from 4, and `longest`."""
-    steps, step = [], 4
-    while step < longest:
-        steps.append(step)
-        step *= 2
+def steps_axis(longest: int, per_octave: int = 1) -> list[int]:
+    """The steps at which one unlearning of `longest` steps is evaluated: from 4, `per_octave` points per doubling
+    (1: 4, 8, 16, ...; 2: 4, 6, 8, 11, 16, ...), and `longest`. More points cost evaluations, not unlearning: where
+    a method's frontier is steep, a denser axis finds the last step within the collateral bound."""
+    steps, i = [], 0
+    while (step := round(4 * 2 ** (i / per_octave))) < longest:
+        if step not in steps:
+            steps.append(step)
+        i += 1
     return [*steps, longest]
 
 

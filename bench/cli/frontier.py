@@ -40,7 +40,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     from bench.results.frontier import frontier_report, write_frontier
 
     skipped = ("command", "func", "config", "force", "method_options", "task_options", "attack_options", "seeds",
-               "samples", "grid", "fractions", "max_steps", "out")
+               "samples", "grid", "fractions", "max_steps", "out", "steps_per_octave")
     cli_values: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in skipped}
     cli_values["method_options"] = dict(args.method_options)
     cli_values["task_options"] = dict(args.task_options)
@@ -49,7 +49,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     file_values = read_config_file(args.config) if args.config else {}
     cfg = build_config(file_values, cli_values, has_gpu=torch.cuda.is_available())
     grid = grid_of(cfg.method, parse_axes(cfg.method, args.grid), args.fractions)
-    report = frontier_report(run_frontier(cfg, grid, args.max_steps))
+    report = frontier_report(run_frontier(cfg, grid, args.max_steps, args.steps_per_octave))
     folder = Path(args.out) if args.out else Path("frontiers") / f"{cfg.task}-{cfg.method}-seed{cfg.seed}"
     page = write_frontier(report, folder)
     chosen = report["chosen"]
@@ -72,6 +72,8 @@ def add_parsers(sub) -> None:
                    help="a pruning method's budgets, replacing its grid's")
     p.add_argument("--max-steps", type=int, default=None, metavar="N",
                    help="cap the longest unlearning (the grid's epochs of the forget data otherwise)")
+    p.add_argument("--steps-per-octave", type=int, default=1, metavar="N",
+                   help="evaluate a weight-editing method N times per doubling of its steps (default 1: 4, 8, 16, ...)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where frontier.json, frontier.png and README.md go (default frontiers/TASK-METHOD-seedS)")
     p.set_defaults(func=cmd_frontier)

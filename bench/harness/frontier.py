@@ -68,6 +68,7 @@ class FrontierRun:
     versions: dict[str, int]
     seconds: float  # this invocation's wall time (settings read back from an interrupted one cost nothing here)
     longest: int | None  # the weight-editing grid's longest unlearning, in steps
+    per_octave: int = 1  # steps evaluated per doubling
 
 
 def grid_of(method: str, axes: dict[str, tuple[Any, ...]] | None = None,
@@ -85,11 +86,11 @@ def grid_of(method: str, axes: dict[str, tuple[Any, ...]] | None = None,
                                fractions=tuple(fractions) if fractions is not None else declared.fractions)
 
 
-def folder_of(cfg: RunConfig, grid: Grid, max_steps: int | None) -> Path:
+def folder_of(cfg: RunConfig, grid: Grid, max_steps: int | None, per_octave: int = 1) -> Path:
     """Where a frontier's pieces are kept: a hash of everything they depend on (resumable, never mixed)."""
     method, task = METHODS.get(cfg.method), TASKS.get(cfg.task)
     key = json.dumps([cfg.to_dict(), dataclasses.asdict(grid), max_steps, method.version, task.version,
-                      FRONTIER_FORMAT], sort_keys=True, default=str)
+                      FRONTIER_FORMAT, *([per_octave] if per_octave != 1 else [])], sort_keys=True, default=str)
     return subdir("frontiers") / f"{cfg.method}-{cfg.task}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
@@ -167,11 +168,12 @@ def longest_steps(setup: ResolvedRun, grid: Grid, max_steps: int | None) -> int:
     return min(steps, max_steps) if max_steps else steps
 
 
-def run_frontier(cfg: RunConfig, grid: Grid, max_steps: int | None = None) -> FrontierRun:
-    """Every configuration of `grid` for `cfg`'s method, task and seed (its own options are the starting point)."""
+def run_frontier(cfg: RunConfig, grid: Grid, max_steps: int | None = None, per_octave: int = 1) -> FrontierRun:
+    """Every configuration of `grid` for `cfg`'s method, task and seed (its own options are the starting point);
+    a weight-editing method is evaluated at `per_octave` steps per doubling (bench.api.method.steps_axis)."""
     started = time.perf_counter()
     cls = METHODS.get(cfg.method)
-    folder = folder_of(cfg, grid, max_steps)
+    folder = folder_of(cfg, grid, max_steps, per_octave)
     folder.mkdir(parents=True, exist_ok=True)
     first = resolve_run(cfg if issubclass(cls, WeightEditingMethod) else
                         dataclasses.replace(cfg, fraction=grid.fractions[0] if grid.fractions else cfg.fraction, k=None))
@@ -183,7 +185,7 @@ def run_frontier(cfg: RunConfig, grid: Grid, max_steps: int | None = None) -> Fr
     longest = None
     if issubclass(cls, WeightEditingMethod):
         longest = longest_steps(first, grid, max_steps)
-        steps = steps_axis(longest)
+        steps = steps_axis(longest, per_octave)
         todo: list[tuple[dict[str, Any], RunConfig]] = [
             (setting, dataclasses.replace(cfg, method_options={**cfg.method_options, **setting, "steps": longest}))
             for setting in grid.settings()]
@@ -206,4 +208,4 @@ def run_frontier(cfg: RunConfig, grid: Grid, max_steps: int | None = None) -> Fr
     task = TASKS.get(cfg.task)
     metrics = [dataclasses.asdict(s) for s in first.task.metrics()]
     return FrontierRun(first.cfg, grid, base, points, metrics, {"method": cls.version, "task": task.version},
-                       round(time.perf_counter() - started, 2), longest)
+                       round(time.perf_counter() - started, 2), longest, per_octave)
