@@ -253,3 +253,14 @@ def test_every_committed_frontier_page_is_what_its_report_builds():
             validations = [Figures(**p["validation"]) for p in report["points"]]
             assert choose(validations, [p["objective"] for p in report["points"]], report["retain"],
                           report["bounds"]) == chosen
+
+
+def test_a_configuration_is_within_the_bound_only_where_its_interval_is_as_on_the_board():
+    everything = np.ones(N, bool)
+    near_the_bound = evaluation(forgetting_on(everything, 0.6, 0), forgetting_on(everything, 0.09, 1))
+    inside = evaluation(forgetting_on(everything, 0.2, 2), np.ones(N))
+    report = frontier_report(frontier([near_the_bound, inside]))
+    assert report["points"][0]["validation"]["collateral"] < 0.1 < report["points"][0]["validation"]["drops_upper"][
+        "acc/others"]
+    assert report["points"][0]["why_not"] == "collateral within the bound not established"
+    assert report["chosen"] == 1

@@ -31,8 +31,8 @@ from bench.core.plugins import METHODS
 from bench.harness.uncertainty import rounded, run_uncertainty
 
 CHOICE_RULE = ("the most forgetting on the validation examples among the configurations whose collateral there is "
-               "within the bound of every retain metric and whose method reached its own objective; a tie goes to "
-               "the smaller budget (the grid's order)")
+               "within the bound of every retain metric at the upper end of its 95% interval (the board's own rule) "
+               "and whose method reached its own objective; a tie goes to the smaller budget (the grid's order)")
 REPLICATES = 400  # per point and part: the frontier has tens of points, and these intervals are for reading
 
 
@@ -45,6 +45,7 @@ class Figures:
     collateral: float | None
     collateral_interval: list[float] | None
     drops: dict[str, float | None]  # retain metric -> its relative drop
+    drops_upper: dict[str, float | None]  # retain metric -> the upper end of its drop's 95% interval
 
 
 def figures(base: Evaluation, unlearned: Evaluation, metrics: Sequence[Mapping[str, Any]], part: Part,
@@ -59,8 +60,10 @@ def figures(base: Evaluation, unlearned: Evaluation, metrics: Sequence[Mapping[s
     forgot = (None if base_scores[target] is None or after[target] is None
               else forgetting(base_scores[target], after[target]))
     intervals = uncertainty.summary_intervals
+    upper = {name: None if intervals.get(f"collateral/{name}") is None else round(intervals[f"collateral/{name}"][1], 6)
+             for name in drops}
     return Figures(forgot, rounded(intervals.get("forgetting")), collateral(drops), rounded(intervals.get("collateral")),
-                   drops)
+                   drops, upper)
 
 
 def why_not_eligible(validation: Figures, objective: Mapping[str, Any] | None, families: Mapping[str, str],
@@ -72,6 +75,12 @@ def why_not_eligible(validation: Figures, objective: Mapping[str, Any] | None, f
         return "forgetting or collateral undefined"
     if beyond_bounds(validation.drops, families, bounds):
         return "collateral beyond the bound"
+    # As the board decides "within the bound": at the interval's upper end. Choosing at the point estimate picks
+    # configurations at the bound, where the test examples' own noise puts half of them beyond it.
+    upper = {name: validation.drops_upper.get(name, drop) if validation.drops_upper.get(name) is not None else drop
+             for name, drop in validation.drops.items()}
+    if beyond_bounds(upper, families, bounds):
+        return "collateral within the bound not established"
     return None
 
 
