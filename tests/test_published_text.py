@@ -39,7 +39,10 @@ EVIDENCE_PAGES = sorted(p.parent for p in (BOARDS / "evidence").glob("*/page/lea
 @pytest.mark.e2e
 @pytest.mark.parametrize("page", EVIDENCE_PAGES, ids=[p.parent.name for p in EVIDENCE_PAGES])
 def test_an_evidence_page_is_what_its_records_build(page, tmp_path, capsys):
-    assert main(["leaderboard", "build", "--records", str(page.parent / "records"), "--out", str(tmp_path)]) == 0
+    # A board reported on the test part says so in its JSON; it is rebuilt the same way.
+    examples = "test" if '"examples": "test"' in (page / "leaderboard.json").read_text() else "all"
+    assert main(["leaderboard", "build", "--records", str(page.parent / "records"), "--out", str(tmp_path),
+                 "--examples", examples]) == 0
     built = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".md", ".json"))
     assert built == sorted(p.name for p in page.iterdir() if p.suffix in (".md", ".json"))
     for name in built:
