@@ -479,8 +479,13 @@ def test_retain_tuning_controls_only_the_entries_at_its_own_step_budget():
     none = [made_record("none", s, unlearned=0.8, relearn=(0.8,) * 4, retain_unlearned=0.9) for s in range(3)]
     grad_diff = records("grad-diff", 8, 0.3)
     at_8, at_16 = records("retain-tuning", 8, 0.3), records("retain-tuning", 16, 0.3)
-    matched = {(e.method, e.budget): e for e in build_boards(none + grad_diff + at_8 + at_16)[0].entries}
+    board = build_boards(none + grad_diff + at_8 + at_16)[0]
+    matched = {(e.method, e.budget): e for e in board.entries}
     assert matched[("grad-diff", "8 steps at lr 1e-05")].control == "retain-tuning"
+    from bench.results.pages import plot_budgets, plot_curves
+
+    # retain-tuning's dash pattern is a tuple: both plots draw it.
+    assert plot_curves(board, "png").startswith(b"\x89PNG") and plot_budgets(board, "png").startswith(b"\x89PNG")
     other = {e.method: e for e in build_boards(none + grad_diff + at_16)[0].entries}
     assert other["grad-diff"].control == "none"
 

@@ -300,7 +300,8 @@ def plot_curves(board: Board, fmt: str) -> bytes:
             if not points:
                 continue
             xs = [x for x, _ in points]
-            line, = ax.plot(xs, [s.mean for _, s in points], style, marker="o", markersize=3, color=color,
+            # by keyword: a dash pattern (retain-tuning's) is a tuple, which a positional format would read as data
+            line, = ax.plot(xs, [s.mean for _, s in points], linestyle=style, marker="o", markersize=3, color=color,
                             label=entry.label if entry.method in BUDGET_FREE_CONTROLS else f"{entry.label} · {entry.budget}",
                             gid=f"curve-{i}")
             if all(s.low is not None and s.high is not None for _, s in points):
@@ -358,7 +359,7 @@ def plot_budgets(board: Board, fmt: str) -> bytes:
         below = [f.mean - f.low if f.low is not None else 0.0 for _, f in points]
         above = [f.high - f.mean if f.high is not None else 0.0 for _, f in points]
         ax.errorbar([x for x, _ in points], [f.mean for _, f in points],
-                    yerr=[below, above], fmt=style, marker="o", markersize=4, color=color,
+                    yerr=[below, above], linestyle=style, marker="o", markersize=4, color=color,
                     capsize=2, label=label)
     ax.axvline(1.0, color="0.6", linewidth=0.8, linestyle=":")
     ax.axhline(0.0, color="0.8", linewidth=0.8)
