@@ -68,6 +68,22 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
                         help="run once per seed and report mean ± SD per stage (instead of --seed)")
 
 
+def config_from_args(args: argparse.Namespace):
+    """The RunConfig that `add_run_flags`' flags and `--config` describe (flags override the file)."""
+    import torch
+
+    from bench.harness.config import RunConfig, build_config, read_config_file
+
+    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    cli_values: dict[str, Any] = {k: v for k, v in vars(args).items() if k in fields}
+    for name in ("method_options", "task_options", "attack_options"):
+        cli_values[name] = dict(getattr(args, name))
+    if args.samples is not None:
+        cli_values["task_options"]["samples"] = args.samples
+    file_values = read_config_file(args.config) if args.config else {}
+    return build_config(file_values, cli_values, has_gpu=torch.cuda.is_available())
+
+
 def list_of(kind: type) -> Any:
     def parse(text: str) -> list:
         try:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bench.cli.arguments import add_run_flags, key_value, list_of, out
+from bench.cli.arguments import add_run_flags, config_from_args, key_value, list_of, out
 from bench.core.errors import BenchError
 
 
@@ -33,21 +33,10 @@ def parse_axes(method: str, raw: list[tuple[str, str]]) -> dict[str, tuple[Any, 
 
 
 def cmd_frontier(args: argparse.Namespace) -> int:
-    import torch
-
-    from bench.harness.config import build_config, read_config_file
     from bench.harness.frontier import grid_of, run_frontier
     from bench.results.frontier import frontier_report, write_frontier
 
-    skipped = ("command", "func", "config", "force", "method_options", "task_options", "attack_options", "seeds",
-               "samples", "grid", "fractions", "max_steps", "out", "steps_per_octave")
-    cli_values: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in skipped}
-    cli_values["method_options"] = dict(args.method_options)
-    cli_values["task_options"] = dict(args.task_options)
-    if args.samples is not None:
-        cli_values["task_options"]["samples"] = args.samples
-    file_values = read_config_file(args.config) if args.config else {}
-    cfg = build_config(file_values, cli_values, has_gpu=torch.cuda.is_available())
+    cfg = config_from_args(args)
     grid = grid_of(cfg.method, parse_axes(cfg.method, args.grid), args.fractions)
     report = frontier_report(run_frontier(cfg, grid, args.max_steps, args.steps_per_octave))
     folder = Path(args.out) if args.out else Path("frontiers") / f"{cfg.task}-{cfg.method}-seed{cfg.seed}"

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any
 
-from bench.cli.arguments import add_run_flags, out
+from bench.cli.arguments import add_run_flags, config_from_args, out
 from bench.core.errors import BenchError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import torch
-
-    from bench.harness.config import build_config, read_config_file
     from bench.harness.protocol import run
     from bench.harness.store import run_folder
     from bench.results.report import write_run_outputs
@@ -24,20 +20,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         top_units_table,
     )
 
-    cli_values: dict[str, Any] = {
-        k: v for k, v in vars(args).items()
-        if k not in ("command", "func", "config", "force", "method_options", "task_options", "attack_options", "seeds",
-                     "samples")
-    }
-    if args.seeds and "seed" in cli_values:
+    if args.seeds and "seed" in vars(args):
         raise BenchError("give --seed or --seeds, not both")
-    cli_values["method_options"] = dict(args.method_options)
-    cli_values["task_options"] = dict(args.task_options)
-    cli_values["attack_options"] = dict(args.attack_options)
-    if args.samples is not None:
-        cli_values["task_options"]["samples"] = args.samples
-    file_values = read_config_file(args.config) if args.config else {}
-    cfg = build_config(file_values, cli_values, has_gpu=torch.cuda.is_available())
+    cfg = config_from_args(args)
     if args.seeds:
         records = [run(dataclasses.replace(cfg, seed=seed), force=args.force) for seed in args.seeds]
         for record in records:

@@ -118,10 +118,16 @@ def _load(folder: Path, name: str) -> list[FrontierPoint] | None:
             for i, p in enumerate(saved["points"])]
 
 
-def _weight_editing_points(setup: ResolvedRun, setting: dict[str, Any], steps: list[int]) -> list[FrontierPoint]:
-    """One unlearning of the setting's longest budget, evaluated at each of `steps`."""
+def _prepared(setup: ResolvedRun):
+    """The prepared model in eval mode on the run's device, its preparation, unit space and concept data."""
     model, preparation = prepare(setup)
     model.to(setup.device).eval()
+    return model, preparation, unit_space(model, setup.cfg.unit_space), setup.task.concept_data(setup.loaded.tokenizer)
+
+
+def _weight_editing_points(setup: ResolvedRun, setting: dict[str, Any], steps: list[int]) -> list[FrontierPoint]:
+    """One unlearning of the setting's longest budget, evaluated at each of `steps`."""
+    model, preparation, space, concept = _prepared(setup)
     points: list[FrontierPoint] = []
     paused = [0.0]  # seconds spent evaluating inside the unlearning: not the method's cost
     started = time.perf_counter()
@@ -135,8 +141,6 @@ def _weight_editing_points(setup: ResolvedRun, setting: dict[str, Any], steps: l
                                     objective, evaluation))
         paused[0] += time.perf_counter() - t
 
-    space = unit_space(model, setup.cfg.unit_space)
-    concept = setup.task.concept_data(setup.loaded.tokenizer)
     ctx = unlearn_context(setup, space, concept, preparation, checkpoints=tuple(steps), on_checkpoint=on_checkpoint)
     seed_everything(setup.cfg.seed)
     setup.method.unlearn(model, ctx)
@@ -144,10 +148,7 @@ def _weight_editing_points(setup: ResolvedRun, setting: dict[str, Any], steps: l
 
 
 def _pruning_points(setup: ResolvedRun, fraction: float) -> list[FrontierPoint]:
-    model, preparation = prepare(setup)
-    model.to(setup.device).eval()
-    space = unit_space(model, setup.cfg.unit_space)
-    concept = setup.task.concept_data(setup.loaded.tokenizer)
+    model, preparation, space, concept = _prepared(setup)
     seed_everything(setup.cfg.seed)
     started = time.perf_counter()
     unlearned = setup.method.unlearn(model, unlearn_context(setup, space, concept, preparation))

@@ -77,7 +77,7 @@ def why_not_eligible(validation: Figures, objective: Mapping[str, Any] | None, f
         return "collateral beyond the bound"
     # As the board decides "within the bound": at the interval's upper end. Choosing at the point estimate picks
     # configurations at the bound, where the test examples' own noise puts half of them beyond it.
-    upper = {name: validation.drops_upper.get(name, drop) if validation.drops_upper.get(name) is not None else drop
+    upper = {name: drop if validation.drops_upper.get(name) is None else validation.drops_upper[name]
              for name, drop in validation.drops.items()}
     if beyond_bounds(upper, families, bounds):
         return "collateral within the bound not established"
