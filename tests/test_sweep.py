@@ -81,6 +81,22 @@ def test_every_entry_meets_every_attack_and_the_attacks_on_one_unlearned_model_a
         spec_from_dict({"methods": ["random"], "tasks": ["ner"], "attacks": {"quantize": {"attack_options": [4]}}}, "t")
 
 
+def test_a_training_attack_runs_once_per_learning_rate_and_a_rate_for_an_attack_that_does_not_train_is_refused():
+    spec = spec_from_dict({"seeds": [0], "ks": [5], "methods": ["random"], "tasks": ["ner"], "controls": False,
+                           "attacks": {"finetune": {"relearn_lr": [2e-5, 1e-4]}, "lora": {"relearn_lr": [1e-4]},
+                                       "quantize": {"attack_options": [{"bits": 4}]}}}, "t")
+    assert [(c.attack, c.relearn_lr) for c in plan(spec)] == [("finetune", 2e-5), ("finetune", 1e-4),
+                                                               ("lora", 1e-4), ("quantize", 2e-4)]
+    with pytest.raises(BenchError, match=r"\[attacks.quantize\] relearn_lr: quantize does not train"):
+        plan(spec_from_dict({"methods": ["random"], "tasks": ["ner"],
+                             "attacks": {"quantize": {"relearn_lr": [1e-4, 2e-4]}}}, "t"))
+    with pytest.raises(BenchError, match="distinct positive rates"):
+        plan(spec_from_dict({"methods": ["random"], "tasks": ["ner"], "attacks": {"lora": {"relearn_lr": [1e-4, 1e-4]}}},
+                            "t"))
+    with pytest.raises(BenchError, match=r"relearn_lr must be a list of numbers"):
+        spec_from_dict({"methods": ["random"], "tasks": ["ner"], "attacks": {"lora": {"relearn_lr": ["fast"]}}}, "t")
+
+
 def test_a_pinned_file_can_be_narrowed_to_some_tasks_and_methods_from_the_command_line(tmp_path):
     pinned = tmp_path / "sweep.toml"
     pinned.write_text('seeds = [0]\n[tasks.ner]\n[tasks.toxicity]\nk = 92\n[methods.concept-neurons]\n[methods.snip]\n')

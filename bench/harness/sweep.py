@@ -35,6 +35,9 @@ The TOML file:
     [attacks.quantize]         # RunConfig fields for one attack's runs; a list of option tables: its variants
     attack_options = [{ bits = 4 }, { bits = 8 }]
 
+    [attacks.finetune]         # a training attack's learning rates: one run each, its steps are its checkpoints
+    relearn_lr = [2e-5, 1e-4]
+
 The attacks of one unlearned model are planned next to each other, and share it: it is unlearned once
 (bench.harness.unlearned_store) and evaluated once (bench.harness.caches).
 """
@@ -91,6 +94,9 @@ class SweepSpec:
     attacks: tuple[str, ...] = ()
     attack_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     attack_variants: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    # attack -> its learning rates (`relearn_lr = [...]` in its table): the attacker matrix's budgets. Steps need
+    # no list: one run at a rate is evaluated at every checkpoint, which are the shorter attacks.
+    attack_lrs: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def seeds_of(self, task: str) -> tuple[int, ...]:
         return self.task_seeds.get(task, self.seeds)
@@ -118,6 +124,12 @@ class SweepSpec:
             ATTACKS.entry(name)
         if len(set(self.attacks)) != len(self.attacks):
             raise BenchError(f"attacks must be distinct, got {list(self.attacks)}")
+        for name, rates in self.attack_lrs.items():
+            if not ATTACKS.get(name).trains:
+                raise BenchError(f"[attacks.{name}] relearn_lr: {name} does not train, so a learning rate cannot "
+                                 "change it (its runs would repeat one another)")
+            if not rates or len(set(rates)) != len(rates) or min(rates) <= 0:
+                raise BenchError(f"[attacks.{name}] relearn_lr must be distinct positive rates, got {list(rates)}")
         for seeds in (self.seeds, *self.task_seeds.values()):
             if not seeds or len(set(seeds)) != len(seeds):
                 raise BenchError(f"seeds must be distinct and at least one, got {list(seeds)}")
@@ -137,8 +149,10 @@ def merge_settings(*layers: dict[str, Any]) -> dict[str, Any]:
 
 def attack_layers(spec: SweepSpec) -> list[dict[str, Any]]:
     """The settings each attack configuration adds to a run (one empty layer when the sweep names no attack)."""
-    return [{"attack": name, **spec.attack_settings.get(name, {}), **({"attack_options": variant} if variant else {})}
-            for name in spec.attacks for variant in spec.attack_variants.get(name, ({},))] or [{}]
+    return [{"attack": name, **spec.attack_settings.get(name, {}), **({"attack_options": variant} if variant else {}),
+             **({"relearn_lr": lr} if lr is not None else {})}
+            for name in spec.attacks for variant in spec.attack_variants.get(name, ({},))
+            for lr in spec.attack_lrs.get(name, (None,))] or [{}]
 
 
 def plan(spec: SweepSpec, *, has_gpu: bool = False) -> list[RunConfig]:
@@ -211,6 +225,11 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> SweepSpec:
     if isinstance(attacks_raw, dict):
         attacks_raw = {name: dict(table) if isinstance(table, dict) else table for name, table in attacks_raw.items()}
     attack_variants = _variants(attacks_raw, where, "attack") if isinstance(attacks_raw, dict) else {}
+    attack_lrs = {}
+    for name, table in (attacks_raw.items() if isinstance(attacks_raw, dict) else ()):
+        if isinstance(table, dict) and isinstance(table.get("relearn_lr"), list):
+            attack_lrs[name] = _names(table.pop("relearn_lr"), f"[attacks.{name}] relearn_lr", where, (int, float))
+            attack_lrs[name] = tuple(float(lr) for lr in attack_lrs[name])
     # `tasks = [...]` lists the tasks; with `[tasks.NAME]` tables (TOML then makes `tasks` a table) the tables
     # list them, and a task without settings gets an empty table. The same goes for methods.
     if isinstance(methods_raw, dict):
@@ -243,6 +262,7 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> SweepSpec:
         attacks=_names(list(attacks_raw) if isinstance(attacks_raw, dict) else attacks_raw, "attacks", where),
         attack_settings=_tables(attacks_raw, "attacks", where) if isinstance(attacks_raw, dict) else {},
         attack_variants=attack_variants,
+        attack_lrs=attack_lrs,
     )
 
 
