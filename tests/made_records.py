@@ -17,6 +17,7 @@ import hashlib
 import json
 import tempfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -101,22 +102,35 @@ def made_record(method: str, seed: int, *, base: float = 0.8, unlearned: float =
                 retain_unlearned: float = 0.85, k: int = 10, method_options: dict | None = None,
                 k_requested: int | None = None, label: str | None = None, steps: int | None = None,
                 same_at_every_seed: bool = False, device: str = "cpu", binary: bool = False,
-                seeded: bool = False) -> Record:
+                seeded: bool = False, attack: str = "finetune", attack_options: dict | None = None,
+                relearn_lr: float | None = None, retain_relearn: tuple[float, ...] | None = None,
+                edit: Callable[[list[Evaluation]], None] | None = None) -> Record:
     """A record of `method`; with `steps`, of a weight-editing method that trained that many steps (no mask).
     `binary`: accuracies on the same questions; `seeded`: the seed draws the target's examples (as toxicity's
-    completions are sampled), so every stage's target columns differ by seed."""
+    completions are sampled), so every stage's target columns differ by seed. `attack`, `attack_options` and
+    `relearn_lr`: the attack configuration (a training attack's steps); `retain_relearn`: the retain metric at each
+    relearning checkpoint (default: the unlearned model's); `edit`: changes the per-example columns before the
+    record is written (the stages' scores are the columns' means again after it)."""
     options = method_options or {}
     fraction = None if steps is not None else 0.1
     cfg = dataclasses.replace(RunConfig(method=method, task="ner", seed=seed, fraction=fraction, model="m",
-                                        concept="geo-loc"), method_options=options)
+                                        concept="geo-loc", attack=attack,
+                                        relearn_lr=relearn_lr or RunConfig.relearn_lr),
+                              method_options=options, attack_options=attack_options or {})
     run_id = hashlib.sha256(repr((method, seed, base, unlearned, relearn, options, steps, retain_base,
-                                  retain_unlearned, same_at_every_seed, device, binary, seeded)).encode()).hexdigest()[:16]
+                                  retain_unlearned, same_at_every_seed, device, binary, seeded, attack,
+                                  attack_options, relearn_lr, retain_relearn, edit is not None)).encode()).hexdigest()[:16]
     scores = [{"f1/geo-loc": base, "f1/person": retain_base}, {"f1/geo-loc": unlearned, "f1/person": retain_unlearned}]
-    scores += [{"f1/geo-loc": value, "f1/person": retain_unlearned} for value in relearn]
+    retained = retain_relearn or (retain_unlearned,) * len(relearn)
+    scores += [{"f1/geo-loc": value, "f1/person": kept} for value, kept in zip(relearn, retained, strict=True)]
     varying = () if same_at_every_seed else (seed,)
     columns = stage_columns(scores, ("base", *varying, base, retain_base),
                             (method, repr(sorted(options.items())), steps, *varying), binary=binary)
     evaluations = [Evaluation(c, dict(STATISTICS)) for c in columns]
+    if edit is not None:
+        evaluations = [Evaluation({name: {k: v.copy() for k, v in sample.items()} for name, sample in e.samples.items()},
+                                  dict(STATISTICS)) for e in evaluations]
+        edit(evaluations)
     names = ["base", "unlearned", *["relearn"] * len(relearn)]
     stages = [StageScores(name, step, step / 64, {m: v for m, v in e.scores().items()}, 1.0)
               for name, step, e in zip(names, (0, 0, *STEPS), evaluations, strict=True)]
@@ -136,7 +150,7 @@ def made_record(method: str, seed: int, *, base: float = 0.8, unlearned: float =
             kind="mask" if k else "none", budget={"units": k if k_requested is None else k_requested},
             mask=MaskInfo(hash="h", space="mlp", mode="persistent", k=k, total=100, per_layer=[k, 0],
                           k_requested=k if k_requested is None else k_requested, k_pruned=k, file="mask.safetensors")),
-        attack=AttackInfo("finetune", 1, "built-in"),
+        attack=AttackInfo(attack, 1, "built-in"),
         stages=stages, summary=RecordSummary(**dataclasses.asdict(summary), relearn_steps=64),
         provenance=made_provenance(device, seed),
         evaluation=EvaluationInfo("examples.npz", {"targets": EXAMPLES, "retained": EXAMPLES}, dict(STATISTICS),

@@ -198,17 +198,19 @@ def test_runs_on_another_device_make_another_entry_and_are_never_paired_across_d
 
 
 def test_an_entry_is_held_against_the_random_control_of_its_own_configuration_only():
-    # Two attacker settings on one board (same device and task version): random pruning forgets little in the
-    # first; the second has no random control of its own. Its entry must not borrow the first's random (another
-    # configuration), and each configuration ranks its own best budget.
+    # Two attacker settings (same device and task version): random pruning forgets little in the first; the second
+    # has no random control of its own. Its entry must not borrow the first's random (another configuration), and
+    # each configuration ranks its own best budget, on a board of its own (an attack configuration is a column of
+    # the attacker matrix, never mixed into another's ranking).
     slow = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
     slow += [made_record("random", s, unlearned=0.78, relearn=(0.78, 0.8, 0.8, 0.8)) for s in range(3)]
     fast = made_sweep({"none": NONE, "concept-neurons": RESISTANT})
     for record in fast:
         record.config["relearn_lr"] = 1e-3
         record.run_id = record.run_id[::-1]
-    board = board_of(slow + fast)
-    by_lr = {e.records[0].config["relearn_lr"]: e for e in board.entries if e.method == "concept-neurons"}
+    boards = build_boards(slow + fast)
+    assert sorted(b.variant for b in boards) == ["cpu, task version 1", "cpu, task version 1, attack finetune at lr 0.001"]
+    by_lr = {e.records[0].config["relearn_lr"]: e for b in boards for e in b.entries if e.method == "concept-neurons"}
     assert by_lr[slow[0].config["relearn_lr"]].status == "ranked"
     assert by_lr[1e-3].status == "not ranked: no paired comparison with the random control at its seeds"
 
@@ -325,7 +327,7 @@ def test_records_of_another_attack_get_their_own_board_not_a_place_in_the_fine_t
 
     finetuned = made_sweep({"none": [(0.8, 0.8, 0.8, 0.8)] * 2, "random": [(0.3, 0.5, 0.6, 0.7)] * 2})
     quantized = [dataclasses.replace(r, config={**r.config, "attack": "quantize", "attack_options": {"bits": 4}},
-                                     attack=dataclasses.replace(r.attack, name="quantize"))
+                                     attack=dataclasses.replace(r.attack, name="quantize", unit="applications"))
                  for r in made_sweep({"none": [(0.8, 0.8, 0.8, 0.8)] * 2, "random": [(0.3, 0.3, 0.3, 0.3)] * 2})]
     boards = build_boards(finetuned + quantized)
     assert len(boards) == 2 and all(len(b.entries) == 2 for b in boards)

@@ -118,3 +118,15 @@ class Attack(ABC):
     @abstractmethod
     def attack(self, model: nn.Module, ctx: AttackContext) -> AttackResult:
         """Change `model` in place to bring the concept back, calling `ctx.on_checkpoint` at the budget's steps."""
+
+
+def refusal(task: str, task_cls: type, attack_cls: type[Attack]) -> str | None:
+    """Why the task cannot meet the attack (a Task method it needs that the task does not define, with the task's
+    own reason where it gives one), or None."""
+    from bench.api.task import Task
+
+    for need in attack_cls.needs:
+        if getattr(task_cls, need) is getattr(Task, need):
+            why = f": {task_cls.no_prompt}" if need == "demonstrations" else ""
+            return f"needs Task.{need}, which task {task!r} does not define{why}"
+    return None

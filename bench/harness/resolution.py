@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.api.attack import Attack
+from bench.api.attack import Attack, refusal
 from bench.api.task import Task, TaskSettings
 from bench.core.errors import BenchError
 from bench.core.options import parse_options
@@ -62,10 +62,9 @@ def _plugins(cfg: RunConfig) -> tuple[Task, Any, Attack]:
     if method_cls.prepares_without_concept and not task_cls.has_never_learned_control():
         raise BenchError(f"method {cfg.method!r} needs the model prepared without the concept, and task {cfg.task!r} "
                          f"cannot have that: {task_cls.never_learned_impossible}")
-    for need in attack_cls.needs:  # refused before anything loads, with the task's reason
-        if getattr(task_cls, need) is getattr(Task, need):
-            why = f": {task_cls.no_prompt}" if need == "demonstrations" else ""
-            raise BenchError(f"attack {cfg.attack!r} needs Task.{need}, which task {cfg.task!r} does not define{why}")
+    refused = refusal(cfg.task, task_cls, attack_cls)  # refused before anything loads, with the task's reason
+    if refused:
+        raise BenchError(f"attack {cfg.attack!r} {refused}")
     method = method_cls(parse_options(method_cls.Options, cfg.method_options, f"method {cfg.method!r}"))
     task_options = parse_options(task_cls.Options, cfg.task_options, f"task {cfg.task!r}")
     attack = attack_cls(parse_options(attack_cls.Options, cfg.attack_options, f"attack {cfg.attack!r}"))

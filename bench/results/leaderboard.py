@@ -70,10 +70,15 @@ UNDEFINED_NOTE = (
 # result depends on except the seed, the method and the method's options; `device` stays "auto" in configs.
 PER_RUN = ("seed", "method", "method_options")
 BUDGET = ("fraction", "k")
+# What one attack configuration is (the attacker matrix's columns): the attack, its options and its step budget.
+ATTACK_FIELDS = ("attack", "attack_options", "relearn_lr", "relearn_steps", "relearn_checkpoints",
+                 "relearn_warmup_steps")
 
 
-def pairing_key(record: Record, *, with_budget: bool = True) -> str:
-    drop = PER_RUN + (() if with_budget else BUDGET)
+def pairing_key(record: Record, *, with_budget: bool = True, with_attack: bool = True) -> str:
+    """What records must share to be compared: the configuration without the seed and the method (nor, on request,
+    the unit budget or the attack), the task's version and data, the model and the device type."""
+    drop = PER_RUN + (() if with_budget else BUDGET) + (() if with_attack else ATTACK_FIELDS)
     config = {k: v for k, v in record.config.items() if k not in drop}
     # The device type is part of the run id but not of the config ("auto"): an entry never mixes a GPU seed
     # (bf16 autocast) with a CPU seed, nor pairs a method with a control run elsewhere.
@@ -114,6 +119,30 @@ def _mask_counts(records: list[Record]) -> tuple[int | None, int | None, int | N
 DEFAULT_ATTACK = "finetune"
 
 
+def attack_config(record: Record) -> str:
+    """The attack configuration as the attacker matrix names it: the attack with its options, and a training
+    attack's learning rate (its steps are its checkpoints, every one of them a budget)."""
+    label = record.attack_label()
+    return f"{label} at lr {record.config['relearn_lr']:g}" if record.attack.unit == "steps" else label
+
+
+def default_attack_config(record: Record) -> str:
+    """The attack a board ranks by: the fine-tune at the learning rate the run's profile gives its task (the
+    configuration every earlier board used); a task that is not installed here: the fine-tune at RunConfig's."""
+    from bench.core.plugins import TASKS
+    from bench.harness.config import FIELDS, PROFILES
+
+    lr = FIELDS["relearn_lr"].default
+    profile = record.config.get("profile")
+    if profile in PROFILES:
+        lr = PROFILES[profile].get("relearn_lr", lr)
+        try:
+            lr = TASKS.get(record.task.name).profile_overrides.get(profile, {}).get("relearn_lr", lr)
+        except UnknownNameError:
+            pass
+    return f"{DEFAULT_ATTACK} at lr {lr:g}"
+
+
 def method_label(record: Record) -> str:
     """The method's own name for what ran (its options included); records from before methods named
     themselves show the name and the explicit options."""
@@ -144,16 +173,22 @@ class Board:
     # (device type, task version, attack): an attack other than the default fine-tune is named on its own board
     # (the attacker matrix across attacks is another view, not a mixture of them in one ranking).
     split: tuple[str, int, str] | None = None
+    # Whether its attack configuration is the default one (the fine-tune at the profile's rate): a board of
+    # another attack is named by it.
+    attack_is_default: bool = True
     # Which examples its figures are computed on: "test" leaves out the third that chose each method's
     # configuration (bench.api.split, `bench frontier`); "all" every example.
     examples: str = "all"
+    # The attacker matrix (bench.results.matrix) of the default attack's board, where the records hold other attack
+    # configurations of its entries.
+    matrix: Any = None
 
     @property
     def variant(self) -> str | None:
         if not self.split:
             return None
         device, version, attack = self.split
-        return f"{device}, task version {version}" + ("" if attack == DEFAULT_ATTACK else f", attack {attack}")
+        return f"{device}, task version {version}" + ("" if self.attack_is_default else f", attack {attack}")
 
     def title(self) -> str:
         return f"{self.task} ({self.concept})" + (f": {self.variant}" if self.variant else "")
@@ -463,7 +498,7 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None,
             controls[RETAIN_TUNING_CONTROL] = same_budget
         entry = _entry(recs, controls, resampler)
         by_task[(entry.task, entry.concept, first.provenance.device["type"], first.task.version,
-                 first.attack_label())].append(entry)
+                 attack_config(first))].append(entry)
     settings: dict[tuple[str, str], int] = defaultdict(int)
     for task, concept, _device, _version, _attack in by_task:
         settings[(task, concept)] += 1
@@ -482,9 +517,15 @@ def build_boards(records: list[Record], bounds: dict[str, float] | None = None,
         widths = [paired.half_width(resampler.run(r).at("base")) for e in entries
                   if e.method != NEVER_LEARNED_CONTROL for r in e.records]
         boards.append(Board(task, concept, target, entries, bounds, retain, split=split,
+                            attack_is_default=attack == default_attack_config(entries[0].records[0]),
                             power=board_power(entries, none_seeds, crossed), control_tests=control_tests,
                             pair_tests=pair_tests, base_half_widths=[w for w in widths if w is not None],
                             examples=resampler.part))
+    from bench.results.matrix import build_matrix
+
+    for board in boards:
+        if board.attack_is_default:
+            board.matrix = build_matrix(board, records, bounds)
     return boards
 
 
@@ -525,6 +566,7 @@ def board_json(board: Board) -> dict[str, Any]:
             "pairs": power.pairs, "minimum_detectable_difference": power.mdd, "seeds_for_goal": power.seeds_for_goal,
             "text": power.text()},
         "left_out": board.left_out,
+        **({"attacker_matrix": matrix_json(board.matrix)} if board.matrix is not None else {}),
         "entries": [{
             "id": e.entry_id, "method": e.method, "label": e.label, "model": e.model, "budget": e.budget, "k": e.k,
             "k_requested": e.k_requested,
@@ -537,6 +579,27 @@ def board_json(board: Board) -> dict[str, Any]:
             "stats": {name: _stat_json(s) for name, s in e.stats.items()},
         } for e in board.entries],
     }
+
+
+def matrix_json(matrix: Any) -> dict[str, Any]:
+    from bench.results.matrix import RULE
+
+    def cell(c: Any) -> dict[str, Any]:
+        return {"step": c.step, "unit": c.unit, "recovered": _stat_json(c.recovered), "removed": _stat_json(c.removed),
+                "admissible": c.admissible, "attack_seconds": c.seconds, "examples": c.examples}
+
+    return {"rule": RULE, "default": matrix.default, "attacks": matrix.attacks, "left_out": matrix.left_out,
+            "pair_tests": matrix.pair_tests, "rows": [{
+                "entry": row.entry.entry_id, "label": row.entry.label, "budget": row.entry.budget,
+                "board_rank": row.entry.rank, "worst_case_rank": row.rank, "worst_case_leader_p_holm": row.leader_p,
+                "seconds": round(row.seconds, 2), "cells": {a: cell(c) for a, c in row.cells.items()},
+                "worst_case": None if row.worst is None else {
+                    "attack": row.worst.attack, "step": row.worst.step, "unit": row.worst.unit,
+                    "recovered": _stat_json(row.worst.recovered), "removed": _stat_json(row.worst.removed),
+                    "validation_recovered": row.worst.validation, "candidates": row.worst.candidates,
+                    "inadmissible_on_validation": row.worst.inadmissible,
+                    "admissible_on_test": row.worst.test_admissible}}
+                for row in matrix.rows]}
 
 
 def leaderboard_json(boards: list[Board]) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from bench.api.controls import BUDGET_FREE_CONTROLS, NEVER_LEARNED_CONTROL
 from bench.core.files import write_json_atomic, write_text_atomic
+from bench.results import matrix_pages
 from bench.results.inference import UNDEFINED, Estimate
 from bench.results.leaderboard import (
-    DEFAULT_ATTACK,
     RANKING_RULE,
     UNDEFINED_NOTE,
     Board,
@@ -23,6 +23,7 @@ from bench.results.leaderboard import (
     Entry,
     leaderboard_json,
 )
+from bench.results.spend import attacker_seconds, defender_seconds, defender_spend
 
 
 def columns(board: Board) -> list[tuple[str, Column | None]]:
@@ -38,7 +39,7 @@ CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":"), "never-learned"
 
 def board_slug(board: Board) -> str:
     variant = f"-{board.split[0]}-v{board.split[1]}" if board.split else ""
-    if board.split and board.split[2] != DEFAULT_ATTACK:
+    if board.split and not board.attack_is_default:
         variant += "-" + re.sub(r"[^A-Za-z0-9=.-]+", "-", board.split[2]).strip("-")
     return f"{board.task}-{board.concept}{variant}".replace("/", "_").replace(" ", "_")
 
@@ -213,21 +214,6 @@ def _median_of(values: list[float | None]) -> float | None:
     return statistics.median(known) if known else None
 
 
-def _defender_seconds(record) -> float | None:
-    """The unlearning's own wall time (`unlearn_first` where this run loaded a kept unlearned model)."""
-    return record.timings.get("unlearn_first", record.timings.get("unlearn"))
-
-
-def _attacker_seconds(record) -> float | None:
-    """The attack's wall time without its checkpoints' evaluations (what it spent attacking, not measuring); step
-    0 is the unlearned model's evaluation, made before the attack. None for a run resumed after an interruption:
-    its `relearn` time covers only the part after the resume."""
-    if "relearn" not in record.timings or "relearn_resumed_at_step" in record.timings:
-        return None
-    measuring = sum(s.seconds for s in record.stage("relearn") if s.step > 0)
-    return max(0.0, record.timings["relearn"] - measuring)
-
-
 def _spend(what: str, seconds: float | None) -> str:
     return what + ("" if seconds is None else f", {seconds:,.0f} s")
 
@@ -238,14 +224,7 @@ def cost_cell(entry: Entry) -> tuple[str, float | None]:
     unlearning's own, where a run loaded a kept unlearned model; the attack's without its evaluations). Sorted
     by the defender's seconds."""
     r = entry.records[0]
-    budget, info = r.unlearning.budget, r.method.info
-    if budget.get("steps") is not None:
-        examples = info.get("forget_examples")
-        defender = f"{budget['steps']} × lr {budget['lr']:g}" + (f" on {examples:,}" if examples else "")
-    elif entry.k:
-        defender = f"{entry.k:,} units"
-    else:
-        defender = "nothing"
+    defender = defender_spend(r, entry.k)
     attack, unit = r.attack, r.attack.unit
     if unit == "steps":
         lr = attack.info.get("lr", r.config.get("relearn_lr"))
@@ -254,8 +233,8 @@ def cost_cell(entry: Entry) -> tuple[str, float | None]:
     else:
         last = max((s.step for s in r.stage("relearn")), default=0)
         attacker = r.attack_label() + (f", {last} {unit}" if unit != "applications" else "")
-    seconds = _median_of([_defender_seconds(r) for r in entry.records])
-    attacking = _median_of([_attacker_seconds(r) for r in entry.records])
+    seconds = _median_of([defender_seconds(r) for r in entry.records])
+    attacking = _median_of([attacker_seconds(r) for r in entry.records])
     return f"{_spend(defender, seconds)} · {_spend(attacker, attacking)}", seconds
 
 
@@ -265,8 +244,11 @@ def _md_escape(text: str) -> str:
 
 def markdown(board: Board, curves_png: str | None = None) -> str:
     cols = columns(board)
-    lines = [f"## {board.title()}", "", f"Target metric `{board.target}`. {RANKING_RULE}", "",
-             f"Setting: {board.setting()}.", ""]
+    lines = [f"## {board.title()}", ""]
+    if board.matrix is not None:
+        # The question the board answers first: which entries resist which attacks, and their worst case.
+        lines += matrix_pages.markdown(board.matrix, curves_png.replace(".png", "-matrix.png") if curves_png else None)
+    lines += [f"Target metric `{board.target}`. {RANKING_RULE}", "", f"Setting: {board.setting()}.", ""]
     lines.append("| " + " | ".join(h for h, _ in cols) + " |")
     lines.append("|" + "|".join("---" if f is None else "---:" for _, f in cols) + "|")
     for entry in board.entries:
@@ -459,6 +441,10 @@ def html_page(board: Board) -> str:
     budgets_svg = plot_budgets(board, "svg").decode()
     budgets_svg = budgets_svg[budgets_svg.index("<svg"):]
     notes = "".join(f"<li>{e(x.label)}: {e(x.status)}</li>" for x in board.unranked())
+    matrix_html = ""
+    if board.matrix is not None:
+        matrix_svg = matrix_pages.plot_matrix(board.matrix, "svg").decode()
+        matrix_html = matrix_pages.html_section(board.matrix, matrix_svg[matrix_svg.index("<svg"):]) + "\n"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>relearn-bench leaderboard: {e(board.title())}</title>
@@ -466,7 +452,7 @@ def html_page(board: Board) -> str:
 <body>
 <h1>relearn-bench: {e(board.title())}</h1>
 <p>Target metric <code>{e(board.target)}</code>. Click a column header to sort; hover a header for its definition.</p>
-<p id="setting">Setting: {e(board.setting())}.</p>
+{matrix_html}<p id="setting">Setting: {e(board.setting())}.</p>
 <p class="rule" id="ranking-rule"><b>Ranking rule.</b> {e(RANKING_RULE)}</p>
 <div style="overflow-x: auto"><table class="board" id="board"><thead><tr>{head}</tr></thead>
 <tbody>{"".join(rows)}</tbody></table></div>
@@ -498,6 +484,12 @@ def write_leaderboard(boards: list[Board], out_dir: Path) -> list[Path]:
         tmp = budgets_png.with_suffix(".png.tmp")
         tmp.write_bytes(plot_budgets(board, "png"))
         tmp.replace(budgets_png)
+        if board.matrix is not None:
+            matrix_png = out_dir / f"{slug}-matrix.png"
+            tmp = matrix_png.with_suffix(".png.tmp")
+            tmp.write_bytes(matrix_pages.plot_matrix(board.matrix, "png"))
+            tmp.replace(matrix_png)
+            written.append(matrix_png)
         md = markdown(board, png.name)
         write_text_atomic(out_dir / f"{slug}.md", md)
         write_text_atomic(out_dir / f"{slug}.html", html_page(board))
