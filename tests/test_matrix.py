@@ -63,6 +63,9 @@ def test_the_worst_case_is_never_an_inadmissible_checkpoint():
     # An entry that no attack moves has the unlearned model as its worst case: nothing recovered.
     assert choose_worst([Candidate("a", 4, 0.3, False)]) is None
     assert choose_worst([Candidate("a", 4, 0.3, True), Candidate("b", 4, 0.3, True)]).attack == "a"  # tie: first
+    # The attacker-effort curve never falls, and ends at the worst case's validation figure.
+    best = [value for _, value in row.effort]
+    assert best == sorted(best) and best[-1] == row.worst.validation and len(row.effort) == 3
     control = matrix.row("none")
     assert control.worst.attack == NO_ATTACK and control.worst.recovered.mean == 0
 
@@ -124,6 +127,8 @@ def test_the_board_page_opens_with_the_heatmap_and_the_worst_case_beside_the_def
     assert text.index("### Attacker matrix") < text.index("Target metric")
     assert f"{FAST}, at 16 steps" in text  # the worst attack, named
     assert "lora at lr 2e-05" in text and "in-context: refused, needs Task.demonstrations" in text
-    assert (tmp_path / page.name.replace(".md", "-matrix.png")).read_bytes().startswith(b"\x89PNG")
+    for plot in ("-matrix.png", "-effort.png"):
+        assert (tmp_path / page.name.replace(".md", plot)).read_bytes().startswith(b"\x89PNG")
+        assert page.name.replace(".md", plot) in text
     html_page = (tmp_path / page.name.replace(".md", ".html")).read_text()
-    assert 'id="matrix"' in html_page and 'id="worst-case"' in html_page
+    assert 'id="matrix"' in html_page and 'id="worst-case"' in html_page and 'id="effort"' in html_page

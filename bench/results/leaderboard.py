@@ -592,7 +592,8 @@ def matrix_json(matrix: Any) -> dict[str, Any]:
             "pair_tests": matrix.pair_tests, "rows": [{
                 "entry": row.entry.entry_id, "label": row.entry.label, "budget": row.entry.budget,
                 "board_rank": row.entry.rank, "worst_case_rank": row.rank, "worst_case_leader_p_holm": row.leader_p,
-                "seconds": round(row.seconds, 2), "cells": {a: cell(c) for a, c in row.cells.items()},
+                "seconds": round(row.seconds, 2), "spent": {k: round(v, 2) for k, v in row.spent.items()},
+                "effort": [{"attack": a, "best_validation_recovered": b} for a, b in row.effort], "cells": {a: cell(c) for a, c in row.cells.items()},
                 "worst_case": None if row.worst is None else {
                     "attack": row.worst.attack, "step": row.worst.step, "unit": row.worst.unit,
                     "recovered": _stat_json(row.worst.recovered), "removed": _stat_json(row.worst.removed),

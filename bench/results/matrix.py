@@ -124,6 +124,10 @@ class MatrixRow:
     cells: dict[str, Cell]
     worst: WorstCase | None
     seconds: float  # every record of the row (its unlearning once, every attack, their evaluations)
+    spent: dict[str, float] = field(default_factory=dict)  # where the seconds went (see `where_the_time_goes`)
+    # The attacker-effort curve: configurations tried, cheapest first (their attack seconds), and the most any
+    # admissible checkpoint of them recovered so far on the validation examples (0: the unlearned model).
+    effort: list[tuple[str, float]] = field(default_factory=list)
     rank: int | None = None  # worst-case rank group among the board's ranked entries
     leader_p: float | None = None
 
@@ -154,6 +158,34 @@ def defender_key(record: Record) -> tuple[str, str, str]:
     budget_free = record.method.name in BUDGET_FREE_CONTROLS
     return (pairing_key(record, with_budget=not budget_free, with_attack=False), method_label(record),
             "" if budget_free else budget_label(record))
+
+
+def effort_curve(cells: dict[str, Cell], candidates: Sequence[Candidate]) -> list[tuple[str, float]]:
+    """Best admissible validation recovery so far, as the attacker tries the configurations cheapest first (by
+    their measured attack seconds; a tie, or a configuration without a measurement, in column order)."""
+    order = sorted(cells, key=lambda a: cells[a].seconds if cells[a].seconds is not None else float("inf"))
+    best, curve = 0.0, []
+    for attack in order:
+        found = [c.validation for c in candidates if c.attack == attack and c.admissible and np.isfinite(c.validation)]
+        best = max([best, *found])
+        curve.append((attack, best))
+    return curve
+
+
+def where_the_time_goes(records: Sequence[Record]) -> dict[str, float]:
+    """A row's wall seconds by what they bought: the unlearning (once per seed: the other attacks load it), the
+    unlearned model's evaluation (once per seed), the attacks' training and their checkpoints' evaluations."""
+    unlearning: dict[int, float] = {}
+    unlearned: dict[int, float] = {}
+    attacking = evaluating = 0.0
+    for r in records:
+        seed = r.config["seed"]
+        unlearning[seed] = max(unlearning.get(seed, 0.0), r.timings.get("unlearn_first", r.timings.get("unlearn", 0.0)))
+        unlearned[seed] = max(unlearned.get(seed, 0.0), sum(s.seconds for s in r.stage("unlearned")))
+        attacking += attacker_seconds(r) or 0.0
+        evaluating += sum(s.seconds for s in r.stage("relearn") if s.step > 0)
+    return {"unlearning": sum(unlearning.values()), "unlearned evaluation": sum(unlearned.values()),
+            "attack training": attacking, "attack evaluations": evaluating}
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -223,8 +255,9 @@ def build_matrix(default_board: Any, records: Sequence[Record], bounds: dict[str
                 admissible = all(within_bounds(run, step, bounds) for run, _ in checks.values())
                 candidates.append((Candidate(attack, step, value, admissible), attack, step, unit))
         worst = _worst_case(entry, candidates, by_attack, nones, setting, seeds, test, bounds)
-        seconds = sum(r.timings.get("total", 0.0) for by_seed in by_attack.values() for r in by_seed.values())
-        rows.append(MatrixRow(entry, cells, worst, seconds))
+        row_records = [r for by_seed in by_attack.values() for r in by_seed.values()]
+        rows.append(MatrixRow(entry, cells, worst, sum(r.timings.get("total", 0.0) for r in row_records),
+                              where_the_time_goes(row_records), effort_curve(cells, [c for c, *_ in candidates])))
     matrix = Matrix(configs, default, rows, left_out_attacks(first.task.name, {r.attack.name for r in same}))
     matrix.pair_tests = _worst_case_ranks(matrix, test.run(first).crossed(first.summary.target))
     return matrix

@@ -66,7 +66,9 @@ def notes(matrix: Matrix) -> list[str]:
            "the seeds ± 95%. Worst-case comparisons: "
            f"{matrix.pair_tests} paired test{'s' if matrix.pair_tests != 1 else ''}.",
            "Matrix cost: every record of the row, its unlearning once and every attack with its evaluations (wall "
-           "seconds as recorded)."]
+           "seconds as recorded). Where it went: " + "; ".join(
+               f"{_row_label(row)}: " + ", ".join(f"{what} {seconds:,.0f} s" for what, seconds in row.spent.items())
+               for row in matrix.rows) + "."]
     if inadmissible:
         out.append("Beyond the attacker's bound at the declared budget (marked × in the heatmap; such a checkpoint "
                    "is never a worst case): " + "; ".join(inadmissible) + ".")
@@ -105,7 +107,8 @@ def _row_label(row: MatrixRow) -> str:
 def markdown(matrix: Matrix, png: str | None) -> list[str]:
     lines = ["### Attacker matrix", ""]
     if png:
-        lines += [f"![what each attack recovered, entries × attacks]({png})", ""]
+        lines += [f"![what each attack recovered, entries × attacks]({png})", "",
+                  f"![the attacker's effort: the worst case found so far]({png.replace('-matrix.png', '-effort.png')})", ""]
     lines += ["What each attack recovered at its budget (test examples; × beyond the attacker's bound):", "",
               *cells_table(matrix), ""]
     lines += ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" for _ in HEADERS) + "|"]
@@ -116,12 +119,12 @@ def markdown(matrix: Matrix, png: str | None) -> list[str]:
     return lines + [""]
 
 
-def html_section(matrix: Matrix, svg: str) -> str:
+def html_section(matrix: Matrix, svg: str, effort_svg: str) -> str:
     e = html.escape
     head = "".join(f"<th>{e(h)}</th>" for h in HEADERS)
     body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row_cells(matrix, row)) + "</tr>"
                    for row in matrix.rows)
-    return (f'<h2>Attacker matrix</h2>\n<figure id="matrix">{svg}</figure>\n'
+    return (f'<h2>Attacker matrix</h2>\n<figure id="matrix">{svg}</figure>\n<figure id="effort">{effort_svg}</figure>\n'
             f'<div style="overflow-x: auto"><table class="board" id="worst-case"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table></div>\n" + "".join(f'<p class="note">{e(n)}</p>' for n in notes(matrix)))
 
@@ -166,5 +169,34 @@ def plot_matrix(matrix: Matrix, fmt: str) -> bytes:
     ax.set_yticks(range(len(rows)), rows, fontsize=7)
     ax.set_title("recovered at each attack's budget (test examples)\n× beyond the attacker's bound", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    fig.tight_layout()
+    return _figure_bytes(fig, fmt)
+
+
+def plot_effort(matrix: Matrix, fmt: str) -> bytes:
+    """The attacker-effort curves: the most recovered so far (validation examples, admissible checkpoints) against
+    the attack configurations tried, cheapest first, one line per entry."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from bench.results.pages import CONTROL_STYLE, _figure_bytes
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=110)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, row in enumerate(matrix.rows):
+        if not row.effort:
+            continue
+        color, style = CONTROL_STYLE.get(row.entry.method, (colors[i % len(colors)], "-"))
+        ax.plot(range(1, len(row.effort) + 1), [best for _, best in row.effort], linestyle=style, marker="o",
+                markersize=3, color=color, label=_row_label(row), drawstyle="steps-post")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("attack configurations tried, cheapest first")
+    ax.set_ylabel("most recovered so far (validation)")
+    ax.set_title("attacker effort: the worst case found as the attacker tries more", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return _figure_bytes(fig, fmt)

@@ -444,7 +444,9 @@ def html_page(board: Board) -> str:
     matrix_html = ""
     if board.matrix is not None:
         matrix_svg = matrix_pages.plot_matrix(board.matrix, "svg").decode()
-        matrix_html = matrix_pages.html_section(board.matrix, matrix_svg[matrix_svg.index("<svg"):]) + "\n"
+        effort_svg = matrix_pages.plot_effort(board.matrix, "svg").decode()
+        matrix_html = matrix_pages.html_section(board.matrix, matrix_svg[matrix_svg.index("<svg"):],
+                                                effort_svg[effort_svg.index("<svg"):]) + "\n"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>relearn-bench leaderboard: {e(board.title())}</title>
@@ -485,11 +487,12 @@ def write_leaderboard(boards: list[Board], out_dir: Path) -> list[Path]:
         tmp.write_bytes(plot_budgets(board, "png"))
         tmp.replace(budgets_png)
         if board.matrix is not None:
-            matrix_png = out_dir / f"{slug}-matrix.png"
-            tmp = matrix_png.with_suffix(".png.tmp")
-            tmp.write_bytes(matrix_pages.plot_matrix(board.matrix, "png"))
-            tmp.replace(matrix_png)
-            written.append(matrix_png)
+            for name, plot in (("matrix", matrix_pages.plot_matrix), ("effort", matrix_pages.plot_effort)):
+                path = out_dir / f"{slug}-{name}.png"
+                tmp = path.with_suffix(".png.tmp")
+                tmp.write_bytes(plot(board.matrix, "png"))
+                tmp.replace(path)
+                written.append(path)
         md = markdown(board, png.name)
         write_text_atomic(out_dir / f"{slug}.md", md)
         write_text_atomic(out_dir / f"{slug}.html", html_page(board))
