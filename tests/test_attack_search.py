@@ -8,9 +8,9 @@ import json
 import pytest
 
 from bench.core.errors import BenchError
-from bench.harness.attack_search import search_attack, search_json
 from bench.harness.config import RunConfig
-from bench.results.attack_search import write_search
+from bench.results.attack_search import search_attack, search_json
+from bench.results.attack_search_pages import write_search
 from tests.made_records import made_record
 
 ENTRY = RunConfig(method="concept-neurons", task="ner", fraction=0.1, seed=0, relearn_lr=1e-4)

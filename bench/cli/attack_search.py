@@ -19,8 +19,8 @@ def lr_range(text: str) -> tuple[float, float]:
 
 
 def cmd_attack_search(args: argparse.Namespace) -> int:
-    from bench.harness.attack_search import search_attack
-    from bench.results.attack_search import write_search
+    from bench.results.attack_search import search_attack
+    from bench.results.attack_search_pages import write_search
 
     cfg = config_from_args(args)
     low, high = args.lr_range or (cfg.relearn_lr / 10, cfg.relearn_lr * 10)
