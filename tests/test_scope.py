@@ -57,6 +57,18 @@ def test_runs_of_an_older_task_version_are_not_runs_of_the_grid(tmp_path):
     assert "concept-neurons at 0.1 of units (seeds 1, 2)" in note
 
 
+def test_the_seeds_the_grid_asks_for_replace_the_sweep_files(tmp_path):
+    # An evidence sweep pins the one seed it ran; its scope names the power analysis's seeds, which the page lists.
+    records = made_sweep({"none": CURVES, "random": CURVES, "concept-neurons": CURVES})
+    (tmp_path / "sweep.toml").write_text(GRID.replace("[0.1, 0.2]", "[0.1]").replace("[0, 1, 2]", "[0]"))
+    (tmp_path / "scope.toml").write_text('sweep = "sweep.toml"\nseeds = [0, 1, 2, 3]\n[why]\nner = "one seed ran."\n')
+    note = scope_notes(read_scope(tmp_path / "scope.toml"), records, ["ner"])["ner"]
+    assert "concept-neurons at 0.1 of units (seed 3)" in note and "none at any budget (one run per seed) (seed 3)" in note
+    (tmp_path / "scope.toml").write_text('sweep = "sweep.toml"\nseeds = [0, 0]\n')
+    with pytest.raises(BenchError, match="scope.toml: seeds must be a list of distinct non-negative integers"):
+        read_scope(tmp_path / "scope.toml")
+
+
 def test_a_complete_grid_needs_no_reason_and_says_nothing(tmp_path):
     records = made_sweep({"none": CURVES, "random": CURVES, "concept-neurons": CURVES})
     (tmp_path / "sweep.toml").write_text(GRID.replace("[0.1, 0.2]", "[0.1]"))

@@ -5,6 +5,7 @@ A committed leaderboard may be a part of its grid (CPU time forces choices), but
 and why. The scope file names the grid and gives one reason per task:
 
     sweep = "sweep.toml"                 # the pinned grid (relative to this file)
+    seeds = [0, 1, 2, 3, 4, 5]           # optional: the seeds the grid asks for, where its sweep file ran fewer
     [why]
     cbt = "the 0.1% and 10% budgets ... were left out because ..."
 
@@ -37,18 +38,26 @@ BUDGET_OPTIONS = frozenset(f.name for f in dataclasses.fields(StepBudget))
 class Scope:
     sweep: Path
     why: dict[str, str] = field(default_factory=dict)  # task -> why its board leaves runs of the grid out
+    # The seeds the grid asks for (the power analysis's), replacing the sweep file's where it ran fewer: an evidence
+    # sweep pins the runs it made, and its page still lists the seeds it lacks.
+    seeds: tuple[int, ...] | None = None
 
 
 def read_scope(path: Path) -> Scope:
     raw = read_toml(path, "scope file")
-    unknown = sorted(set(raw) - {"sweep", "why"})
+    unknown = sorted(set(raw) - {"sweep", "why", "seeds"})
     if unknown or not isinstance(raw.get("sweep"), str):
-        raise BenchError(f"{path}: expected `sweep = \"FILE\"` and a [why] table of task = \"reason\""
+        raise BenchError(f"{path}: expected `sweep = \"FILE\"`, an optional `seeds = [...]` and a [why] table of "
+                         "task = \"reason\""
                          + (f"; unknown key(s) {', '.join(map(repr, unknown))}" if unknown else ""))
     why = raw.get("why", {})
     if not isinstance(why, dict) or not all(isinstance(v, str) and v.strip() for v in why.values()):
         raise BenchError(f"{path}: [why] must map each task to a non-empty reason")
-    return Scope(path.parent / raw["sweep"], dict(why))
+    seeds = raw.get("seeds")
+    if seeds is not None and (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
+                              or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise BenchError(f"{path}: seeds must be a list of distinct non-negative integers, got {seeds!r}")
+    return Scope(path.parent / raw["sweep"], dict(why), None if seeds is None else tuple(seeds))
 
 
 def _place(task: str, method: str, options: dict, fraction: float | None, k: int | None, seed: int) -> tuple:
@@ -66,15 +75,19 @@ def _budget_text(cfg: RunConfig) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted(steps.items())) or "its default budget"
 
 
-def missing_runs(sweep: Path, records: list[Record]) -> list[RunConfig]:
-    """The sweep file's runs that no record of the task's newest version holds, in the sweep's order (a run of
-    an older task version has another id and is not a run of the grid the current code pins)."""
+def missing_runs(sweep: Path, records: list[Record], seeds: tuple[int, ...] | None = None) -> list[RunConfig]:
+    """The sweep file's runs (at `seeds` where given, for every task) that no record of the task's newest version
+    holds, in the sweep's order (a run of an older task version has another id and is not a run of the grid the
+    current code pins)."""
     newest: dict[str, int] = {}
     for r in records:
         newest[r.task.name] = max(newest.get(r.task.name, r.task.version), r.task.version)
     have = {_place(r.task.name, r.method.name, r.config.get("method_options") or {}, r.config.get("fraction"),
                    r.config.get("k"), r.config["seed"]) for r in records if r.task.version == newest[r.task.name]}
-    return [cfg for cfg in plan(read_sweep_file(sweep))
+    spec = read_sweep_file(sweep)
+    if seeds is not None:
+        spec = dataclasses.replace(spec, seeds=seeds, task_seeds={})
+    return [cfg for cfg in plan(spec)
             if _place(cfg.task, cfg.method, cfg.method_options, cfg.fraction, cfg.k, cfg.seed) not in have]
 
 
@@ -96,7 +109,7 @@ def left_out(missing: list[RunConfig]) -> dict[str, list[str]]:
 def scope_notes(scope: Scope, records: list[Record], tasks: list[str]) -> dict[str, str]:
     """Per task shown, the note its page prints: what of the grid it leaves out and why. A task that leaves runs
     out without a reason in the scope file is an error: the page would not say why."""
-    missing = left_out(missing_runs(scope.sweep, records))
+    missing = left_out(missing_runs(scope.sweep, records, scope.seeds))
     notes = {}
     for task in tasks:
         if task not in missing:
