@@ -239,6 +239,9 @@ class Record:
     # Where this record's per-example columns were found when it was read (not part of the record: where it
     # was found). Leaderboards resample them jointly with other runs' (bench.results.paired).
     examples: Path | None = transient()
+    # Whether `bench verify` ran this record's configuration again and every figure agreed (RUN_ID.verification.json
+    # beside it; None: never verified), as read with it.
+    verified: bool | None = transient()
 
     @property
     def mask(self) -> MaskInfo | None:
@@ -328,6 +331,25 @@ def migrate(data: Any, where: str = "record") -> dict[str, Any]:
         data["attack"] = dict(FIRST_ATTACK)
         data["schema_version"] = 5
     return data
+
+
+# Beside a record: `bench verify`'s report on it (bench.results.verify), not a record.
+VERIFICATION_SUFFIX = ".verification.json"
+
+
+def record_files(folder: Path) -> list[Path]:
+    """The record files under `folder`, recursively (verification reports beside them are not records)."""
+    return sorted(p for p in Path(folder).rglob("*.json") if not p.name.endswith(VERIFICATION_SUFFIX))
+
+
+def with_verification(record: Record, path: Path) -> Record:
+    """The record marked with what a verification report beside it (for this run) found."""
+    report = path.with_name(path.stem + VERIFICATION_SUFFIX)
+    if report.exists():
+        data = read_record_json(report)
+        if isinstance(data, dict) and data.get("run_id") == record.run_id:
+            record.verified = bool(data.get("agrees"))
+    return record
 
 
 def with_support(record: Record, examples: Path) -> Record:

@@ -14,8 +14,10 @@ from bench.api.record import (
     examples_file,
     migrate,
     read_record_json,
+    record_files,
     record_schema,
     with_support,
+    with_verification,
 )
 from bench.core.errors import BenchError
 
@@ -110,11 +112,11 @@ def validate_file(path: Path) -> Record:
 def read_records(folder: Path) -> list[Record]:
     """Every record under `folder` (recursively), each validated and with its support filled in from its
     per-example columns; the first invalid one stops the build."""
-    paths = sorted(Path(folder).rglob("*.json"))
+    paths = record_files(folder)
     if not paths:
         raise BenchError(f"no records (*.json) under {folder}")
     records = []
     for path in paths:
         record = validate_file(path)
-        records.append(with_support(record, examples_file(record, path)))
+        records.append(with_verification(with_support(record, examples_file(record, path)), path))
     return records

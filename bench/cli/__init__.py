@@ -9,11 +9,11 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
-from bench.cli import attack_search, frontier, leaderboards, plugins, run, sweep
+from bench.cli import attack_search, frontier, leaderboards, plugins, run, sweep, verify
 from bench.core.errors import BenchError
 from bench.core.version import __version__
 
-COMMAND_GROUPS = (run, frontier, attack_search, sweep, leaderboards, plugins)
+COMMAND_GROUPS = (run, verify, frontier, attack_search, sweep, leaderboards, plugins)
 
 
 def build_parser() -> argparse.ArgumentParser:

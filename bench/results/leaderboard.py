@@ -571,6 +571,8 @@ def board_json(board: Board) -> dict[str, Any]:
             "id": e.entry_id, "method": e.method, "label": e.label, "model": e.model, "budget": e.budget, "k": e.k,
             "k_requested": e.k_requested,
             "rank": e.rank, "status": e.status, "seeds": e.seeds, "run_ids": e.run_ids,
+            **({"verified": {r.run_id: r.verified for r in e.records if r.verified is not None}}
+               if any(r.verified is not None for r in e.records) else {}),
             "forgetting_resolved": e.resolved, "rt90": e.rt90.text() if e.rt90 else None,
             "anamnesis": e.anamnesis.text() if e.anamnesis else None,
             "control_test": None if e.control_test is None else _stat_json(e.control_test),

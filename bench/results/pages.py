@@ -153,6 +153,12 @@ def board_notes(board: Board) -> list[str]:
     groups = rank_comparisons(board)
     if groups:
         notes.append(groups)
+    verified = [r for e in board.entries for r in e.records if r.verified is not None]
+    if verified:
+        failed = [r.run_id[:8] for r in verified if not r.verified]
+        notes.append(f"Verified ({VERIFIED_MARK} after a record): `bench verify` ran {len(verified)} of the board's "
+                     "records again from scratch, and every figure of the marked ones agreed within the record's 95% "
+                     "interval" + (f"; it did not for {', '.join(failed)}" if failed else "") + ".")
     short = [e for e in board.entries if e.short_of_budget]
     if short:
         notes.append("Pruned fewer units than the budget: " + "; ".join(
@@ -193,6 +199,9 @@ def never_learned_note(board: Board) -> str | None:
     return None
 
 
+VERIFIED_MARK = "✓"  # after a record's id: `bench verify` ran it again and every figure agreed
+
+
 def row_cells(board: Board, entry: Entry) -> list[tuple[str, float | str | None]]:
     """(text, sort value) for every column of one entry."""
     rank = str(entry.rank) if entry.rank is not None else ("control" if entry.is_control else "–")
@@ -205,7 +214,8 @@ def row_cells(board: Board, entry: Entry) -> list[tuple[str, float | str | None]
         cells.append((cell(s, len(entry.records)), s.mean))
     budget = "any (ignores it)" if entry.method in BUDGET_FREE_CONTROLS else budget_cell(entry)
     cells += [(entry.model, entry.model), (budget, entry.budget_size), cost_cell(entry),
-              (", ".join(map(str, entry.seeds)), len(entry.seeds)), (" ".join(r[:8] for r in entry.run_ids), None)]
+              (", ".join(map(str, entry.seeds)), len(entry.seeds)),
+              (" ".join(r.run_id[:8] + VERIFIED_MARK * bool(r.verified) for r in entry.records), None)]
     return cells
 
 
