@@ -173,7 +173,7 @@ def plot_matrix(matrix: Matrix, fmt: str) -> bytes:
     return _figure_bytes(fig, fmt)
 
 
-def plot_effort(matrix: Matrix, fmt: str) -> bytes:
+def plot_effort(matrix: Matrix, fmt: str, board_entries: list | None = None) -> bytes:
     """The attacker-effort curves: the most recovered so far (validation examples, admissible checkpoints) against
     the attack configurations tried, cheapest first, one line per entry."""
     import matplotlib
@@ -182,16 +182,19 @@ def plot_effort(matrix: Matrix, fmt: str) -> bytes:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    from bench.results.pages import CONTROL_STYLE, _figure_bytes
+    from bench.results.colours import board_styles, budget_marker
+    from bench.results.pages import _figure_bytes
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=110)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, row in enumerate(matrix.rows):
+    entries = [row.entry for row in matrix.rows]
+    styles = board_styles(board_entries or entries)  # the board's: its other plots give a method this colour
+    for row in matrix.rows:
         if not row.effort:
             continue
-        color, style = CONTROL_STYLE.get(row.entry.method, (colors[i % len(colors)], "-"))
-        ax.plot(range(1, len(row.effort) + 1), [best for _, best in row.effort], linestyle=style, marker="o",
-                markersize=3, color=color, label=_row_label(row), drawstyle="steps-post")
+        style = styles[row.entry.label]
+        ax.plot(range(1, len(row.effort) + 1), [best for _, best in row.effort], linestyle=style.linestyle,
+                marker=budget_marker(entries, row.entry), markersize=3, color=style.color, label=_row_label(row),
+                drawstyle="steps-post")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("attack configurations tried, cheapest first")
     ax.set_ylabel("most recovered so far (validation)")

@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.api.controls import BUDGET_FREE_CONTROLS, NEVER_LEARNED_CONTROL
 from bench.core.files import write_json_atomic, write_text_atomic
 from bench.results import matrix_pages
+from bench.results.colours import board_styles, budget_marker
 from bench.results.inference import UNDEFINED, Estimate
 from bench.results.leaderboard import (
     RANKING_RULE,
@@ -31,10 +32,6 @@ def columns(board: Board) -> list[tuple[str, Column | None]]:
     return [("rank", None), ("method", None), *[(f.label, f) for f in board.figures()],
             ("model", None), ("budget", None), ("defender vs attacker", None), ("seeds", None), ("records", None)]
 
-
-# controls in greys, apart from the methods' colours
-CONTROL_STYLE = {"random": ("0.45", "--"), "none": ("0.1", ":"), "never-learned": ("0.3", "-."),
-                 "retain-tuning": ("0.6", (0, (5, 1, 1, 1)))}
 
 
 def board_slug(board: Board) -> str:
@@ -284,16 +281,17 @@ def plot_curves(board: Board, fmt: str) -> bytes:
     import matplotlib.pyplot as plt
 
     fig, (ax_r, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = board_styles(board.entries)
     for i, entry in enumerate(board.entries):
-        color, style = CONTROL_STYLE.get(entry.method, (colors[i % len(colors)], "-"))
+        style = styles[entry.label]
+        color, style, marker = style.color, style.linestyle, budget_marker(board.entries, entry)
         for ax, curve in ((ax_r, entry.curve), (ax_m, entry.target_curve)):
             points = [(math.log1p(step), s) for step, s in curve if s.mean is not None]
             if not points:
                 continue
             xs = [x for x, _ in points]
             # by keyword: a dash pattern (retain-tuning's) is a tuple, which a positional format would read as data
-            line, = ax.plot(xs, [s.mean for _, s in points], linestyle=style, marker="o", markersize=3, color=color,
+            line, = ax.plot(xs, [s.mean for _, s in points], linestyle=style, marker=marker, markersize=3, color=color,
                             label=entry.label if entry.method in BUDGET_FREE_CONTROLS else f"{entry.label} · {entry.budget}",
                             gid=f"curve-{i}")
             if all(s.low is not None and s.high is not None for _, s in points):
@@ -336,13 +334,13 @@ def plot_budgets(board: Board, fmt: str) -> bytes:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = board_styles(board.entries)
     by_label: dict[str, list[Entry]] = {}
     for e in board.entries:
         if e.method not in BUDGET_FREE_CONTROLS:
             by_label.setdefault(e.label, []).append(e)
-    for i, (label, entries) in enumerate(sorted(by_label.items())):
-        color, style = CONTROL_STYLE.get(entries[0].method, (colors[i % len(colors)], "-"))
+    for label, entries in sorted(by_label.items()):
+        color, style = styles[label].color, styles[label].linestyle
         points = sorted(((worst_collateral(board, e), e.stats["forgetting"], e.budget_size) for e in entries),
                         key=lambda p: p[2])
         points = [(x, f) for x, f, _ in points if x is not None and f.mean is not None]
@@ -454,7 +452,7 @@ def html_page(board: Board) -> str:
     matrix_html = ""
     if board.matrix is not None:
         matrix_svg = matrix_pages.plot_matrix(board.matrix, "svg").decode()
-        effort_svg = matrix_pages.plot_effort(board.matrix, "svg").decode()
+        effort_svg = matrix_pages.plot_effort(board.matrix, "svg", board.entries).decode()
         matrix_html = matrix_pages.html_section(board.matrix, matrix_svg[matrix_svg.index("<svg"):],
                                                 effort_svg[effort_svg.index("<svg"):]) + "\n"
     return f"""<!DOCTYPE html>
@@ -497,10 +495,11 @@ def write_leaderboard(boards: list[Board], out_dir: Path) -> list[Path]:
         tmp.write_bytes(plot_budgets(board, "png"))
         tmp.replace(budgets_png)
         if board.matrix is not None:
-            for name, plot in (("matrix", matrix_pages.plot_matrix), ("effort", matrix_pages.plot_effort)):
+            for name, image in (("matrix", matrix_pages.plot_matrix(board.matrix, "png")),
+                                ("effort", matrix_pages.plot_effort(board.matrix, "png", board.entries))):
                 path = out_dir / f"{slug}-{name}.png"
                 tmp = path.with_suffix(".png.tmp")
-                tmp.write_bytes(plot(board.matrix, "png"))
+                tmp.write_bytes(image)
                 tmp.replace(path)
                 written.append(path)
         md = markdown(board, png.name)
