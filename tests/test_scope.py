@@ -60,10 +60,13 @@ def test_runs_of_an_older_task_version_are_not_runs_of_the_grid(tmp_path):
 def test_the_seeds_the_grid_asks_for_replace_the_sweep_files(tmp_path):
     # An evidence sweep pins the one seed it ran; its scope names the power analysis's seeds, which the page lists.
     records = made_sweep({"none": CURVES, "random": CURVES, "concept-neurons": CURVES})
-    (tmp_path / "sweep.toml").write_text(GRID.replace("[0.1, 0.2]", "[0.1]").replace("[0, 1, 2]", "[0]"))
+    # Two attack configurations: an entry's seed is listed once, not once per configuration.
+    (tmp_path / "sweep.toml").write_text(GRID.replace("[0.1, 0.2]", "[0.1]").replace("[0, 1, 2]", "[0]") +
+                                         "[attacks.finetune]\nrelearn_lr = [1e-4, 2e-4]\n")
     (tmp_path / "scope.toml").write_text('sweep = "sweep.toml"\nseeds = [0, 1, 2, 3]\n[why]\nner = "one seed ran."\n')
     note = scope_notes(read_scope(tmp_path / "scope.toml"), records, ["ner"])["ner"]
     assert "concept-neurons at 0.1 of units (seed 3)" in note and "none at any budget (one run per seed) (seed 3)" in note
+    assert "3, 3" not in note
     (tmp_path / "scope.toml").write_text('sweep = "sweep.toml"\nseeds = [0, 0]\n')
     with pytest.raises(BenchError, match="scope.toml: seeds must be a list of distinct non-negative integers"):
         read_scope(tmp_path / "scope.toml")

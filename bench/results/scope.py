@@ -87,8 +87,12 @@ def missing_runs(sweep: Path, records: list[Record], seeds: tuple[int, ...] | No
     spec = read_sweep_file(sweep)
     if seeds is not None:
         spec = dataclasses.replace(spec, seeds=seeds, task_seeds={})
-    return [cfg for cfg in plan(spec)
-            if _place(cfg.task, cfg.method, cfg.method_options, cfg.fraction, cfg.k, cfg.seed) not in have]
+    missing: dict[tuple, RunConfig] = {}  # one per place: an entry's attack configurations share it
+    for cfg in plan(spec):
+        place = _place(cfg.task, cfg.method, cfg.method_options, cfg.fraction, cfg.k, cfg.seed)
+        if place not in have:
+            missing.setdefault(place, cfg)
+    return list(missing.values())
 
 
 def left_out(missing: list[RunConfig]) -> dict[str, list[str]]:
