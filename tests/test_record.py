@@ -60,8 +60,9 @@ def test_newer_schema_is_refused_and_garbage_is_explained(tmp_path):
 
 def test_the_schema_is_generated_from_the_dataclasses():
     schema = record_schema()
-    # `examples` is where the record was read from, not part of it: not in the JSON, not in the schema.
-    stored = [f.name for f in dataclasses.fields(Record) if f.name != "examples"]
+    # Transient fields (`examples`: where the record was read from; `verified`: what a report beside it found) are
+    # not part of it: not in the JSON, not in the schema.
+    stored = [f.name for f in dataclasses.fields(Record) if not f.metadata.get("transient")]
     assert list(schema["properties"]) == stored
     assert schema["required"] == [name for name in stored if name not in ("timings", "evaluation")]
     assert schema["properties"]["stages"]["items"]["properties"]["stage"] == {"enum": ["base", "unlearned", "relearn"]}
@@ -76,7 +77,8 @@ def test_the_schema_is_generated_from_the_dataclasses():
 def test_json_keeps_the_field_order_and_leaves_out_what_a_run_did_not_write():
     record = make_record(method=dataclasses.replace(made_record("random", 0).method, label=None), evaluation=None)
     data = record.to_dict()
-    assert list(data) == [f.name for f in dataclasses.fields(Record) if f.name not in ("evaluation", "examples")]
+    assert list(data) == [f.name for f in dataclasses.fields(Record)
+                          if f.name != "evaluation" and not f.metadata.get("transient")]
     assert list(data["method"]) == ["name", "version", "origin", "info"]  # no label: none was given
     assert list(data["model"]["preparation"]) == ["finetuned"]
 

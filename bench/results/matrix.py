@@ -194,13 +194,15 @@ def _median(values: list[float | None]) -> float | None:
 
 
 def left_out_attacks(task: str, present: set[str]) -> list[str]:
-    """Every registered attack the matrix has no column of, with the reason where the task refuses it."""
+    """Every built-in attack the matrix has no column of, with the reason where the task refuses it. A plug-in
+    attack installed where the page is built is not listed: the page is what its records build, anywhere (a
+    plug-in the records hold has its column)."""
     try:
         task_cls = TASKS.get(task)
     except UnknownNameError:  # a task that is not installed here: nothing to ask it
         task_cls = None
     out = []
-    for name in sorted(ATTACKS.names()):
+    for name in sorted(e.name for e in ATTACKS.entries() if e.origin == "built-in"):
         if name not in present:
             refused = None if task_cls is None else refusal(task, task_cls, ATTACKS.get(name))
             out.append(f"{name}: {'refused, ' + refused if refused else 'not in these records'}")
