@@ -342,9 +342,14 @@ def record_files(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*.json") if not p.name.endswith(VERIFICATION_SUFFIX))
 
 
+def verification_path(record_path: Path) -> Path:
+    """Where `bench verify`'s report on the record at `record_path` goes: beside it."""
+    return record_path.with_name(record_path.stem + VERIFICATION_SUFFIX)
+
+
 def with_verification(record: Record, path: Path) -> Record:
     """The record marked with what a verification report beside it (for this run) found."""
-    report = path.with_name(path.stem + VERIFICATION_SUFFIX)
+    report = verification_path(path)
     if report.exists():
         data = read_record_json(report)
         if isinstance(data, dict) and data.get("run_id") == record.run_id:

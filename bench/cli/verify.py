@@ -13,9 +13,10 @@ from bench.cli.arguments import out
 def cmd_verify(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from bench.api.record import verification_path
     from bench.core.files import write_json_atomic
     from bench.harness.store import find
-    from bench.results.verify import verification_json, verification_path, verify
+    from bench.results.verify import verification_json, verify
 
     record = find(args.record)
     path = Path(args.record)
@@ -44,7 +45,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         out.print(f"per-example columns: not compared bit for bit ({v.why_not_comparable})")
     else:
         out.print("per-example columns: " + ("bit-identical" if v.bit_identical else "[red]differ[/]"))
-    report = args.out and Path(args.out) or verification_path(path)
+    report = Path(args.out) if args.out else verification_path(path)
     write_json_atomic(report, verification_json(v))
     out.print(("[green]verified[/]" if v.agrees else "[red]not verified[/]") + f": {report}", soft_wrap=True)
     return 0 if v.agrees else 1

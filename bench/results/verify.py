@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.api.record import VERIFICATION_SUFFIX, Record
+from bench.api.record import Record
 from bench.core.errors import BenchError
 
 # Intervals and figures are written rounded (6 decimals): a figure equal to its interval's end must agree.
@@ -162,10 +162,6 @@ def verify(record: Record) -> Verification:
     identical = None if why is not None or columns is None else same_columns(columns, _columns(rerun.examples))
     return Verification(record.run_id, compare(record, rerun), identical, why, round(seconds, 2),
                         dict(rerun.provenance.device))
-
-
-def verification_path(record_path: Path) -> Path:
-    return record_path.with_name(record_path.stem + VERIFICATION_SUFFIX)
 
 
 def verification_json(v: Verification) -> dict[str, Any]:
