@@ -231,7 +231,9 @@ def test_the_build_writes_markdown_html_curves_and_json_from_real_runs(tiny_swee
     _, records, _ = tiny_sweep
     out = tmp_path / "lb"
     assert main(["leaderboard", "build", "--records", str(records), "--out", str(out)]) == 0
+    # The board of one attack has its attacker matrix too (one column): the heatmap and the attacker's effort.
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "leaderboard.json", "ner-geo-loc-budgets.png",
+                                                     "ner-geo-loc-effort.png", "ner-geo-loc-matrix.png",
                                                      "ner-geo-loc.html", "ner-geo-loc.md", "ner-geo-loc.png"]
     md = (out / "ner-geo-loc.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| rank |"))

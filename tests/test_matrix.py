@@ -132,3 +132,56 @@ def test_the_board_page_opens_with_the_heatmap_and_the_worst_case_beside_the_def
         assert page.name.replace(".md", plot) in text
     html_page = (tmp_path / page.name.replace(".md", ".html")).read_text()
     assert 'id="matrix"' in html_page and 'id="worst-case"' in html_page and 'id="effort"' in html_page
+
+
+def test_the_page_opens_with_three_lines_saying_what_the_board_shows_then_the_heatmap():
+    from bench.results.headline import headline
+    from bench.results.pages import html_page, markdown
+
+    board = default_board(matrix_records())
+    lines = headline(board)
+    assert [line.split("**")[1] for line in lines] == ["Forgets", "Resists", "Ranks"]
+    entry = next(e for e in board.entries if e.label == "concept-neurons")
+    row = board.matrix.row("concept-neurons")
+    # Every figure is the board's own, and every verdict its own test's.
+    assert entry.stats["forgetting"].format(3) in lines[0]
+    assert (entry.control_p < 0.05 and entry.control_test.mean > 0) == ("Not separated" not in lines[0])
+    assert f"{row.worst.removed.format(3)} (worst: {row.worst.attack} at {row.worst.step} steps" in lines[1]
+    assert (row.worst.removed.low > 0) == ("Gives it back" not in lines[1])
+    assert "the strongest of 3 attack configurations" in lines[1]
+    assert "by worst case: 1 concept-neurons" in lines[2] or "no entry is ranked" in lines[2]
+    page = markdown(board, "board.png")
+    assert page.index(lines[2]) < page.index("### Attacker matrix") < page.index("Target metric")
+    assert '<ul id="shows"><li><b>Forgets</b>' in html_page(board)
+
+
+def test_an_entry_its_control_cannot_tell_apart_is_never_said_to_forget():
+    from bench.results.headline import forgetting_line
+
+    records = [r for r in matrix_records() if r.config["attack"] == "finetune" and r.config["relearn_lr"] == 2e-5]
+    records = [made_record("concept-neurons", r.config["seed"], unlearned=0.75, relearn=(0.75, 0.76, 0.75, 0.75))
+               if r.method.name == "concept-neurons" else r for r in records]
+    (board,) = build_boards(records)
+    line = forgetting_line(board)
+    assert "no entry. Not separated from their control: concept-neurons" in line
+
+
+def test_a_board_of_one_attack_opens_with_its_heatmap_too():
+    from bench.results.headline import resistance_line
+
+    records = [r for r in matrix_records() if r.config["attack"] == "finetune" and r.config["relearn_lr"] == 2e-5]
+    (board,) = build_boards(records)
+    assert board.matrix is not None and board.matrix.attacks == [DEFAULT]
+    assert f"the strongest checkpoint of its one attack ({DEFAULT})" in resistance_line(board)
+
+
+def test_an_entry_every_attack_broke_is_not_said_to_have_kept_the_concept_by_its_own_merit():
+    from bench.results.headline import resistance_line
+
+    records = [r for r in matrix_records() if r.config["attack"] == "finetune" and r.config["relearn_lr"] == 2e-5]
+    records = [made_record("concept-neurons", r.config["seed"], relearn=(0.2, 0.3, 0.35, 0.4),
+                           retain_relearn=(0.85, 0.5, 0.5, 0.5)) if r.method.name == "concept-neurons" else r
+               for r in records]
+    (board,) = build_boards(records)
+    assert board.matrix.row("concept-neurons").worst.attack == NO_ATTACK
+    assert "(every attacked checkpoint went past the attacker's bound" in resistance_line(board)

@@ -51,6 +51,7 @@ def board_findings(board: dict[str, Any]) -> list[str]:
     lines = [f"**{_title(board)}** ([page]({_slug(board)}.md)). {board['records']} records on {board['devices']} "
              f"({board['wall_seconds']:,.0f} s of runs), made from commit{'s' if len(board['commits']) > 1 else ''} "
              f"{', '.join(c[:7] for c in board['commits'])}.", ""]
+    lines += [f"- {line}" for line in board.get("shows", [])]  # the page's three opening lines
     lines.append(f"- Resolution: {board['resolution']}.")
     lines.append(f"- Power: {power.get('text', 'not estimated')}.")
     lines.append(f"- Verdicts: two-sided paired tests at α = {board['alpha']:g}, {board['correction']}-corrected over "

@@ -551,10 +551,13 @@ def _stat_json(s: Estimate) -> dict[str, Any]:
 
 
 def board_json(board: Board) -> dict[str, Any]:
+    from bench.results.headline import headline
+
     power = board.power
     records = [r for e in board.entries for r in e.records]
     return {
         "task": board.task, "concept": board.concept, "variant": board.variant, "target": board.target,
+        "shows": headline(board),
         "records": len(records), "devices": "/".join(sorted({r.provenance.device["type"] for r in records})),
         "wall_seconds": round(sum(r.timings.get("total", 0.0) for r in records), 2),
         "commits": sorted({r.provenance.git_commit or "unknown" for r in records}),

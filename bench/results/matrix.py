@@ -211,7 +211,8 @@ def left_out_attacks(task: str, present: set[str]) -> list[str]:
 
 def build_matrix(default_board: Any, records: Sequence[Record], bounds: dict[str, float]) -> Matrix | None:
     """The matrix of `default_board`'s entries × the attack configurations of the records of its task, concept,
-    device and task version; None when they hold only the default attack."""
+    device and task version. A board of the default attack alone has a matrix of one column: its worst case is
+    the strongest admissible checkpoint of that attack, and the page opens with its heatmap all the same."""
     from bench.results.leaderboard import attack_config, default_attack_config
 
     first = default_board.entries[0].records[0]
@@ -219,7 +220,7 @@ def build_matrix(default_board: Any, records: Sequence[Record], bounds: dict[str
             (first.task.name, first.task.concept, first.provenance.device["type"], first.task.version)]
     default = default_attack_config(first)
     configs = sorted({attack_config(r) for r in same}, key=lambda a: (a != default, a))
-    if len(configs) < 2:
+    if not configs:
         return None
     # defender -> attack configuration -> seed -> record, and the none control's by configuration and seed
     runs: dict[tuple, dict[str, dict[int, Record]]] = defaultdict(lambda: defaultdict(dict))

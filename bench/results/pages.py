@@ -15,6 +15,7 @@ from bench.api.controls import BUDGET_FREE_CONTROLS, NEVER_LEARNED_CONTROL
 from bench.core.files import write_json_atomic, write_text_atomic
 from bench.results import matrix_pages
 from bench.results.colours import board_styles, budget_marker
+from bench.results.headline import headline
 from bench.results.inference import UNDEFINED, Estimate
 from bench.results.leaderboard import (
     RANKING_RULE,
@@ -252,6 +253,8 @@ def _md_escape(text: str) -> str:
 def markdown(board: Board, curves_png: str | None = None) -> str:
     cols = columns(board)
     lines = [f"## {board.title()}", ""]
+    # What the board shows, in three generated lines, before anything else (then the heatmap).
+    lines += [f"- {line}" for line in headline(board)] + [""]
     if board.matrix is not None:
         # The question the board answers first: which entries resist which attacks, and their worst case.
         lines += matrix_pages.markdown(board.matrix, curves_png.replace(".png", "-matrix.png") if curves_png else None)
@@ -430,6 +433,11 @@ def _th(header: str, figure: Column | None) -> str:
             f'title="{html.escape(help_text)}">{html.escape(header)}</th>')
 
 
+def _bold(text: str) -> str:
+    """The headline's **words** as <b> (the lines are Markdown; the page escapes them first)."""
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text))
+
+
 def html_page(board: Board) -> str:
     e = html.escape
     cols = columns(board)
@@ -461,6 +469,7 @@ def html_page(board: Board) -> str:
 <style>{PAGE_STYLE}</style></head>
 <body>
 <h1>relearn-bench: {e(board.title())}</h1>
+<ul id="shows">{"".join(f"<li>{_bold(e(line))}</li>" for line in headline(board))}</ul>
 <p>Target metric <code>{e(board.target)}</code>. Click a column header to sort; hover a header for its definition.</p>
 {matrix_html}<p id="setting">Setting: {e(board.setting())}.</p>
 <p class="rule" id="ranking-rule"><b>Ranking rule.</b> {e(RANKING_RULE)}</p>
