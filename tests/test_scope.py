@@ -93,3 +93,25 @@ def test_a_malformed_scope_file_names_the_file(tmp_path, capsys):
     assert main(["leaderboard", "build", "--records", str(ROOT / "leaderboards/records/ner"), "--scope",
                  str(tmp_path / "nowhere.toml"), "--out", str(tmp_path / "out")]) != 0
     assert "scope file" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_a_grid_of_several_sweep_files_lists_what_each_lacks(tmp_path):
+    # A grid whose defenders are tuned per task is one sweep file per task: the scope names them all.
+    records = made_sweep({"none": CURVES, "random": CURVES, "concept-neurons": CURVES})
+    (tmp_path / "sweep.toml").write_text(GRID)
+    (tmp_path / "defenders.toml").write_text('methods = ["grad-ascent"]\ntasks = ["ner"]\nseeds = [0]\n'
+                                             'controls = false\n')
+    (tmp_path / "scope.toml").write_text('sweep = ["sweep.toml", "defenders.toml"]\n[why]\nner = "time."\n')
+    note = scope_notes(read_scope(tmp_path / "scope.toml"), records, ["ner"])["ner"]
+    assert note.startswith("Left out of the pinned grid (sweep.toml and defenders.toml): ")
+    assert "concept-neurons at 0.2 of units (seeds 0, 1, 2)" in note and "grad-ascent at its default budget (seed 0)" in note
+
+
+def test_a_run_on_a_smaller_evaluation_set_is_not_a_run_of_the_grid(tmp_path):
+    # The grid asks for the task's whole evaluation; a CPU-sized record of the same method and seed does not fill it.
+    records = made_sweep({"none": CURVES, "random": CURVES, "concept-neurons": CURVES})
+    (tmp_path / "sweep.toml").write_text('methods = ["concept-neurons"]\nseeds = [0, 1, 2]\nfractions = [0.1]\n'
+                                         '[tasks.ner]\ntask_options = { max_length = 64 }\n')
+    (tmp_path / "scope.toml").write_text('sweep = "sweep.toml"\n[why]\nner = "CPU-sized."\n')
+    note = scope_notes(read_scope(tmp_path / "scope.toml"), records, ["ner"])["ner"]
+    assert "concept-neurons at 0.1 of units (seeds 0, 1, 2)" in note and "none at any budget" in note
