@@ -26,7 +26,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORD_FOLDERS = ("leaderboards/records", "leaderboards/evidence/rankers/records",
+RECORD_FOLDERS = ("leaderboards/records", "leaderboards/archive/2026-12-before-rebuild/records",
+                  "leaderboards/evidence/rankers/records",
                   "leaderboards/evidence/snip-family/records", "leaderboards/archive/2026-11-first/records")
 RUNS = {
     "ner": ["--task", "ner", "--method", "concept-neurons", "--fraction", "0.01", "--finetune-epochs", "0.5",
