@@ -185,3 +185,12 @@ def test_an_entry_every_attack_broke_is_not_said_to_have_kept_the_concept_by_its
     (board,) = build_boards(records)
     assert board.matrix.row("concept-neurons").worst.attack == NO_ATTACK
     assert "(every attacked checkpoint went past the attacker's bound" in resistance_line(board)
+
+
+def test_without_the_none_control_resistance_is_said_to_be_unmeasured_not_absent():
+    from bench.results.headline import resistance_line
+
+    records = [r for r in matrix_records() if r.config["attack"] == "finetune" and r.config["relearn_lr"] == 2e-5
+               and r.method.name != "none"]
+    (board,) = build_boards(records)
+    assert resistance_line(board).startswith("**Resists:** not measured: no entry has a none control")

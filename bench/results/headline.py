@@ -76,6 +76,9 @@ def resistance_line(board: Any) -> str:
         return (f"**Resists** this attack (score: removed against the none control over the attack, interval above 0): "
                 f"{'; '.join(keep) or 'no entry'}" + (f". Does not: {'; '.join(lose)}" if lose else "") + ".")
     rows = [r for r in matrix.rows if not r.entry.is_control and r.worst is not None]
+    if not rows:
+        return ("**Resists:** not measured: no entry has a none control at its attack configurations and seeds "
+                "(what an attack brings back is counted against the intact model attacked the same way).")
     configs = len(matrix.attacks)
     against = (f"the strongest of {configs} attack configurations and their checkpoints" if configs > 1
                else f"the strongest checkpoint of its one attack ({matrix.default})")
@@ -113,6 +116,8 @@ def ranking_line(board: Any) -> str:
     if power is not None and power.mdd is not None:
         parts.append(f"the board resolves a difference in score of {power.mdd:.3f} with {power.seeds} "
                      f"seed{'s' if power.seeds != 1 else ''}")
+    elif power is not None and power.seeds == 0:
+        parts.append("its resolution is not estimated (no none control to pair with)")
     elif power is not None:
         parts.append(f"its resolution is not estimated ({power.seeds} seed{'s' if power.seeds != 1 else ''}: "
                      "the seeds' spread is unknown)")
