@@ -16,8 +16,10 @@ from bench.results.inference import ALPHA, Estimate
 from bench.results.matrix import NO_ATTACK, Matrix, MatrixRow
 
 
-def _name(entry: Any) -> str:
-    return entry.label if entry.is_control or not entry.budget else f"{entry.label} · {entry.budget}"
+def entry_name(entry: Any) -> str:
+    """An entry as the matrix and the headline name it: a control by its label, a method with its budget."""
+    return entry.label if entry.is_control else f"{entry.label} · {entry.budget}"
+
 
 
 def _defenders(board: Any) -> list[Any]:
@@ -33,7 +35,7 @@ def forgetting_line(board: Any) -> str:
     forgets, others, untested = [], [], []
     for e in _defenders(board):
         test = e.control_test
-        text = f"{_name(e)} {e.stats['forgetting'].format(3)}" if "forgetting" in e.stats else _name(e)
+        text = f"{entry_name(e)} {e.stats['forgetting'].format(3)}" if "forgetting" in e.stats else entry_name(e)
         if e.control_p is None:  # no paired test against its control (missing seeds or columns): no verdict
             untested.append(text)
         elif test.mean > 0 and e.control_p < ALPHA:
@@ -69,10 +71,11 @@ def resistance_line(board: Any) -> str:
     matrix: Matrix | None = board.matrix
     if matrix is None:
         # A board of one attack configuration that is not the default: its score is what that attack left removed.
-        keep = [f"{_name(e)} {e.stats['score'].format(3)}" for e in _defenders(board)
-                if _above_zero(e.stats.get("score"))]
-        lose = [f"{_name(e)} {e.stats['score'].format(3)}" for e in _defenders(board)
-                if "score" in e.stats and not _above_zero(e.stats.get("score"))]
+        keep, lose = [], []
+        for e in _defenders(board):
+            if "score" in e.stats:
+                (keep if _above_zero(e.stats["score"]) else lose).append(
+                    f"{entry_name(e)} {e.stats['score'].format(3)}")
         return (f"**Resists** this attack (score: removed against the none control over the attack, interval above 0): "
                 f"{'; '.join(keep) or 'no entry'}" + (f". Does not: {'; '.join(lose)}" if lose else "") + ".")
     rows = [r for r in matrix.rows if not r.entry.is_control and r.worst is not None]
@@ -82,10 +85,10 @@ def resistance_line(board: Any) -> str:
     configs = len(matrix.attacks)
     against = (f"the strongest of {configs} attack configurations and their checkpoints" if configs > 1
                else f"the strongest checkpoint of its one attack ({matrix.default})")
-    keep = [f"{_name(r.entry)} {r.worst.removed.format(3)} ({_worst_text(r)})" for r in rows
-            if _above_zero(r.worst.removed)]
-    lose = [f"{_name(r.entry)} {r.worst.removed.format(3)} ({_worst_text(r)})" for r in rows
-            if not _above_zero(r.worst.removed)]
+    keep, lose = [], []
+    for r in rows:
+        (keep if _above_zero(r.worst.removed) else lose).append(
+            f"{entry_name(r.entry)} {r.worst.removed.format(3)} ({_worst_text(r)})")
     head = (f"**Resists** {against} within the attacker's bound (removed in the worst case, chosen on the "
             f"validation third, reported on the test two thirds, interval above 0): ")
     return head + ("; ".join(keep) or "no entry") + (f". Gives it back: {'; '.join(lose)}" if lose else "") + "."
@@ -101,15 +104,15 @@ def _groups(ranked: list[tuple[int, str]]) -> str:
 def ranking_line(board: Any) -> str:
     """The board's rank groups (score under its attack), the worst case's where there is a matrix, what is not
     ranked, and the smallest difference in score the board resolves."""
-    ranked = sorted((e.rank, _name(e)) for e in board.entries if e.rank is not None)
+    ranked = sorted((e.rank, entry_name(e)) for e in board.entries if e.rank is not None)
     parts = [f"**Ranks** by score under {'the default attack' if board.attack_is_default else 'this attack'}: "
              + (_groups(ranked) if ranked else "no entry is ranked")]
     matrix: Matrix | None = board.matrix
     if matrix is not None and len(matrix.attacks) > 1:
-        worst = sorted((r.rank, _name(r.entry)) for r in matrix.rows if r.rank is not None)
+        worst = sorted((r.rank, entry_name(r.entry)) for r in matrix.rows if r.rank is not None)
         if worst:
             parts.append(f"by worst case: {_groups(worst)}")
-    unranked = [_name(e) for e in _defenders(board) if e.rank is None]
+    unranked = [entry_name(e) for e in _defenders(board) if e.rank is None]
     if unranked:
         parts.append(f"not ranked: {', '.join(unranked)} (the table says why)")
     power = board.power

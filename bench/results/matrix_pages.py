@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 
 from bench.api.controls import BUDGET_FREE_CONTROLS
+from bench.results.headline import entry_name
 from bench.results.inference import Estimate
 from bench.results.matrix import NO_ATTACK, RULE, Cell, Matrix, MatrixRow
 from bench.results.spend import defender_seconds, defender_spend
@@ -101,7 +102,7 @@ def _budget(matrix: Matrix, attack: str) -> str:
 
 
 def _row_label(row: MatrixRow) -> str:
-    return row.entry.label if row.entry.is_control else f"{row.entry.label} · {row.entry.budget}"
+    return entry_name(row.entry)
 
 
 def markdown(matrix: Matrix, png: str | None) -> list[str]:
