@@ -8,6 +8,7 @@ import pytest
 
 from bench.api.validate import read_records
 from bench.cli import main
+from bench.results.findings import BEGIN, END
 from bench.results.inference import censored_median
 from bench.results.leaderboard import build_boards
 from bench.results.pages import cell, markdown, seed_varies
@@ -324,7 +325,6 @@ def test_the_page_names_every_checkpoint_beyond_the_attackers_bound():
 
 
 def test_records_of_another_attack_get_their_own_board_not_a_place_in_the_fine_tunes_ranking():
-    from bench.results.pages import board_slug
     from tests.made_records import made_sweep
 
     finetuned = made_sweep({"none": [(0.8, 0.8, 0.8, 0.8)] * 2, "random": [(0.3, 0.5, 0.6, 0.7)] * 2})
@@ -335,7 +335,7 @@ def test_records_of_another_attack_get_their_own_board_not_a_place_in_the_fine_t
     assert len(boards) == 2 and all(len(b.entries) == 2 for b in boards)
     variants = sorted(b.variant for b in boards)
     assert variants == ["cpu, task version 1", "cpu, task version 1, attack quantize (bits=4)"]
-    assert sorted(board_slug(b) for b in boards)[1].endswith("-quantize-bits=4")
+    assert sorted(b.slug for b in boards)[1].endswith("-quantize-bits=4")
     (alone,) = build_boards(finetuned)
     assert alone.variant is None
 
@@ -356,3 +356,16 @@ def test_the_page_sets_what_the_defender_spent_beside_what_the_attacker_spent():
     assert cost_cell(entries["grad-diff"]) == ("128 × lr 1e-05 on 507, 301 s · 64 × lr 2e-05 on 68, 40 s", 301.0)
     assert cost_cell(entries["random"])[0] == "10 units, 301 s · 64 × lr 2e-05 on 68, 40 s"
     assert "defender vs attacker" in markdown(build_boards(none + edited)[0])
+
+
+def test_the_readme_section_links_each_board_page_where_the_readme_is(tiny_sweep, tmp_path, capsys):
+    _, records, _ = tiny_sweep
+    readme = tmp_path / "docs" / "README.md"
+    readme.parent.mkdir()
+    readme.write_text(f"# Boards\n\n{BEGIN}\n{END}\n\nHand-written text after it.\n")
+    out = tmp_path / "site" / "boards"
+    assert main(["leaderboard", "build", "--records", str(records), "--out", str(out), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# Boards\n") and text.endswith("Hand-written text after it.\n")
+    assert "([page](../site/boards/ner-geo-loc.md))" in text and "`../site/boards/leaderboard.json`" in text
+    assert (readme.parent / "../site/boards/ner-geo-loc.md").resolve().is_file()

@@ -3,6 +3,7 @@ records build, the figures in leaderboards/README.md are generated from the comm
 what it says of the NER rerun (bit-identical columns) holds for every pair of runs it names."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,14 @@ def test_the_readme_of_the_leaderboards_states_what_the_committed_leaderboard_js
     section = generated_section((BOARDS / "README.md").read_text())
     assert section is not None, "leaderboards/README.md lost its generated section"
     assert section == findings(data), "run `bench leaderboard build ... --readme leaderboards/README.md`"
+
+
+def test_every_page_the_readme_of_the_leaderboards_links_to_is_there():
+    # Its links are relative to the README, one folder above the pages it names.
+    section = generated_section((BOARDS / "README.md").read_text())
+    links = re.findall(r"\[page\]\((.+?\.md)\)", section)
+    assert links, "the generated section links no page"
+    assert [link for link in links if not (BOARDS / link).is_file()] == []
 
 
 @pytest.mark.e2e

@@ -39,12 +39,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         from bench.results.findings import write_readme
         from bench.results.leaderboard import leaderboard_json
 
-        write_readme(Path(args.readme), leaderboard_json(boards))
+        write_readme(Path(args.readme), leaderboard_json(boards), Path(args.out))
         paths.append(Path(args.readme))
     for board in boards:
         ranked = escape(", ".join(f"{e.rank}. {e.label}" for e in board.ranked()) or "none ranked")
         out.print(f"[bold]{escape(board.title())}[/]: {len(board.entries)} entr{'y' if len(board.entries) == 1 else 'ies'}; {ranked}", highlight=False)
-    out.print(f"wrote {len(paths)} files to {args.out} (open {paths[2] if len(paths) > 2 else paths[0]})", soft_wrap=True)
+    out.print(f"wrote {len(paths)} files to {args.out} (open {next((p for p in paths if p.suffix == '.html'), paths[0])})", soft_wrap=True)
     return 0
 
 

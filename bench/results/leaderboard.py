@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,6 +193,14 @@ class Board:
 
     def title(self) -> str:
         return f"{self.task} ({self.concept})" + (f": {self.variant}" if self.variant else "")
+
+    @property
+    def slug(self) -> str:
+        """The name of the board's page files."""
+        if not self.split:
+            return page_slug(self.task, self.concept)
+        device, version, attack = self.split
+        return page_slug(self.task, self.concept, device, version, None if self.attack_is_default else attack)
 
     def figures(self) -> list[Column]:
         """The fixed figures, then one collateral column per retain metric."""
@@ -606,6 +615,16 @@ def matrix_json(matrix: Any) -> dict[str, Any]:
                     "inadmissible_on_validation": row.worst.inadmissible,
                     "admissible_on_test": row.worst.test_admissible}}
                 for row in matrix.rows]}
+
+
+def page_slug(task: str, concept: str, device: str | None = None, version: int | str | None = None,
+              attack: str | None = None) -> str:
+    """A board's page name: its task and concept, and where the records split, the device, the task version and
+    the attack when it is not the default one (`attack` None)."""
+    variant = f"-{device}-v{version}" if device is not None else ""
+    if attack:
+        variant += "-" + re.sub(r"[^A-Za-z0-9=.-]+", "-", attack).strip("-")
+    return f"{task}-{concept}{variant}".replace("/", "_").replace(" ", "_")
 
 
 def leaderboard_json(boards: list[Board]) -> dict[str, Any]:

@@ -35,13 +35,6 @@ def columns(board: Board) -> list[tuple[str, Column | None]]:
 
 
 
-def board_slug(board: Board) -> str:
-    variant = f"-{board.split[0]}-v{board.split[1]}" if board.split else ""
-    if board.split and not board.attack_is_default:
-        variant += "-" + re.sub(r"[^A-Za-z0-9=.-]+", "-", board.split[2]).strip("-")
-    return f"{board.task}-{board.concept}{variant}".replace("/", "_").replace(" ", "_")
-
-
 def cell(stat: Estimate, seeds: int, digits: int = 3) -> str:
     # A mean over fewer seeds than the entry has (the others undefined) must say so: it is not comparable
     # with a mean over all of them. Seeds whose runs were identical are one replicate, and the cell says so.
@@ -493,7 +486,7 @@ def write_leaderboard(boards: list[Board], out_dir: Path) -> list[Path]:
     written = []
     sections = []
     for board in boards:
-        slug = board_slug(board)
+        slug = board.slug
         png = out_dir / f"{slug}.png"
         png.parent.mkdir(parents=True, exist_ok=True)
         tmp = png.with_suffix(".png.tmp")
