@@ -566,6 +566,7 @@ def board_json(board: Board) -> dict[str, Any]:
     records = [r for e in board.entries for r in e.records]
     return {
         "task": board.task, "concept": board.concept, "variant": board.variant, "target": board.target,
+        "page": board.slug,  # the page's file name, so that what links to it reads it instead of deriving it
         "shows": headline(board),
         "records": len(records), "devices": "/".join(sorted({r.provenance.device["type"] for r in records})),
         "wall_seconds": round(sum(r.timings.get("total", 0.0) for r in records), 2),
