@@ -369,3 +369,35 @@ def test_the_readme_section_links_each_board_page_where_the_readme_is(tiny_sweep
     assert text.startswith("# Boards\n") and text.endswith("Hand-written text after it.\n")
     assert "([page](../site/boards/ner-geo-loc.md))" in text and "`../site/boards/leaderboard.json`" in text
     assert (readme.parent / "../site/boards/ner-geo-loc.md").resolve().is_file()
+
+
+def test_a_rebuild_removes_the_pages_of_boards_its_records_no_longer_make_and_nothing_else(tmp_path):
+    from bench.results.pages import write_leaderboard
+
+    def records(devices):
+        return [made_record(m, s, device=d, unlearned=0.8 if m == "none" else 0.2)
+                for d in devices for m in ("concept-neurons", "none") for s in range(2)]
+
+    written, removed = write_leaderboard(build_boards(records(["cpu", "cuda"])), tmp_path)
+    assert removed == []
+    (tmp_path / "notes.md").write_text("a person's file")  # not a page any build wrote
+    pages = {p.stem for p in written if p.suffix == ".html"}
+    assert len(pages) == 2, pages  # one board per device
+    written, removed = write_leaderboard(build_boards(records(["cpu"])), tmp_path)
+    (kept,) = {p.stem for p in written if p.suffix == ".html"}  # one device: the page loses its device in its name
+    gone = pages - {kept}
+    assert gone and removed and all(any(p.name.startswith(g) for g in gone) for p in removed)
+    assert not any(p.name.startswith(g) for p in tmp_path.iterdir() for g in gone)
+    assert (tmp_path / "notes.md").read_text() == "a person's file" and (tmp_path / f"{kept}.md").is_file()
+
+
+def test_a_build_into_a_folder_whose_leaderboard_json_is_broken_names_it_and_writes_nothing(tmp_path):
+    from bench.core.errors import BenchError
+    from bench.results.pages import write_leaderboard
+
+    out = tmp_path / "pages"
+    out.mkdir()
+    (out / "leaderboard.json").write_text("{not json")
+    with pytest.raises(BenchError, match="leaderboard.json"):
+        write_leaderboard(build_boards([made_record(m, 0) for m in ("concept-neurons", "none")]), out)
+    assert sorted(p.name for p in out.iterdir()) == ["leaderboard.json"]

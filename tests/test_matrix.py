@@ -121,7 +121,7 @@ def test_the_board_page_opens_with_the_heatmap_and_the_worst_case_beside_the_def
     from bench.results.pages import write_leaderboard
 
     boards = build_boards(matrix_records())
-    paths = write_leaderboard(boards, tmp_path)
+    paths, _ = write_leaderboard(boards, tmp_path)
     (page,) = [p for p in paths if p.suffix == ".md" and p.name != "README.md" and "### Attacker matrix" in p.read_text()]
     text = page.read_text()
     assert text.index("### Attacker matrix") < text.index("Target metric")

@@ -34,7 +34,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         notes = scope_notes(read_scope(Path(args.scope)), records, [b.task for b in boards])
         for board in boards:
             board.left_out = notes.get(board.task)
-    paths = write_leaderboard(boards, Path(args.out))
+    paths, removed = write_leaderboard(boards, Path(args.out))
     if args.readme:
         from bench.results.findings import write_readme
         from bench.results.leaderboard import leaderboard_json
@@ -44,6 +44,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     for board in boards:
         ranked = escape(", ".join(f"{e.rank}. {e.label}" for e in board.ranked()) or "none ranked")
         out.print(f"[bold]{escape(board.title())}[/]: {len(board.entries)} entr{'y' if len(board.entries) == 1 else 'ies'}; {ranked}", highlight=False)
+    if removed:  # pages of boards these records no longer make: a page left behind would read as current
+        out.print(f"removed {len(removed)} files of boards an earlier build wrote there and these records no longer "
+                  f"make: {', '.join(p.name for p in removed)}", soft_wrap=True, highlight=False)
     out.print(f"wrote {len(paths)} files to {args.out} (open {next((p for p in paths if p.suffix == '.html'), paths[0])})", soft_wrap=True)
     return 0
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import math
 import re
 import statistics
 from pathlib import Path
 
 from bench.api.controls import BUDGET_FREE_CONTROLS, NEVER_LEARNED_CONTROL
+from bench.core.errors import BenchError
 from bench.core.files import write_json_atomic, write_text_atomic
 from bench.results import matrix_pages
 from bench.results.colours import board_styles, budget_marker
@@ -480,9 +482,30 @@ def html_page(board: Board) -> str:
 """
 
 
-def write_leaderboard(boards: list[Board], out_dir: Path) -> list[Path]:
-    """Write every board's page, table and curves, an index README and leaderboard.json; return the paths."""
+# The files a board's page is made of, by its page name (Board.slug): what a rebuild removes for a board it no
+# longer has.
+PAGE_FILES = ("{}.md", "{}.html", "{}.png", "{}-budgets.png", "{}-matrix.png", "{}-effort.png")
+
+
+def built_pages(out_dir: Path) -> set[str]:
+    """The page names the leaderboard.json in `out_dir` says an earlier build wrote there: none where there is no
+    such file, or where it is not one that names its pages (a build before leaderboard.json carried "page")."""
+    path = out_dir / "leaderboard.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError) as err:
+        raise BenchError(f"{path}: not a leaderboard.json ({err}); move it away to build here") from err
+    return {board["page"] for board in data.get("boards", []) if isinstance(board, dict) and board.get("page")}
+
+
+def write_leaderboard(boards: list[Board], out_dir: Path) -> tuple[list[Path], list[Path]]:
+    """Write every board's page, table and curves, an index README and leaderboard.json, and remove the pages an
+    earlier build wrote there of boards these records no longer make (only files its leaderboard.json names, so
+    nothing else in the folder is touched); return the paths written and the paths removed."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    stale = built_pages(out_dir) - {board.slug for board in boards}
     written = []
     sections = []
     for board in boards:
@@ -513,4 +536,7 @@ def write_leaderboard(boards: list[Board], out_dir: Path) -> list[Path]:
              "`records/`; never edited by hand.\n\n" + "\n".join(sections))
     write_text_atomic(out_dir / "README.md", index)
     write_json_atomic(out_dir / "leaderboard.json", leaderboard_json(boards))
-    return [out_dir / "README.md", out_dir / "leaderboard.json", *written]
+    removed = [path for slug in sorted(stale) for name in PAGE_FILES if (path := out_dir / name.format(slug)).is_file()]
+    for path in removed:
+        path.unlink()
+    return [out_dir / "README.md", out_dir / "leaderboard.json", *written], removed
