@@ -186,5 +186,6 @@ def made_sweep(method_relearn: dict[str, list[tuple[float, ...]]], **kwargs) -> 
         for seed, curve in enumerate(curves):
             unlearned = kwargs.get("unlearned", 0.2) if method != "none" else 0.8
             records.append(made_record(method, seed, unlearned=unlearned, relearn=curve,
-                                       retain_unlearned=0.9 if method == "none" else 0.85))
+                                       retain_unlearned=0.9 if method == "none" else 0.85,
+                                       relearn_lr=kwargs.get("relearn_lr")))
     return records

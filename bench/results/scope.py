@@ -12,8 +12,9 @@ and why. The scope file names the grid and gives one reason per task:
     cbt = "the 0.1% and 10% budgets ... were left out because ..."
 
 `bench leaderboard build --scope FILE` refuses to write a page that leaves runs out without a reason.
-Runs are matched on what places them in the grid (task, its options, method, its options, budget, seed), not
-on run ids: no model is loaded to list what is missing. The task's options are part of the place: a run on a
+Runs are matched on what places them in the grid (task, its options, method, its options, budget, seed, and the
+attack configuration: its name, options and, for one that trains, its learning rate), not on run ids: no model
+is loaded to list what is missing. The task's options are part of the place: a run on a
 smaller evaluation set (a CPU-sized board) is not a run of a grid that asks for the whole one. Only records of a task's newest version count: a board kept from an
 older version shows beside the current one, but its runs are not the current grid's.
 """
@@ -26,10 +27,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.api.attack import refusal
 from bench.api.controls import BUDGET_FREE_CONTROLS
 from bench.api.method import StepBudget
-from bench.api.record import Record
+from bench.api.record import Record, with_options
 from bench.core.errors import BenchError
+from bench.core.plugins import ATTACKS, TASKS
 from bench.harness.config import RunConfig, read_toml
 from bench.harness.sweep import plan, read_sweep_file
 
@@ -71,6 +74,12 @@ def _place(task: str, task_options: dict, method: str, options: dict, fraction: 
             fraction, k, seed)
 
 
+def _attack(name: str, options: dict | None, lr: float | None, trains: bool) -> str:
+    """An attack configuration as a page names it: "quantize (bits=4)", "finetune at lr 0.0002" (the learning rate
+    only for an attack that trains: the others leave it out of their run ids too)."""
+    return with_options(name, options) + (f" at lr {lr:g}" if trains and lr is not None else "")
+
+
 def _budget_text(cfg: RunConfig) -> str:
     if cfg.method in BUDGET_FREE_CONTROLS:
         return "any budget (one run per seed)"
@@ -82,57 +91,84 @@ def _budget_text(cfg: RunConfig) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted(steps.items())) or "its default budget"
 
 
-def missing_runs(sweeps: Path | tuple[Path, ...], records: list[Record], seeds: tuple[int, ...] | None = None
-                 ) -> list[RunConfig]:
-    """The sweep files' runs (at `seeds` where given, for every task) that no record of the task's newest version
-    holds, in the sweep's order (a run of an older task version has another id and is not a run of the grid the
-    current code pins)."""
-    newest: dict[str, int] = {}
-    for r in records:
-        newest[r.task.name] = max(newest.get(r.task.name, r.task.version), r.task.version)
-    have = {_place(r.task.name, r.config.get("task_options") or {}, r.method.name,
-                   r.config.get("method_options") or {}, r.config.get("fraction"), r.config.get("k"), r.config["seed"])
-            for r in records if r.task.version == newest[r.task.name]}
-    missing: dict[tuple, RunConfig] = {}  # one per place: an entry's attack configurations share it
+def grid_runs(sweeps: Path | tuple[Path, ...], seeds: tuple[int, ...] | None = None) -> list[RunConfig]:
+    """The sweep files' runs, at `seeds` where given (for every task), in the sweeps' order; not those whose attack
+    the task refuses (in-context relearning on a token classifier): they cannot run, and the page's attacker
+    matrix says why."""
+    runs = []
     for sweep in (sweeps,) if isinstance(sweeps, Path) else sweeps:
         spec = read_sweep_file(sweep)
         if seeds is not None:
             spec = dataclasses.replace(spec, seeds=seeds, task_seeds={})
-        for cfg in plan(spec):
-            place = _place(cfg.task, cfg.task_options, cfg.method, cfg.method_options, cfg.fraction, cfg.k, cfg.seed)
-            if place not in have:
-                missing.setdefault(place, cfg)
-    return list(missing.values())
+        runs += [cfg for cfg in plan(spec) if refusal(cfg.task, TASKS.get(cfg.task), ATTACKS.get(cfg.attack)) is None]
+    return runs
 
 
-def left_out(missing: list[RunConfig]) -> dict[str, list[str]]:
+def missing_runs(grid: list[RunConfig], records: list[Record]) -> list[RunConfig]:
+    """The grid's runs that no record of the task's newest version holds, in the grid's order (a run of an older
+    task version has another id and is not a run of the grid the current code pins)."""
+    trains = {cfg.attack: ATTACKS.get(cfg.attack).trains for cfg in grid}
+    newest: dict[str, int] = {}
+    for r in records:
+        newest[r.task.name] = max(newest.get(r.task.name, r.task.version), r.task.version)
+    have = {(_place(r.task.name, r.config.get("task_options") or {}, r.method.name,
+                    r.config.get("method_options") or {}, r.config.get("fraction"), r.config.get("k"), r.config["seed"]),
+             _attack(r.attack.name, r.config.get("attack_options"), r.config.get("relearn_lr"),
+                     trains.get(r.attack.name, True)))
+            for r in records if r.task.version == newest[r.task.name]}
+    return [cfg for cfg in grid if (_place(cfg.task, cfg.task_options, cfg.method, cfg.method_options, cfg.fraction,
+                                           cfg.k, cfg.seed), _grid_attack(cfg, trains)) not in have]
+
+
+def _grid_attack(cfg: RunConfig, trains: dict[str, bool]) -> str:
+    return _attack(cfg.attack, cfg.attack_options, cfg.relearn_lr, trains[cfg.attack])
+
+
+def left_out(missing: list[RunConfig], grid: list[RunConfig]) -> dict[str, list[str]]:
     """Per task, one line per method variant: the budgets it lacks and the seeds (budgets with the same missing
-    seeds share a line)."""
-    seeds: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    seeds share a line). A seed the variant lacks under every attack configuration of the grid is listed once;
+    one it lacks under some only is listed with them ("seed 0 under quantize (bits=4)")."""
+    trains = {cfg.attack: ATTACKS.get(cfg.attack).trains for cfg in grid}
+
+    def variant(cfg: RunConfig) -> tuple[str, str, str]:
+        options = ", ".join(f"{k}={v}" for k, v in sorted(cfg.method_options.items()) if k not in BUDGET_OPTIONS)
+        return cfg.task, f"{cfg.method} ({options})" if options else cfg.method, _budget_text(cfg)
+
+    attacks: dict[tuple[str, str, str], list[str]] = defaultdict(list)  # the grid's configurations, in its order
+    for cfg in grid:
+        if (attack := _grid_attack(cfg, trains)) not in attacks[variant(cfg)]:
+            attacks[variant(cfg)].append(attack)
+    lacking: dict[tuple[str, str, str], dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
     for cfg in missing:
-        variant = ", ".join(f"{k}={v}" for k, v in sorted(cfg.method_options.items()) if k not in BUDGET_OPTIONS)
-        name = f"{cfg.method} ({variant})" if variant else cfg.method
-        seeds[(cfg.task, name, _budget_text(cfg))].append(cfg.seed)
-    lines: dict[str, dict[tuple[str, tuple[int, ...]], list[str]]] = defaultdict(dict)
-    for (task, name, budget), s in seeds.items():
-        lines[task].setdefault((name, tuple(sorted(s))), []).append(budget)
-    return {task: [f"{name} at {', '.join(budgets)} (seed{'s' * (len(s) > 1)} {', '.join(map(str, s))})"
-                   for (name, s), budgets in by_name.items()] for task, by_name in lines.items()}
+        lacking[variant(cfg)][cfg.seed].add(_grid_attack(cfg, trains))
+    lines: dict[str, dict[tuple[str, str], list[str]]] = defaultdict(dict)
+    for key, by_seed in lacking.items():
+        task, name, budget = key
+        every = sorted(s for s, lacked in by_seed.items() if lacked >= set(attacks[key]))
+        parts = [f"seed{'s' * (len(every) > 1)} {', '.join(map(str, every))}"] if every else []
+        for attack in attacks[key]:
+            some = sorted(s for s, lacked in by_seed.items() if s not in every and attack in lacked)
+            if some:
+                parts.append(f"seed{'s' * (len(some) > 1)} {', '.join(map(str, some))} under {attack}")
+        lines[task].setdefault((name, "; ".join(parts)), []).append(budget)
+    return {task: [f"{name} at {', '.join(budgets)} ({seeds})" for (name, seeds), budgets in by_name.items()]
+            for task, by_name in lines.items()}
 
 
 def scope_notes(scope: Scope, records: list[Record], tasks: list[str]) -> dict[str, str]:
     """Per task shown, the note its page prints: what of the grid it leaves out and why. A task that leaves runs
     out without a reason in the scope file is an error: the page would not say why."""
-    missing = left_out(missing_runs(scope.sweeps, records, scope.seeds))
-    grid = " and ".join(s.name for s in scope.sweeps)
+    grid = grid_runs(scope.sweeps, scope.seeds)
+    missing = left_out(missing_runs(grid, records), grid)
+    files = " and ".join(s.name for s in scope.sweeps)
     notes = {}
     for task in tasks:
         if task not in missing:
             continue
         if task not in scope.why:
-            raise BenchError(f"the {task} board leaves {len(missing[task])} of {grid}'s method variants "
+            raise BenchError(f"the {task} board leaves {len(missing[task])} of {files}'s method variants "
                              f"(partly) unrun ({missing[task][0]}, ...): say why in the scope file's [why] table "
                              f"({task} = \"...\")")
-        notes[task] = (f"Left out of the pinned grid ({grid}): " + "; ".join(missing[task]) +
+        notes[task] = (f"Left out of the pinned grid ({files}): " + "; ".join(missing[task]) +
                        f". Why: {scope.why[task].strip()}")
     return notes
