@@ -104,10 +104,14 @@ def grid_runs(sweeps: Path | tuple[Path, ...], seeds: tuple[int, ...] | None = N
     return runs
 
 
-def missing_runs(grid: list[RunConfig], records: list[Record]) -> list[RunConfig]:
+def attacks_that_train(grid: list[RunConfig]) -> dict[str, bool]:
+    """Whether each of the grid's attacks trains (its learning rate is then part of its configuration)."""
+    return {cfg.attack: ATTACKS.get(cfg.attack).trains for cfg in grid}
+
+
+def missing_runs(grid: list[RunConfig], records: list[Record], trains: dict[str, bool]) -> list[RunConfig]:
     """The grid's runs that no record of the task's newest version holds, in the grid's order (a run of an older
     task version has another id and is not a run of the grid the current code pins)."""
-    trains = {cfg.attack: ATTACKS.get(cfg.attack).trains for cfg in grid}
     newest: dict[str, int] = {}
     for r in records:
         newest[r.task.name] = max(newest.get(r.task.name, r.task.version), r.task.version)
@@ -124,11 +128,10 @@ def _grid_attack(cfg: RunConfig, trains: dict[str, bool]) -> str:
     return _attack(cfg.attack, cfg.attack_options, cfg.relearn_lr, trains[cfg.attack])
 
 
-def left_out(missing: list[RunConfig], grid: list[RunConfig]) -> dict[str, list[str]]:
+def left_out(missing: list[RunConfig], grid: list[RunConfig], trains: dict[str, bool]) -> dict[str, list[str]]:
     """Per task, one line per method variant: the budgets it lacks and the seeds (budgets with the same missing
     seeds share a line). A seed the variant lacks under every attack configuration of the grid is listed once;
     one it lacks under some only is listed with them ("seed 0 under quantize (bits=4)")."""
-    trains = {cfg.attack: ATTACKS.get(cfg.attack).trains for cfg in grid}
 
     def variant(cfg: RunConfig) -> tuple[str, str, str]:
         options = ", ".join(f"{k}={v}" for k, v in sorted(cfg.method_options.items()) if k not in BUDGET_OPTIONS)
@@ -159,7 +162,8 @@ def scope_notes(scope: Scope, records: list[Record], tasks: list[str]) -> dict[s
     """Per task shown, the note its page prints: what of the grid it leaves out and why. A task that leaves runs
     out without a reason in the scope file is an error: the page would not say why."""
     grid = grid_runs(scope.sweeps, scope.seeds)
-    missing = left_out(missing_runs(grid, records), grid)
+    trains = attacks_that_train(grid)
+    missing = left_out(missing_runs(grid, records, trains), grid, trains)
     files = " and ".join(s.name for s in scope.sweeps)
     notes = {}
     for task in tasks:
